@@ -1,0 +1,43 @@
+# realdpo: the two commands a new user needs are `make demo` and `make test`.
+GO        ?= go
+BIN       := bin/realdpo
+GOFLAGS   ?=
+TESTFLAGS ?= -timeout 45m
+BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x -timeout 60m
+# sudo only when not already root (CI and the dev machines run as root).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build test bench demo deps vet fmt-check clean
+
+all: build
+
+## deps: install ffmpeg/ffprobe from Debian when missing.
+deps:
+	@if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then \
+		echo "installing ffmpeg (apt-get)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; \
+	fi
+	@ffmpeg -hide_banner -version | head -1
+
+build:
+	$(GO) build $(GOFLAGS) -o $(BIN) ./pipelines/realdpo
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test: deps fmt-check vet
+	$(GO) test $(GOFLAGS) $(TESTFLAGS) ./...
+
+bench: deps
+	$(GO) test $(GOFLAGS) $(BENCHFLAGS) ./...
+
+## demo: the main job end to end on footage the project generates itself.
+demo: deps build
+	./$(BIN) demo --workdir=out/demo
+
+clean:
+	rm -rf bin out

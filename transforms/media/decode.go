@@ -1,0 +1,167 @@
+package media
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	ffmpeg "github.com/u2takey/ffmpeg-go"
+)
+
+// PixelFormat of decoded frames.
+type PixelFormat int
+
+const (
+	RGB24 PixelFormat = iota // 3 bytes a pixel
+	Gray                     // 1 byte a pixel (luma)
+)
+
+// DecodeOptions select what a FrameReader yields.
+type DecodeOptions struct {
+	// Width and Height scale the frames (area filter); both are required.
+	Width, Height int
+	// FPS resamples time; 0 keeps the source's frames.
+	FPS float64
+	// Start seeks (seconds) and Duration limits (seconds, 0 = to the end).
+	Start, Duration float64
+	// MaxFrames stops after this many frames (0 = no limit).
+	MaxFrames int
+	Format    PixelFormat
+	// Filter, when set, is an extra ffmpeg video filter placed before the scaling
+	// (for example a crop).
+	Filter  string
+	Timeout time.Duration
+}
+
+// FrameReader streams decoded frames from a local file, one at a time, so a
+// whole video is never held in memory.
+type FrameReader struct {
+	path    string
+	opts    DecodeOptions
+	out     *bufio.Reader
+	wait    chan error
+	stderr  *tailBuffer
+	cancel  context.CancelFunc
+	ctx     context.Context
+	frameSz int
+	n       int
+	done    bool
+	err     error
+}
+
+// OpenFrames starts decoding path.
+func OpenFrames(ctx context.Context, path string, o DecodeOptions) (*FrameReader, error) {
+	if o.Width <= 0 || o.Height <= 0 {
+		return nil, fmt.Errorf("decode %s: output size %dx%d is not set", path, o.Width, o.Height)
+	}
+	in, err := SafeInput(path)
+	if err != nil {
+		return nil, err
+	}
+	inArgs := ffmpeg.KwArgs{}
+	if o.Start > 0 {
+		inArgs["ss"] = strconv.FormatFloat(o.Start, 'f', 4, 64)
+	}
+	if o.Duration > 0 {
+		inArgs["t"] = strconv.FormatFloat(o.Duration, 'f', 4, 64)
+	}
+	vf := ""
+	if o.Filter != "" {
+		vf = o.Filter + ","
+	}
+	if o.FPS > 0 {
+		vf += "fps=" + strconv.FormatFloat(o.FPS, 'f', -1, 64) + ","
+	}
+	vf += fmt.Sprintf("scale=%d:%d:flags=area", o.Width, o.Height)
+	pix, bpp := "rgb24", 3
+	if o.Format == Gray {
+		pix, bpp = "gray", 1
+	}
+	outArgs := ffmpeg.KwArgs{"format": "rawvideo", "pix_fmt": pix, "vf": vf, "an": "", "sn": ""}
+	if o.MaxFrames > 0 {
+		outArgs["frames:v"] = strconv.Itoa(o.MaxFrames)
+	}
+	ctx, cancel := withDefaultTimeout(ctx, o.Timeout)
+	stderr := newTailBuffer(8 << 10)
+	cmd := ffmpeg.OutputContext(ctx, []*ffmpeg.Stream{ffmpeg.Input(in, inArgs)}, "pipe:1", outArgs).
+		GlobalArgs("-nostdin", "-hide_banner", "-loglevel", "error").
+		WithErrorOutput(stderr).Compile()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("decode %s: start ffmpeg: %w", path, err)
+	}
+	r := &FrameReader{path: path, opts: o, out: bufio.NewReaderSize(stdout, 1<<16), stderr: stderr,
+		cancel: cancel, ctx: ctx, wait: make(chan error, 1), frameSz: o.Width * o.Height * bpp}
+	go func() { r.wait <- cmd.Wait() }()
+	return r, nil
+}
+
+// FrameSize is the byte length of one frame.
+func (r *FrameReader) FrameSize() int { return r.frameSz }
+
+// Next fills buf (FrameSize bytes) with the next frame. It returns io.EOF
+// after the last frame when the decode ended cleanly, or the decode error.
+func (r *FrameReader) Next(buf []byte) error {
+	if r.done {
+		if r.err != nil {
+			return r.err
+		}
+		return io.EOF
+	}
+	if len(buf) < r.frameSz {
+		return fmt.Errorf("decode %s: buffer %d bytes, frame %d", r.path, len(buf), r.frameSz)
+	}
+	_, err := io.ReadFull(r.out, buf[:r.frameSz])
+	if err == nil {
+		r.n++
+		return nil
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		r.finish(fmt.Errorf("decode %s: partial frame after %d frames", r.path, r.n))
+	} else {
+		r.finish(nil)
+	}
+	if r.err != nil {
+		return r.err
+	}
+	return io.EOF
+}
+
+// Frames is the number of whole frames read.
+func (r *FrameReader) Frames() int { return r.n }
+
+// Warnings is what ffmpeg printed at error level: corrupt packets, a missing
+// index. A clean decode leaves it empty.
+func (r *FrameReader) Warnings() string { return r.stderr.String() }
+
+// Close stops the decoder early (if still running) and releases it.
+func (r *FrameReader) Close() error {
+	if !r.done {
+		r.cancel()
+		r.finish(nil)
+		if errors.Is(r.err, context.Canceled) {
+			r.err = nil
+		}
+	}
+	return nil
+}
+
+func (r *FrameReader) finish(cause error) {
+	r.done = true
+	werr := <-r.wait
+	if cause != nil {
+		r.err = cause
+	} else if werr != nil {
+		r.err = waitErr(r.ctx, "decode "+r.path, werr, r.stderr)
+	}
+	r.cancel()
+}
