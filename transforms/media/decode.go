@@ -87,9 +87,10 @@ func OpenFrames(ctx context.Context, path string, o DecodeOptions) (*FrameReader
 	}
 	ctx, cancel := withDefaultTimeout(ctx, o.Timeout)
 	stderr := newTailBuffer(8 << 10)
-	cmd := ffmpeg.OutputContext(ctx, []*ffmpeg.Stream{ffmpeg.Input(in, inArgs)}, "pipe:1", outArgs).
-		GlobalArgs("-nostdin", "-hide_banner", "-loglevel", "error").
-		WithErrorOutput(stderr).Compile()
+	st := ffmpeg.Output([]*ffmpeg.Stream{ffmpeg.Input(in, inArgs)}, "pipe:1", outArgs).
+		GlobalArgs("-nostdin", "-hide_banner", "-loglevel", "error")
+	st.Context = ctx // after GlobalArgs, which drops it (see NewEncoder)
+	cmd := st.WithErrorOutput(stderr).Compile()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		cancel()

@@ -127,9 +127,11 @@ func NewEncoder(ctx context.Context, path string, o EncodeOptions) (*Encoder, er
 		"framerate": strconv.FormatFloat(o.FPS, 'f', -1, 64),
 	})
 	stderr := newTailBuffer(8 << 10)
-	cmd := ffmpeg.OutputContext(ctx, []*ffmpeg.Stream{in}, out, args).
-		GlobalArgs("-nostdin", "-hide_banner", "-loglevel", "error").
-		OverWriteOutput().WithErrorOutput(stderr).Compile()
+	st := ffmpeg.Output([]*ffmpeg.Stream{in}, out, args).GlobalArgs("-nostdin", "-hide_banner", "-loglevel", "error")
+	// GlobalArgs starts a new stream with a background context: the deadline
+	// must be set after it or the process is never killed.
+	st.Context = ctx
+	cmd := st.OverWriteOutput().WithErrorOutput(stderr).Compile()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		cancel()
