@@ -59,3 +59,9 @@ const (
 	CategoryParentChild = "parent-child"
 	CategoryOthers      = "others"
 )
+
+// Reasons added by curation.
+const (
+	ReasonUnreadable = "unreadable"    // listed but could not be opened or copied
+	ReasonEncode     = "encode_failed" // normalising a kept window failed
+)

@@ -1,0 +1,332 @@
+package schemas
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Profile is the clip specification a curation run produces: every kept clip
+// has exactly Frames frames at FPS, Width x Height.
+type Profile struct {
+	Name   string  `json:"name"`
+	Width  int     `json:"width"`
+	Height int     `json:"height"`
+	FPS    float64 `json:"fps"`
+	Frames int     `json:"frames"`
+	// Landscape requires sources wider than tall (after rotation).
+	Landscape bool `json:"landscape"`
+}
+
+// DurationS is the length of one clip in seconds (49 frames at 8 fps = 6.125 s).
+func (p Profile) DurationS() float64 { return float64(p.Frames) / p.FPS }
+
+// Profile names.
+const (
+	ProfileRealAction = "realaction"
+	ProfileDemo       = "demo"
+)
+
+// Profiles are the clip specs a run can ask for by name.
+var Profiles = map[string]Profile{
+	// The RealDPO reference training spec (CogVideoX-5B-I2V): 49 frames at 8 fps, 720x480.
+	ProfileRealAction: {Name: ProfileRealAction, Width: 720, Height: 480, FPS: 8, Frames: 49, Landscape: true},
+	// A small spec for the embedded demo: same rate, 17 frames, 96x64.
+	ProfileDemo: {Name: ProfileDemo, Width: 96, Height: 64, FPS: 8, Frames: 17, Landscape: true},
+}
+
+// ProfileByName looks up a profile.
+func ProfileByName(name string) (Profile, error) {
+	p, ok := Profiles[name]
+	if !ok {
+		names := make([]string, 0, len(Profiles))
+		for n := range Profiles {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return Profile{}, fmt.Errorf("unknown profile %q (have %v)", name, names)
+	}
+	return p, nil
+}
+
+// Thresholds are every decision the curation filters take, in the units the
+// scores are recorded in. Motion is in percent of the frame width per second,
+// luma in 0..255, sharpness is the variance of the Laplacian of the luma at
+// the analysis width.
+type Thresholds struct {
+	// Input limits: larger files are rejected unread (too_large).
+	MaxBytes     int64   `json:"max_bytes"`
+	MaxDurationS float64 `json:"max_duration_s"`
+	MaxDimension int     `json:"max_dimension"`
+
+	// Probe-level filters.
+	MinShortSide int     `json:"min_short_side"` // below: resolution; below the profile's short side: upscaled flag
+	MinFPS       float64 `json:"min_fps"`        // below: frame_rate
+
+	// Analysis.
+	AnalysisWidth  int     `json:"analysis_width"`   // frames are analysed at this width
+	AnalysisMaxFPS float64 `json:"analysis_max_fps"` // sources above this rate are sampled down
+
+	// Scene cuts (PySceneDetect ContentDetector defaults: threshold 27, min scene 15 frames at 30 fps).
+	CutThreshold float64 `json:"cut_threshold"`
+	// CutAdaptiveRatio: a cut's change must also be this many times its
+	// neighbours' (PySceneDetect AdaptiveDetector's 3.0); 0 turns the test off.
+	CutAdaptiveRatio float64 `json:"cut_adaptive_ratio"`
+	MinSceneS        float64 `json:"min_scene_s"`
+	TrimS            float64 `json:"trim_s"`        // dropped on each side of a cut
+	WindowStepS      float64 `json:"window_step_s"` // granularity of the best-window search
+	MaxClipsPerShot  int     `json:"max_clips_per_shot"`
+
+	// Motion.
+	MinSubjectMotion  float64 `json:"min_subject_motion"` // below: static
+	MinMovingFrac     float64 `json:"min_moving_frac"`    // static also when too little of the frame moves
+	MaxSubjectMotion  float64 `json:"max_subject_motion"` // above: chaotic
+	MaxCameraMotion   float64 `json:"max_camera_motion"`  // above: camera_motion
+	MaxCameraRatio    float64 `json:"max_camera_ratio"`   // camera/subject above this (and camera above MinCameraForRatio): camera_motion
+	MinCameraForRatio float64 `json:"min_camera_for_ratio"`
+	MaxCameraShake    float64 `json:"max_camera_shake"` // frame-to-frame change of the camera motion: shaky hand-held
+
+	// Quality.
+	MinSharpness float64 `json:"min_sharpness"` // Laplacian variance below this...
+	// ...and relative sharpness (Laplacian variance over luma variance) below
+	// this: blur. Both must fail, so dark or low-contrast footage that is in
+	// focus is judged by exposure, not blur.
+	MinSharpnessRel float64 `json:"min_sharpness_rel"`
+	MinLuma         float64 `json:"min_luma"`     // mean luma below: exposure (dark)
+	MaxLuma         float64 `json:"max_luma"`     // mean luma above: exposure (washed out)
+	MinContrast     float64 `json:"min_contrast"` // luma standard deviation below: exposure
+	MaxClipped      float64 `json:"max_clipped"`  // fraction of pixels crushed to black or white above: exposure
+	MaxOverlay      float64 `json:"max_overlay"`  // persistent text-like area above: overlay
+
+	// Timeouts for each external call.
+	ProbeTimeout  time.Duration `json:"probe_timeout"`
+	DecodeTimeout time.Duration `json:"decode_timeout"`
+	EncodeTimeout time.Duration `json:"encode_timeout"`
+}
+
+// DefaultThresholds are the documented defaults for a profile.
+func DefaultThresholds(p Profile) Thresholds {
+	t := Thresholds{
+		MaxBytes:     8 << 30,
+		MaxDurationS: 3600,
+		MaxDimension: 8192,
+
+		MinShortSide: 240,
+		MinFPS:       0.75 * p.FPS,
+
+		AnalysisWidth:  256,
+		AnalysisMaxFPS: 30,
+
+		CutThreshold:     27,
+		CutAdaptiveRatio: 3,
+		MinSceneS:        0.5,
+		TrimS:            0.25,
+		WindowStepS:      0.25,
+		MaxClipsPerShot:  1,
+
+		MinSubjectMotion:  0.3,
+		MinMovingFrac:     0.01,
+		MaxSubjectMotion:  40,
+		MaxCameraMotion:   25,
+		MaxCameraRatio:    4,
+		MinCameraForRatio: 3,
+		MaxCameraShake:    30,
+
+		MinSharpness:    40,
+		MinSharpnessRel: 0.02,
+		MinLuma:         40,
+		MaxLuma:         215,
+		MinContrast:     18,
+		MaxClipped:      0.6,
+		MaxOverlay:      0.02,
+
+		ProbeTimeout:  30 * time.Second,
+		DecodeTimeout: 10 * time.Minute,
+		EncodeTimeout: 5 * time.Minute,
+	}
+	if p.Name == ProfileDemo {
+		t.MinShortSide = p.Height
+	}
+	return t
+}
+
+// CurateConfig is everything one curation run needs.
+type CurateConfig struct {
+	Input      string     `json:"input"`  // local directory or gs://bucket/prefix
+	Output     string     `json:"output"` // local directory or gs://bucket/prefix
+	Profile    Profile    `json:"profile"`
+	Thresholds Thresholds `json:"thresholds"`
+}
+
+// SourceFile is one matched input with whatever its sidecars said.
+type SourceFile struct {
+	Path      string   `json:"path"` // full path or gs:// URL
+	Rel       string   `json:"rel"`  // relative to the input root
+	SizeBytes int64    `json:"size_bytes"`
+	Title     string   `json:"title,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+	Caption   string   `json:"caption,omitempty"`
+	// CaptionSource says where Caption came from: txt, description, title.
+	CaptionSource string `json:"caption_source,omitempty"`
+	Category      string `json:"category,omitempty"`
+	// MatchError is set when the file was listed but could not be sized or read.
+	MatchError string `json:"match_error,omitempty"`
+	// SidecarError notes an unreadable or malformed sidecar (the video still goes on).
+	SidecarError string `json:"sidecar_error,omitempty"`
+}
+
+// SourceInfo is what ffprobe and the content hash say about a source.
+type SourceInfo struct {
+	SHA256    string  `json:"sha256"`
+	Container string  `json:"container"`
+	Codec     string  `json:"codec"`
+	Width     int     `json:"width"`  // as displayed (rotation applied)
+	Height    int     `json:"height"` // as displayed
+	Rotation  int     `json:"rotation"`
+	FPS       float64 `json:"fps"`
+	DurationS float64 `json:"duration_s"`
+	Frames    int     `json:"frames"`
+	SizeBytes int64   `json:"size_bytes"`
+}
+
+// ProbedSource is a source that passed probing.
+type ProbedSource struct {
+	Source SourceFile `json:"source"`
+	Info   SourceInfo `json:"info"`
+}
+
+// ClipScores are every figure measured for a candidate clip, kept whether it
+// passes or not. Motion in percent of frame width per second; luma 0..255.
+type ClipScores struct {
+	// Whole-source figures.
+	AnalysedFrames int     `json:"analysed_frames"`
+	AnalysisFPS    float64 `json:"analysis_fps"`
+	Shots          int     `json:"shots"`
+	DecodeWarnings int     `json:"decode_warnings"`
+
+	// The candidate's shot and window.
+	Shot        int     `json:"shot"`
+	ShotStartS  float64 `json:"shot_start_s"`
+	ShotEndS    float64 `json:"shot_end_s"`
+	WindowScore float64 `json:"window_score"`
+
+	// Exposure.
+	LumaMean   float64 `json:"luma_mean"`
+	LumaStd    float64 `json:"luma_std"`
+	DarkFrac   float64 `json:"dark_frac"`
+	BrightFrac float64 `json:"bright_frac"`
+	// Sharpness: variance of the Laplacian (mean over frames and 10th percentile).
+	Sharpness    float64 `json:"sharpness"`
+	SharpnessP10 float64 `json:"sharpness_p10"`
+	SharpnessRel float64 `json:"sharpness_rel"` // Laplacian variance / luma variance
+	// Motion.
+	FrameDiff     float64 `json:"frame_diff"`     // mean absolute luma change per second
+	SubjectMotion float64 `json:"subject_motion"` // block motion left after the camera model
+	MovingFrac    float64 `json:"moving_frac"`    // share of blocks that move against the camera
+	CameraMotion  float64 `json:"camera_motion"`  // camera translation speed
+	CameraZoom    float64 `json:"camera_zoom"`    // zoom rate, percent per second
+	CameraShake   float64 `json:"camera_shake"`   // mean change of the camera motion
+	CameraRatio   float64 `json:"camera_ratio"`   // camera / subject motion
+	// Largest content change (HSV) inside the window; at or above the cut threshold means a cut was crossed.
+	MaxContentDelta float64 `json:"max_content_delta"`
+	// Overlay: share of the frame covered by persistent text-like strokes.
+	Overlay     float64 `json:"overlay"`
+	OverlayMean float64 `json:"overlay_mean"`
+}
+
+// Candidate is one window of a source proposed as a clip, with its scores
+// and the filter decision.
+type Candidate struct {
+	Source SourceFile `json:"source"`
+	Info   SourceInfo `json:"info"`
+	Index  int        `json:"index"` // candidate number within the source
+	StartS float64    `json:"start_s"`
+	EndS   float64    `json:"end_s"`
+	Scores ClipScores `json:"scores"`
+	// Reason is empty when the candidate passes every filter, else the first
+	// failing check in filter order; Failed lists every failing check.
+	Reason   string   `json:"reason,omitempty"`
+	Detail   string   `json:"detail,omitempty"`
+	Failed   []string `json:"failed,omitempty"`
+	Upscaled bool     `json:"upscaled"`
+}
+
+// ManifestRecord is one line of manifest.jsonl: one kept, normalised clip.
+type ManifestRecord struct {
+	ID            string     `json:"id"`
+	Source        string     `json:"source"` // relative to the input root
+	SourceSHA256  string     `json:"source_sha256"`
+	Clip          string     `json:"clip"`        // relative to the output root
+	FirstFrame    string     `json:"first_frame"` // relative to the output root
+	Caption       string     `json:"caption"`
+	CaptionSource string     `json:"caption_source,omitempty"`
+	Title         string     `json:"title,omitempty"`
+	Tags          []string   `json:"tags,omitempty"`
+	Category      string     `json:"category"`
+	Profile       string     `json:"profile"`
+	StartS        float64    `json:"start_s"`
+	EndS          float64    `json:"end_s"`
+	Frames        int        `json:"frames"`
+	FPS           float64    `json:"fps"`
+	Width         int        `json:"width"`
+	Height        int        `json:"height"`
+	Upscaled      bool       `json:"upscaled"`
+	PaddedFrames  int        `json:"padded_frames,omitempty"` // last frame repeated at the very end of a source
+	SourceInfo    SourceInfo `json:"source_info"`
+	Scores        ClipScores `json:"scores"`
+}
+
+// RejectRecord is one line of rejected.jsonl: a rejected input or candidate.
+type RejectRecord struct {
+	Source       string `json:"source"`
+	SourceSHA256 string `json:"source_sha256,omitempty"`
+	Stage        string `json:"stage"`
+	Reason       string `json:"reason"`
+	Detail       string `json:"detail,omitempty"`
+	// Failed lists every failing filter check, first (deciding) one first.
+	Failed []string `json:"failed,omitempty"`
+	// Candidate is the candidate number for clip-level rejects, -1 for the whole input.
+	Candidate  int        `json:"candidate"`
+	StartS     float64    `json:"start_s,omitempty"`
+	EndS       float64    `json:"end_s,omitempty"`
+	SourceInfo SourceInfo `json:"source_info"`
+	Scores     ClipScores `json:"scores"`
+}
+
+// InputDecision is the verdict on one input, as stats.json lists it.
+type InputDecision struct {
+	Source string `json:"source"`
+	Accept bool   `json:"accept"`
+	Clips  int    `json:"clips"`
+	Reason string `json:"reason,omitempty"` // a Reason* constant when rejected
+	Stage  string `json:"stage,omitempty"`
+}
+
+// CurateStats is stats.json.
+type CurateStats struct {
+	Profile        Profile    `json:"profile"`
+	Thresholds     Thresholds `json:"thresholds"`
+	Inputs         int        `json:"inputs"`
+	InputsAccepted int        `json:"inputs_accepted"`
+	InputsRejected int        `json:"inputs_rejected"`
+	Candidates     int        `json:"candidates"`
+	Clips          int        `json:"clips"`
+	Rejects        int        `json:"rejects"` // records in rejected.jsonl
+	// RejectsByStage and RejectsByReason count rejected.jsonl records.
+	RejectsByStage  map[string]int `json:"rejects_by_stage"`
+	RejectsByReason map[string]int `json:"rejects_by_reason"`
+	// InputsRejectedByReason counts rejected inputs by their deciding reason.
+	InputsRejectedByReason map[string]int `json:"inputs_rejected_by_reason"`
+	// FailedChecks counts every failing filter check across candidates.
+	FailedChecks    map[string]int  `json:"failed_checks"`
+	ClipsByCategory map[string]int  `json:"clips_by_category"`
+	ClipSeconds     float64         `json:"clip_seconds"`
+	SourceSeconds   float64         `json:"source_seconds"` // of the inputs that probed
+	Decisions       []InputDecision `json:"decisions"`
+}
+
+// AccountingLine is the line a curation run ends with.
+func (s CurateStats) AccountingLine() string {
+	return fmt.Sprintf("inputs=%d = accepted=%d + rejected=%d (clips=%d, candidates=%d, rejects=%d)",
+		s.Inputs, s.InputsAccepted, s.InputsRejected, s.Clips, s.Candidates, s.Rejects)
+}

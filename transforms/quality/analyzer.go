@@ -1,0 +1,273 @@
+// Package quality measures the frame signals curation decides on: luma
+// statistics, HSV content change (scene cuts), sharpness (variance of the
+// Laplacian), block-matching motion split into a camera model and the
+// subject motion left over, and a burned-in text/overlay score. It works on
+// small RGB24 frames pushed one at a time, so a video is never held whole.
+package quality
+
+import (
+	"fmt"
+	"math"
+)
+
+// FrameStats are the figures of one analysed frame. Motion figures compare
+// the frame with the one MotionStride frames earlier (about 1/8 s) and are
+// per second; a frame with nothing to compare against has HasMotion false.
+type FrameStats struct {
+	T float64 // seconds from the start of the decode
+
+	LumaMean   float64
+	LumaStd    float64
+	DarkFrac   float64 // luma < 20
+	BrightFrac float64 // luma > 235
+	Sharpness  float64 // variance of the 4-neighbour Laplacian of the luma
+
+	// ContentDelta is PySceneDetect's content_val: the mean absolute change of
+	// H, S and V against the previous frame (H on OpenCV's 0..179 scale).
+	ContentDelta float64
+
+	HasMotion bool
+	FrameDiff float64 // mean absolute luma change per second
+	// Camera model (similarity fit of the block vectors), per second:
+	// translation in percent of the frame width, zoom in percent.
+	CameraDX, CameraDY, CameraZoom float64
+	// Subject motion: mean block displacement left after the camera model,
+	// percent of the frame width per second; MovingFrac: share of textured
+	// blocks whose residual is clearly above the matching noise.
+	Subject    float64
+	MovingFrac float64
+
+	// TextFrac is the share of cells dense with thin high-contrast strokes.
+	TextFrac float64
+}
+
+// Options tune the analyser.
+type Options struct {
+	// MotionStepS is the time between the two frames compared for motion
+	// (default 1/8 s): per-frame displacements at 30 fps are too small to
+	// measure at analysis resolution.
+	MotionStepS float64
+}
+
+// Analyzer accumulates FrameStats from pushed RGB24 frames.
+type Analyzer struct {
+	W, H   int
+	FPS    float64
+	stride int
+
+	luma     []uint8
+	hsv      []uint8 // 3 planes H,S,V interleaved by pixel
+	prevHSV  []uint8
+	havePrev bool
+
+	mw, mh int
+	ring   [][]uint8 // downsampled luma of the last stride+1 frames
+	n      int
+
+	cellsX, cellsY int
+	cells          [][]uint64 // per frame: text-like cells bitmap
+
+	Frames []FrameStats
+}
+
+// NewAnalyzer prepares for frames of w x h at fps.
+func NewAnalyzer(w, h int, fps float64, o Options) (*Analyzer, error) {
+	if w < 16 || h < 16 || fps <= 0 {
+		return nil, fmt.Errorf("analyzer: bad frame spec %dx%d at %g fps", w, h, fps)
+	}
+	if o.MotionStepS <= 0 {
+		o.MotionStepS = 0.125
+	}
+	a := &Analyzer{W: w, H: h, FPS: fps}
+	a.stride = max(1, int(math.Round(o.MotionStepS*fps)))
+	a.luma = make([]uint8, w*h)
+	a.hsv = make([]uint8, w*h*3)
+	a.prevHSV = make([]uint8, w*h*3)
+	a.mw, a.mh = w/2, h/2
+	a.ring = make([][]uint8, a.stride+1)
+	for i := range a.ring {
+		a.ring[i] = make([]uint8, a.mw*a.mh)
+	}
+	a.cellsX, a.cellsY = w/cellSize, h/cellSize
+	return a, nil
+}
+
+// Stride is the number of frames between the two compared for motion.
+func (a *Analyzer) Stride() int { return a.stride }
+
+// Push analyses the next frame (packed RGB24, W*H*3 bytes).
+func (a *Analyzer) Push(rgb []byte) error {
+	if len(rgb) < a.W*a.H*3 {
+		return fmt.Errorf("analyzer: frame has %d bytes, want %d", len(rgb), a.W*a.H*3)
+	}
+	var fs FrameStats
+	fs.T = float64(a.n) / a.FPS
+	toLumaHSV(rgb[:a.W*a.H*3], a.luma, a.hsv)
+	fs.LumaMean, fs.LumaStd, fs.DarkFrac, fs.BrightFrac = lumaStats(a.luma)
+	fs.Sharpness = laplacianVar(a.luma, a.W, a.H)
+	if a.havePrev {
+		fs.ContentDelta = contentDelta(a.hsv, a.prevHSV)
+	}
+	a.hsv, a.prevHSV = a.prevHSV, a.hsv
+	a.havePrev = true
+
+	cur := a.ring[a.n%len(a.ring)]
+	downsample2(a.luma, a.W, a.H, cur, a.mw, a.mh)
+	if a.n >= a.stride {
+		prev := a.ring[(a.n-a.stride)%len(a.ring)]
+		m := estimateMotion(prev, cur, a.mw, a.mh)
+		dt := float64(a.stride) / a.FPS
+		toPct := 100 / float64(a.mw) / dt
+		fs.HasMotion = true
+		fs.FrameDiff = m.meanAbsDiff / dt
+		fs.CameraDX = m.tx * toPct
+		fs.CameraDY = m.ty * toPct
+		fs.CameraZoom = m.zoom * 100 / dt
+		fs.Subject = m.subject * toPct
+		fs.MovingFrac = m.movingFrac
+	}
+	bits := make([]uint64, (a.cellsX*a.cellsY+63)/64)
+	fs.TextFrac = textCells(a.luma, a.W, a.H, a.cellsX, a.cellsY, bits)
+	a.cells = append(a.cells, bits)
+	a.Frames = append(a.Frames, fs)
+	a.n++
+	return nil
+}
+
+// OverlayScore is the share of cells that look like text in at least half of
+// the frames [from, to): burned-in text and logos stay put while footage
+// changes, so persistence separates them from passing texture. It also
+// returns the mean per-frame text share.
+func (a *Analyzer) OverlayScore(from, to int) (persistent, mean float64) {
+	from = max(from, 0)
+	to = min(to, len(a.cells))
+	n := to - from
+	if n <= 0 || a.cellsX*a.cellsY == 0 {
+		return 0, 0
+	}
+	total := a.cellsX * a.cellsY
+	counts := make([]int, total)
+	for f := from; f < to; f++ {
+		bits := a.cells[f]
+		for c := 0; c < total; c++ {
+			if bits[c>>6]&(1<<(c&63)) != 0 {
+				counts[c]++
+			}
+		}
+		mean += a.Frames[f].TextFrac
+	}
+	need := (n + 1) / 2
+	hits := 0
+	for _, c := range counts {
+		if c >= need {
+			hits++
+		}
+	}
+	return float64(hits) / float64(total), mean / float64(n)
+}
+
+// toLumaHSV converts packed RGB to BT.601 luma and OpenCV-style HSV
+// (H 0..179, S and V 0..255), as PySceneDetect sees frames.
+func toLumaHSV(rgb []byte, luma, hsv []uint8) {
+	for i, j := 0, 0; j < len(luma); i, j = i+3, j+1 {
+		r, g, b := int(rgb[i]), int(rgb[i+1]), int(rgb[i+2])
+		luma[j] = uint8((77*r + 150*g + 29*b + 128) >> 8)
+		v := max(r, g, b)
+		mn := min(r, g, b)
+		d := v - mn
+		var h, s int
+		if v > 0 {
+			s = (255*d + v/2) / v
+		}
+		if d > 0 {
+			switch v {
+			case r:
+				h = 30 * (g - b) / d
+			case g:
+				h = 60 + 30*(b-r)/d
+			default:
+				h = 120 + 30*(r-g)/d
+			}
+			if h < 0 {
+				h += 180
+			}
+		}
+		o := j * 3
+		hsv[o], hsv[o+1], hsv[o+2] = uint8(h), uint8(s), uint8(v)
+	}
+}
+
+func lumaStats(y []uint8) (mean, std, dark, bright float64) {
+	var hist [256]int
+	for _, v := range y {
+		hist[v]++
+	}
+	var sum, sum2 float64
+	nd, nb := 0, 0
+	for v, c := range hist {
+		f := float64(c)
+		sum += f * float64(v)
+		sum2 += f * float64(v*v)
+		if v < 20 {
+			nd += c
+		} else if v > 235 {
+			nb += c
+		}
+	}
+	n := float64(len(y))
+	mean = sum / n
+	std = math.Sqrt(math.Max(0, sum2/n-mean*mean))
+	return mean, std, float64(nd) / n, float64(nb) / n
+}
+
+// laplacianVar is OpenCV's cv2.Laplacian(ksize=1).var() on the interior.
+func laplacianVar(y []uint8, w, h int) float64 {
+	var sum, sum2 float64
+	for r := 1; r < h-1; r++ {
+		row := y[r*w : (r+1)*w]
+		up := y[(r-1)*w : r*w]
+		dn := y[(r+1)*w : (r+2)*w]
+		var rs, rs2 int64
+		for x := 1; x < w-1; x++ {
+			l := int64(up[x]) + int64(dn[x]) + int64(row[x-1]) + int64(row[x+1]) - 4*int64(row[x])
+			rs += l
+			rs2 += l * l
+		}
+		sum += float64(rs)
+		sum2 += float64(rs2)
+	}
+	n := float64((w - 2) * (h - 2))
+	m := sum / n
+	return sum2/n - m*m
+}
+
+// contentDelta is PySceneDetect's ContentDetector score with its default
+// weights (hue, saturation, value equally; edges off).
+func contentDelta(a, b []uint8) float64 {
+	var dh, ds, dv int64
+	for i := 0; i < len(a); i += 3 {
+		dh += absDiff(a[i], b[i])
+		ds += absDiff(a[i+1], b[i+1])
+		dv += absDiff(a[i+2], b[i+2])
+	}
+	n := float64(len(a) / 3)
+	return (float64(dh) + float64(ds) + float64(dv)) / (3 * n)
+}
+
+func absDiff(a, b uint8) int64 {
+	if a > b {
+		return int64(a - b)
+	}
+	return int64(b - a)
+}
+
+func downsample2(src []uint8, w, h int, dst []uint8, dw, dh int) {
+	for y := 0; y < dh; y++ {
+		r0 := src[2*y*w:]
+		r1 := src[(2*y+1)*w:]
+		d := dst[y*dw : (y+1)*dw]
+		for x := 0; x < dw; x++ {
+			d[x] = uint8((int(r0[2*x]) + int(r0[2*x+1]) + int(r1[2*x]) + int(r1[2*x+1]) + 2) >> 2)
+		}
+	}
+}

@@ -1,0 +1,288 @@
+package quality
+
+import (
+	"math"
+	"sort"
+)
+
+const (
+	blockSize   = 8
+	blockRadius = 3 // search radius around each prediction, pixels at motion resolution
+	coarseR     = 6 // global search radius at quarter resolution (so ±12 px at motion resolution)
+	minTexture  = 4 // mean absolute gradient below which a block's vector is meaningless
+)
+
+// motion is the result of comparing two luma frames (pixels at motion
+// resolution, per compared pair).
+type motion struct {
+	meanAbsDiff float64
+	tx, ty      float64 // camera translation at the frame centre
+	zoom        float64 // relative scale change
+	subject     float64 // mean residual displacement over all blocks
+	movingFrac  float64
+}
+
+type blockVec struct {
+	cx, cy   float64 // block centre, relative to the frame centre
+	vx, vy   float64 // sub-pixel motion
+	bestSAD  int
+	px, py   int // block top-left
+	textured bool
+}
+
+// estimateMotion matches 8x8 blocks of cur against prev (content moved by v
+// means cur(p) = prev(p - v)), fits a similarity camera model robustly to the
+// textured blocks and measures what moves against it.
+func estimateMotion(prev, cur []uint8, w, h int) motion {
+	var m motion
+	var sad int64
+	for i := range cur {
+		sad += absDiff(cur[i], prev[i])
+	}
+	m.meanAbsDiff = float64(sad) / float64(len(cur))
+
+	gx, gy := globalShift(prev, cur, w, h)
+
+	bw, bh := w/blockSize, h/blockSize
+	blocks := make([]blockVec, 0, bw*bh)
+	for by := 0; by < bh; by++ {
+		for bx := 0; bx < bw; bx++ {
+			px, py := bx*blockSize, by*blockSize
+			b := blockVec{px: px, py: py,
+				cx: float64(px) + blockSize/2 - float64(w)/2,
+				cy: float64(py) + blockSize/2 - float64(h)/2}
+			b.textured = blockTexture(cur, w, px, py) >= minTexture
+			if b.textured {
+				b.vx, b.vy, b.bestSAD = matchBlock(prev, cur, w, h, px, py, gx, gy)
+			}
+			blocks = append(blocks, b)
+		}
+	}
+	var tex []int
+	for i, b := range blocks {
+		if b.textured {
+			tex = append(tex, i)
+		}
+	}
+	if len(tex) < 4 {
+		return m
+	}
+	// Robust start: the median vector, then a least-squares similarity fit
+	// to the blocks that agree with it (the background, usually).
+	xs := make([]float64, len(tex))
+	ys := make([]float64, len(tex))
+	for k, i := range tex {
+		xs[k], ys[k] = blocks[i].vx, blocks[i].vy
+	}
+	mx, my := median(xs), median(ys)
+	a, bb, tx, ty := 0.0, 0.0, mx, my
+	var in []int
+	for _, i := range tex {
+		if math.Hypot(blocks[i].vx-mx, blocks[i].vy-my) <= 1.0 {
+			in = append(in, i)
+		}
+	}
+	if len(in) >= 6 {
+		a, bb, tx, ty = fitSimilarity(blocks, in)
+		// Zoom and rotation are only believable when small; otherwise the fit
+		// chased a moving subject.
+		if math.Abs(a) > 0.1 || math.Abs(bb) > 0.1 {
+			a, bb, tx, ty = 0, 0, mx, my
+		}
+	}
+	m.tx, m.ty, m.zoom = tx, ty, a
+
+	var resid float64
+	moving := 0
+	for _, i := range tex {
+		b := blocks[i]
+		px := tx + a*b.cx - bb*b.cy
+		py := ty + bb*b.cx + a*b.cy
+		r := math.Hypot(b.vx-px, b.vy-py)
+		if r < 0.75 {
+			continue
+		}
+		// Accept the camera's prediction when it matches nearly as well as
+		// the best vector: noise and flat texture make spurious vectors.
+		ix, iy := int(math.Round(px)), int(math.Round(py))
+		if s, ok := blockSAD(prev, cur, w, h, b.px, b.py, ix, iy); ok && s <= b.bestSAD+b.bestSAD/8+2*blockSize*blockSize {
+			continue
+		}
+		resid += r
+		moving++
+	}
+	m.subject = resid / float64(len(blocks))
+	m.movingFrac = float64(moving) / float64(len(blocks))
+	return m
+}
+
+// globalShift finds the dominant translation by exhaustive search at
+// quarter resolution over a fixed central region (so every shift compares
+// the same number of pixels).
+func globalShift(prev, cur []uint8, w, h int) (int, int) {
+	qw, qh := w/2, h/2
+	if qw <= 2*coarseR+4 || qh <= 2*coarseR+4 {
+		return 0, 0
+	}
+	qp := make([]uint8, qw*qh)
+	qc := make([]uint8, qw*qh)
+	downsample2(prev, w, h, qp, qw, qh)
+	downsample2(cur, w, h, qc, qw, qh)
+	best, bx, by := int64(math.MaxInt64), 0, 0
+	for dy := -coarseR; dy <= coarseR; dy++ {
+		for dx := -coarseR; dx <= coarseR; dx++ {
+			var s int64
+			for y := coarseR; y < qh-coarseR; y++ {
+				rc := qc[y*qw:]
+				rp := qp[(y-dy)*qw:]
+				for x := coarseR; x < qw-coarseR; x++ {
+					s += absDiff(rc[x], rp[x-dx])
+				}
+				if s >= best {
+					break
+				}
+			}
+			// Prefer small shifts on ties so flat frames report no motion.
+			if s < best || (s == best && dx*dx+dy*dy < bx*bx+by*by) {
+				best, bx, by = s, dx, dy
+			}
+		}
+	}
+	return 2 * bx, 2 * by
+}
+
+func blockTexture(y []uint8, w, px, py int) float64 {
+	var g int64
+	for r := py; r < py+blockSize; r++ {
+		row := y[r*w:]
+		for x := px; x < px+blockSize-1; x++ {
+			g += absDiff(row[x], row[x+1])
+		}
+	}
+	for r := py; r < py+blockSize-1; r++ {
+		row, nxt := y[r*w:], y[(r+1)*w:]
+		for x := px; x < px+blockSize; x++ {
+			g += absDiff(row[x], nxt[x])
+		}
+	}
+	return float64(g) / float64(2*blockSize*(blockSize-1))
+}
+
+// blockSAD compares cur's block at (px,py) with prev displaced by -v.
+func blockSAD(prev, cur []uint8, w, h, px, py, vx, vy int) (int, bool) {
+	sx, sy := px-vx, py-vy
+	if sx < 0 || sy < 0 || sx+blockSize > w || sy+blockSize > h {
+		return 0, false
+	}
+	s := 0
+	for r := 0; r < blockSize; r++ {
+		rc := cur[(py+r)*w+px : (py+r)*w+px+blockSize]
+		rp := prev[(sy+r)*w+sx : (sy+r)*w+sx+blockSize]
+		for x := 0; x < blockSize; x++ {
+			d := int(rc[x]) - int(rp[x])
+			if d < 0 {
+				d = -d
+			}
+			s += d
+		}
+	}
+	return s, true
+}
+
+// matchBlock searches around zero and around the global shift, then refines
+// to sub-pixel with a parabola through the neighbouring costs.
+func matchBlock(prev, cur []uint8, w, h, px, py, gx, gy int) (float64, float64, int) {
+	best, bx, by := math.MaxInt, 0, 0
+	try := func(vx, vy int) {
+		if s, ok := blockSAD(prev, cur, w, h, px, py, vx, vy); ok {
+			if s < best || (s == best && vx*vx+vy*vy < bx*bx+by*by) {
+				best, bx, by = s, vx, vy
+			}
+		}
+	}
+	for vy := -blockRadius; vy <= blockRadius; vy++ {
+		for vx := -blockRadius; vx <= blockRadius; vx++ {
+			try(vx, vy)
+		}
+	}
+	if gx != 0 || gy != 0 {
+		for vy := gy - blockRadius; vy <= gy+blockRadius; vy++ {
+			for vx := gx - blockRadius; vx <= gx+blockRadius; vx++ {
+				if abs(vx) <= blockRadius && abs(vy) <= blockRadius {
+					continue
+				}
+				try(vx, vy)
+			}
+		}
+	}
+	if best == math.MaxInt {
+		return 0, 0, 0
+	}
+	fx, fy := float64(bx), float64(by)
+	if l, ok1 := blockSAD(prev, cur, w, h, px, py, bx-1, by); ok1 {
+		if r, ok2 := blockSAD(prev, cur, w, h, px, py, bx+1, by); ok2 {
+			fx += parabola(l, best, r)
+		}
+	}
+	if u, ok1 := blockSAD(prev, cur, w, h, px, py, bx, by-1); ok1 {
+		if d, ok2 := blockSAD(prev, cur, w, h, px, py, bx, by+1); ok2 {
+			fy += parabola(u, best, d)
+		}
+	}
+	return fx, fy, best
+}
+
+func parabola(l, c, r int) float64 {
+	den := float64(l - 2*c + r)
+	if den <= 0 {
+		return 0
+	}
+	return math.Max(-0.5, math.Min(0.5, float64(l-r)/(2*den)))
+}
+
+// fitSimilarity solves v = t + [a -b; b a] p by least squares over blocks in.
+func fitSimilarity(blocks []blockVec, in []int) (a, b, tx, ty float64) {
+	var mx, my, mvx, mvy float64
+	for _, i := range in {
+		mx += blocks[i].cx
+		my += blocks[i].cy
+		mvx += blocks[i].vx
+		mvy += blocks[i].vy
+	}
+	n := float64(len(in))
+	mx, my, mvx, mvy = mx/n, my/n, mvx/n, mvy/n
+	var num1, num2, den float64
+	for _, i := range in {
+		x, y := blocks[i].cx-mx, blocks[i].cy-my
+		vx, vy := blocks[i].vx-mvx, blocks[i].vy-mvy
+		num1 += x*vx + y*vy
+		num2 += x*vy - y*vx
+		den += x*x + y*y
+	}
+	if den > 0 {
+		a, b = num1/den, num2/den
+	}
+	tx = mvx - a*mx + b*my
+	ty = mvy - b*mx - a*my
+	return a, b, tx, ty
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

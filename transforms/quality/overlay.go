@@ -1,0 +1,63 @@
+package quality
+
+const (
+	cellSize = 8
+	// strokeContrast is the luma step (0..255) at both sides of a stroke:
+	// rendered text and boxes are drawn at full contrast, while camera
+	// footage at analysis resolution rarely has such thin, hard lines.
+	strokeContrast = 56
+	maxStroke      = 3 // widest stroke, pixels at analysis width
+	minCellStrokes = 6 // stroke pixels that make a cell text-like
+)
+
+// textCells marks cells crossed by many thin high-contrast strokes (a rise
+// and a fall within maxStroke pixels, horizontally or vertically) and returns
+// the share of cells marked.
+func textCells(y []uint8, w, h, cx, cy int, bits []uint64) float64 {
+	if cx == 0 || cy == 0 {
+		return 0
+	}
+	counts := make([]uint16, cx*cy)
+	for r := 0; r < cy*cellSize; r++ {
+		row := y[r*w : (r+1)*w]
+		crow := counts[(r/cellSize)*cx:]
+		for x := 0; x+1 < cx*cellSize; x++ {
+			d := int(row[x+1]) - int(row[x])
+			if d < strokeContrast && d > -strokeContrast {
+				continue
+			}
+			for k := 1; k <= maxStroke && x+k+1 < w; k++ {
+				d2 := int(row[x+k+1]) - int(row[x+k])
+				if (d > 0 && d2 <= -strokeContrast) || (d < 0 && d2 >= strokeContrast) {
+					crow[x/cellSize]++
+					break
+				}
+			}
+		}
+	}
+	for r := 0; r+1 < cy*cellSize; r++ {
+		row := y[r*w : (r+1)*w]
+		crow := counts[(r/cellSize)*cx:]
+		for x := 0; x < cx*cellSize; x++ {
+			d := int(y[(r+1)*w+x]) - int(row[x])
+			if d < strokeContrast && d > -strokeContrast {
+				continue
+			}
+			for k := 1; k <= maxStroke && r+k+1 < h; k++ {
+				d2 := int(y[(r+k+1)*w+x]) - int(y[(r+k)*w+x])
+				if (d > 0 && d2 <= -strokeContrast) || (d < 0 && d2 >= strokeContrast) {
+					crow[x/cellSize]++
+					break
+				}
+			}
+		}
+	}
+	n := 0
+	for c, v := range counts {
+		if v >= minCellStrokes {
+			bits[c>>6] |= 1 << (c & 63)
+			n++
+		}
+	}
+	return float64(n) / float64(len(counts))
+}
