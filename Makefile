@@ -41,3 +41,12 @@ demo: deps build
 
 clean:
 	rm -rf bin out
+
+## pretrain-base: reproduce model/base/tiny.safetensors, the built-in base model:
+## SFT of the tiny preset on synthetic footage from seed 9001 (kept apart from
+## the demo's seeds), deliberately short (a few minutes of CPU).
+.PHONY: pretrain-base
+pretrain-base: deps build
+	./$(BIN) pretrain --dataset=out/pretrain-synth --synth-count=32 --synth-seed=9001 \
+		--preset=tiny --steps=300 --batch=2 --lr=0.001 --seed=1 --eval-every=100 \
+		--output=model/base/tiny.safetensors --samples-png=out/pretrain-samples.png

@@ -145,3 +145,9 @@ func (tr *Trainer) update(g Grads) (StepInfo, error) {
 	}
 	return info, nil
 }
+
+// NewDPOTrainer starts RealDPO training of policy against a frozen copy of
+// itself (the reference), as the paper does.
+func NewDPOTrainer(policy *Model, o TrainOptions) (*Trainer, error) {
+	return NewTrainer(policy, policy.Clone(), o)
+}
