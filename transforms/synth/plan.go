@@ -1,0 +1,337 @@
+package synth
+
+import (
+	"fmt"
+	"math"
+
+	"realdpo/schemas"
+)
+
+// Size is a frame size.
+type Size struct{ W, H int }
+
+// Profile is the clip length a curation profile needs; the ground truth
+// predicts each profile's decision from it.
+type Profile struct {
+	Name    string
+	Seconds float64 // frames / fps of one clip
+}
+
+// Profiles mirror the curation profiles: realaction is the reference
+// training spec (49 frames at 8 fps), demo the embedded demo's (17 at 8).
+var Profiles = []Profile{{"realaction", 49.0 / 8}, {"demo", 17.0 / 8}}
+
+// trimAllowance is the margin a segment needs beyond one clip: curation
+// trims a little at each cut.
+const trimAllowance = 0.5
+
+// Config controls a corpus.
+type Config struct {
+	Output string
+	Count  int
+	Seed   uint64
+	// DefectShare is the share of files that carry a labelled defect.
+	DefectShare float64
+	// Sizes to draw landscape frames from; default 640x360..1280x720.
+	Sizes []Size
+	// FPS choices; default 24, 25, 30.
+	FPS []float64
+	// MinSeconds and MaxSeconds bound clean footage; default 4 and 20.
+	MinSeconds, MaxSeconds float64
+	// Defects limits the defect kinds injected (default: all).
+	Defects []string
+	// Workers renders this many files at once (default: number of CPUs).
+	Workers int
+	// ContactSheet writes contact_sheet.png.
+	ContactSheet bool
+}
+
+// AllDefects is every defect kind the generator can inject, in the order
+// they are dealt out, so any corpus of a dozen defective files has each.
+var AllDefects = []string{
+	schemas.DefectSceneCuts, schemas.DefectPortrait, schemas.DefectTooShort, schemas.DefectTooSmall,
+	schemas.DefectStatic, schemas.DefectDark, schemas.DefectBlur, schemas.DefectOverlay,
+	schemas.DefectExactDup, schemas.DefectTruncated, schemas.DefectOffTopic, schemas.DefectWashedOut,
+	schemas.DefectNearDup, schemas.DefectZeroByte, schemas.DefectNotVideo, schemas.DefectShaky,
+}
+
+func (c *Config) defaults() {
+	if len(c.Sizes) == 0 {
+		c.Sizes = []Size{{640, 360}, {640, 360}, {854, 480}, {960, 540}, {1280, 720}}
+	}
+	if len(c.FPS) == 0 {
+		c.FPS = []float64{24, 25, 30}
+	}
+	if c.MinSeconds <= 0 {
+		c.MinSeconds = 4
+	}
+	if c.MaxSeconds < c.MinSeconds {
+		c.MaxSeconds = max(20, c.MinSeconds)
+	}
+	if len(c.Defects) == 0 {
+		c.Defects = AllDefects
+	}
+}
+
+// Validate reports configuration errors before anything is written.
+func (c *Config) Validate() error {
+	switch {
+	case c.Output == "":
+		return fmt.Errorf("synth: output directory is required")
+	case c.Count <= 0:
+		return fmt.Errorf("synth: count must be positive, got %d", c.Count)
+	case c.Count > 1_000_000:
+		return fmt.Errorf("synth: count %d is implausibly large", c.Count)
+	case c.DefectShare < 0 || c.DefectShare > 1:
+		return fmt.Errorf("synth: defect share %g outside [0, 1]", c.DefectShare)
+	}
+	known := map[string]bool{}
+	for _, d := range AllDefects {
+		known[d] = true
+	}
+	for _, d := range c.Defects {
+		if !known[d] {
+			return fmt.Errorf("synth: unknown defect %q", d)
+		}
+	}
+	for _, s := range c.Sizes {
+		if s.W < 16 || s.H < 16 || s.W%2 != 0 || s.H%2 != 0 || s.W > 3840 || s.H > 2160 {
+			return fmt.Errorf("synth: size %dx%d must be even and between 16 and 3840x2160", s.W, s.H)
+		}
+	}
+	return nil
+}
+
+// item is one planned output file.
+type item struct {
+	spec    videoSpec
+	defect  string // the one injected defect, or ""
+	dupOf   int    // index of the original for duplicates, else -1
+	title   string
+	tags    []string
+	caption string
+	txt     bool // write NAME.txt
+}
+
+// avoidBand keeps a duration out of the zone where a profile's length rule
+// would be a coin toss, so every expected outcome is unambiguous.
+func avoidBand(sec float64) float64 {
+	for _, p := range Profiles {
+		lo, hi := p.Seconds+trimAllowance-0.4, p.Seconds+trimAllowance+0.9
+		if sec > lo && sec < hi {
+			sec = hi + 0.1
+		}
+	}
+	return sec
+}
+
+// plan decides every file of the corpus from the seed alone.
+func plan(c Config) []item {
+	c.defaults()
+	items := make([]item, c.Count)
+	nDefect := int(math.Round(float64(c.Count) * c.DefectShare))
+	// Spread defective files through the corpus, deterministically.
+	defective := map[int]bool{}
+	if nDefect > 0 {
+		step := float64(c.Count) / float64(nDefect)
+		for k := 0; k < nDefect; k++ {
+			defective[min(c.Count-1, int(float64(k)*step+step/2))] = true
+		}
+	}
+	dealt := 0
+	var cleanSoFar []int
+	for i := range items {
+		r := newRNG(c.Seed, fmt.Sprintf("item/%d", i))
+		it := &items[i]
+		it.dupOf = -1
+		if defective[i] {
+			it.defect = c.Defects[dealt%len(c.Defects)]
+			dealt++
+			if (it.defect == schemas.DefectExactDup || it.defect == schemas.DefectNearDup) && len(cleanSoFar) == 0 {
+				it.defect = schemas.DefectStatic // nothing to duplicate yet
+			}
+		}
+		v := &it.spec
+		v.Index, v.Seed, v.Gain = i, r.Uint64(), 1
+		sz := pick(r, c.Sizes)
+		v.Width, v.Height = sz.W, sz.H
+		v.FPS = pick(r, c.FPS)
+		v.Container, v.Codec, v.CRF = "mp4", "libx264", 20+r.IntN(6)
+		switch x := r.Float64(); {
+		case x < 0.1:
+			v.Container = "mkv"
+		case x < 0.18:
+			v.Container, v.Codec = "webm", "libvpx-vp9"
+		case x < 0.25:
+			v.Container, v.Codec = "avi", "mpeg4"
+		}
+		v.FastStart = r.chance(0.7)
+		sec := avoidBand(r.uniform(c.MinSeconds, c.MaxSeconds))
+		act := pick(r, actions)
+		people := 1 + r.IntN(act.MaxPeople)
+		if act.Name == "hugging" {
+			people = 2
+		}
+		cam := pick(r, []string{camStatic, camStatic, camStatic, camPan, camZoom, camHandheld, camHandheld})
+		shot := shotSpec{Action: act.Name, People: people, Scene: pick(r, scenesFor(act.Name)), Camera: cam, Seed: r.Uint64()}
+		v.Shots = []shotSpec{shot}
+
+		switch it.defect {
+		case schemas.DefectPortrait:
+			v.Width, v.Height = sz.H, sz.W
+		case schemas.DefectTooSmall:
+			s := pick(r, []Size{{160, 90}, {192, 108}, {176, 144}})
+			v.Width, v.Height = s.W, s.H
+		case schemas.DefectTooShort:
+			sec = r.uniform(1.0, 1.5)
+		case schemas.DefectStatic:
+			v.Static = true
+			v.Shots[0].Camera = camStatic
+		case schemas.DefectDark:
+			v.Dark = true
+		case schemas.DefectWashedOut:
+			v.Washed = true
+		case schemas.DefectBlur:
+			v.Blur = true
+		case schemas.DefectOverlay:
+			v.Overlay = true
+		case schemas.DefectShaky:
+			v.Shots[0].Camera = camShaky
+		case schemas.DefectOffTopic:
+			v.Shots[0] = shotSpec{Scene: sceneSkyline, Camera: camStatic, Seed: r.Uint64()}
+		case schemas.DefectTruncated:
+			// Half lose the index at the end (moov atom), half are cut mid-stream.
+			v.FastStart = r.chance(0.5)
+			v.Container, v.Codec = "mp4", "libx264"
+			if r.chance(0.3) {
+				v.Container = "mkv"
+			}
+		case schemas.DefectExactDup, schemas.DefectNearDup:
+			it.dupOf = pick(r, cleanSoFar)
+		}
+		v.Frames = max(2, int(math.Round(sec*v.FPS)))
+		if it.defect == schemas.DefectSceneCuts {
+			planCuts(r, v, c)
+		}
+		v.Shots[len(v.Shots)-1].End = v.Frames
+		v.Name = fmt.Sprintf("footage_%04d.%s", i, v.Container)
+		if it.defect != "" {
+			v.Defects = []string{it.defect}
+		}
+		if it.defect == "" {
+			cleanSoFar = append(cleanSoFar, i)
+		}
+		it.txt = r.chance(0.5)
+	}
+	// Duplicates copy their original's look; names and sidecars differ.
+	for i := range items {
+		it := &items[i]
+		if it.dupOf < 0 {
+			continue
+		}
+		orig := items[it.dupOf].spec
+		v := orig
+		v.Index, v.Defects = i, []string{it.defect}
+		v.Shots = append([]shotSpec(nil), orig.Shots...)
+		if it.defect == schemas.DefectNearDup {
+			// Re-rendered from the same seed smaller, re-encoded, a touch
+			// brighter: the same footage as the original, not the same bytes.
+			v.Width, v.Height = even(orig.Width*3/4), even(orig.Height*3/4)
+			v.CRF = orig.CRF + 6
+			v.Gain = 1.05
+			if orig.Container == "mp4" {
+				v.Container, v.Codec = "mkv", "libx264"
+			} else {
+				v.Container, v.Codec = "mp4", "libx264"
+			}
+		}
+		v.Name = fmt.Sprintf("footage_%04d.%s", i, v.Container)
+		it.spec = v
+	}
+	for i := range items {
+		describe(&items[i], newRNG(c.Seed, fmt.Sprintf("text/%d", i)))
+	}
+	return items
+}
+
+func even(x int) int { return x &^ 1 }
+
+// planCuts splits a video into 2-3 shots of different scenes and actions,
+// with shot lengths that are clearly long or clearly short for each profile.
+func planCuts(r *rng, v *videoSpec, c Config) {
+	n := 2 + r.IntN(2)
+	var starts []int
+	pos := 0
+	for k := 0; k < n; k++ {
+		sec := avoidBand(r.uniform(2.8, 9))
+		starts = append(starts, pos)
+		pos += int(math.Round(sec * v.FPS))
+	}
+	v.Frames = pos
+	first := v.Shots[0]
+	v.Shots = nil
+	for k := 0; k < n; k++ {
+		s := first
+		if k > 0 {
+			act := pick(r, actions)
+			s = shotSpec{Action: act.Name, People: 1 + r.IntN(act.MaxPeople), Camera: camStatic, Seed: r.Uint64()}
+			if act.Name == "hugging" {
+				s.People = 2
+			}
+			s.Scene = pick(r, scenesFor(act.Name))
+		}
+		s.Start = starts[k]
+		s.End = v.Frames
+		if k+1 < n {
+			s.End = starts[k+1]
+		}
+		v.Shots = append(v.Shots, s)
+	}
+}
+
+// expected predicts curation's decision for a file under a profile, checking
+// in the order curation does (cheapest first).
+func expected(it *item, items []item, p Profile) schemas.Outcome {
+	v := &it.spec
+	rej := func(reason string) schemas.Outcome { return schemas.Outcome{Reason: reason} }
+	switch it.defect {
+	case schemas.DefectZeroByte:
+		return rej(schemas.ReasonEmptyFile)
+	case schemas.DefectNotVideo:
+		return rej(schemas.ReasonNotVideo)
+	case schemas.DefectTruncated:
+		return rej(schemas.ReasonTruncated)
+	case schemas.DefectPortrait:
+		return rej(schemas.ReasonOrientation)
+	case schemas.DefectTooSmall:
+		return rej(schemas.ReasonResolution)
+	}
+	longest := 0.0
+	for _, s := range v.Shots {
+		longest = math.Max(longest, float64(s.End-s.Start)/v.FPS)
+	}
+	if longest < p.Seconds+trimAllowance {
+		return rej(schemas.ReasonTooShort)
+	}
+	switch it.defect {
+	case schemas.DefectStatic:
+		return rej(schemas.ReasonStatic)
+	case schemas.DefectShaky:
+		return rej(schemas.ReasonCameraMotion)
+	case schemas.DefectBlur:
+		return rej(schemas.ReasonBlur)
+	case schemas.DefectDark, schemas.DefectWashedOut:
+		return rej(schemas.ReasonExposure)
+	case schemas.DefectOverlay:
+		return rej(schemas.ReasonOverlay)
+	case schemas.DefectOffTopic:
+		return rej(schemas.ReasonOffTopic)
+	case schemas.DefectExactDup, schemas.DefectNearDup:
+		orig := &items[it.dupOf]
+		if o := expected(orig, items, p); !o.Accept {
+			return o // the original is rejected for the same reason first
+		}
+		return schemas.Outcome{Reason: schemas.ReasonDuplicate, DuplicateOf: orig.spec.Name}
+	}
+	return schemas.Outcome{Accept: true}
+}
