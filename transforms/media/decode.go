@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -43,6 +44,7 @@ type FrameReader struct {
 	path    string
 	opts    DecodeOptions
 	out     *bufio.Reader
+	pipe    *os.File
 	wait    chan error
 	stderr  *tailBuffer
 	cancel  context.CancelFunc
@@ -91,16 +93,24 @@ func OpenFrames(ctx context.Context, path string, o DecodeOptions) (*FrameReader
 		GlobalArgs("-nostdin", "-hide_banner", "-loglevel", "error")
 	st.Context = ctx // after GlobalArgs, which drops it (see NewEncoder)
 	cmd := st.WithErrorOutput(stderr).Compile()
-	stdout, err := cmd.StdoutPipe()
+	// An os.Pipe, not cmd.StdoutPipe: Wait closes a StdoutPipe as soon as
+	// ffmpeg exits, which (with Wait running concurrently, as here) drops
+	// frames still buffered in the pipe whenever the reader lags. The read
+	// end of an os.Pipe stays ours until finish closes it.
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("decode %s: %w", path, err)
 	}
+	cmd.Stdout = pw
 	if err := cmd.Start(); err != nil {
 		cancel()
+		pr.Close()
+		pw.Close()
 		return nil, fmt.Errorf("decode %s: start ffmpeg: %w", path, err)
 	}
-	r := &FrameReader{path: path, opts: o, out: bufio.NewReaderSize(stdout, 1<<16), stderr: stderr,
+	pw.Close() // the child holds its own copy
+	r := &FrameReader{path: path, opts: o, out: bufio.NewReaderSize(pr, 1<<16), pipe: pr, stderr: stderr,
 		cancel: cancel, ctx: ctx, wait: make(chan error, 1), frameSz: o.Width * o.Height * bpp}
 	go func() { r.wait <- cmd.Wait() }()
 	return r, nil
@@ -159,6 +169,7 @@ func (r *FrameReader) Close() error {
 func (r *FrameReader) finish(cause error) {
 	r.done = true
 	werr := <-r.wait
+	r.pipe.Close()
 	if cause != nil {
 		r.err = cause
 	} else if werr != nil {
