@@ -1,10 +1,13 @@
 package quality
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"realdpo/transforms/quality/testclips"
 )
 
 // corpus renders the lavfi test clips once per test binary.
@@ -16,13 +19,13 @@ var (
 
 func testCorpus(t *testing.T) map[string]string {
 	t.Helper()
-	requireFFmpeg(t)
+	testclips.RequireFFmpeg(t)
 	corpusOnce.Do(func() {
 		var err error
 		if corpusDir, err = os.MkdirTemp("", "quality-corpus-"); err != nil {
 			t.Fatal(err)
 		}
-		specs := map[string]clipSpec{
+		specs := map[string]testclips.Spec{
 			"good":    {Camera: "static", Subject: "moving"},
 			"static":  {Camera: "static", Subject: "still"},
 			"pan":     {Camera: "pan", Subject: "still"},
@@ -35,9 +38,9 @@ func testCorpus(t *testing.T) map[string]string {
 		}
 		corpus = map[string]string{}
 		for name, c := range specs {
-			corpus[name] = makeClip(t, corpusDir, name+".mp4", c)
+			corpus[name] = testclips.Make(t, corpusDir, name+".mp4", c)
 		}
-		corpus["cut"] = concatClips(t, filepath.Join(corpusDir, "cut.mp4"), corpus["good"], corpus["other"])
+		corpus["cut"] = testclips.Concat(t, filepath.Join(corpusDir, "cut.mp4"), corpus["good"], corpus["other"])
 	})
 	if corpus == nil {
 		t.Fatal("test corpus failed to build")
@@ -137,7 +140,7 @@ func TestDetectCutsMinSceneAndAdaptive(t *testing.T) {
 
 // TestRealFootage checks the signals on real clips nobody here made.
 func TestRealFootage(t *testing.T) {
-	requireFFmpeg(t)
+	testclips.RequireFFmpeg(t)
 	dir := "../../../shared/testdata/footage"
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("shared footage absent (%v)", err)
@@ -185,4 +188,16 @@ func TestAnalysisSize(t *testing.T) {
 			t.Errorf("%dx%d -> %dx%d, want %dx%d", c.w, c.h, aw, ah, c.aw, c.ah)
 		}
 	}
+}
+
+func analyse(t testing.TB, path string, w, h int, fps float64) *FileResult {
+	t.Helper()
+	r, err := AnalyzeFile(context.Background(), path, FileOptions{Width: w, Height: h, FPS: fps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DecodeErr != nil {
+		t.Fatal(r.DecodeErr)
+	}
+	return r
 }

@@ -1,14 +1,18 @@
-package quality
+// Package testclips renders short test videos with ffmpeg's lavfi sources: a
+// textured scene, a moving "subject", static, panning or shaking cameras and
+// any extra filter (blur, exposure, burned-in text), plus hard cuts by
+// concatenation. Tests across the curation packages share it.
+package testclips
 
 import (
-	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"testing"
 )
 
-func requireFFmpeg(t testing.TB) {
+// RequireFFmpeg fails the test when ffmpeg or ffprobe is missing.
+func RequireFFmpeg(t testing.TB) {
 	t.Helper()
 	for _, tool := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -25,8 +29,8 @@ const sceneSrc = "mandelbrot=s=640x360:r=1:maxiter=120:start_scale=1.2:end_scale
 const subjectSrc = "mandelbrot=s=72x96:r=1:maxiter=80:start_scale=0.8:end_scale=0.8:end_pts=10000,format=rgb24," +
 	"trim=end_frame=1,loop=-1:1:0,setpts=N/%[1]d/TB,fps=%[1]d"
 
-// clipSpec describes a test clip made with lavfi.
-type clipSpec struct {
+// Spec describes a test clip made with lavfi.
+type Spec struct {
 	W, H, FPS int
 	Dur       float64
 	// Camera: "static", "pan", "shaky". Subject: "moving", "still".
@@ -35,8 +39,9 @@ type clipSpec struct {
 	Post string
 }
 
-// makeClip renders spec into dir/name with ffmpeg's lavfi sources.
-func makeClip(t testing.TB, dir, name string, c clipSpec) string {
+// Make renders spec into dir/name with ffmpeg's lavfi sources (zero
+// fields: 320x180, 24 fps, 4 s) and returns the path.
+func Make(t testing.TB, dir, name string, c Spec) string {
 	t.Helper()
 	if c.FPS == 0 {
 		c.FPS = 24
@@ -76,8 +81,8 @@ func makeClip(t testing.TB, dir, name string, c clipSpec) string {
 	return path
 }
 
-// concatClips joins clips (same size and rate) with hard cuts.
-func concatClips(t testing.TB, out string, parts ...string) string {
+// Concat joins clips (same size and rate) with hard cuts.
+func Concat(t testing.TB, out string, parts ...string) string {
 	t.Helper()
 	args := []string{"-nostdin", "-y", "-hide_banner", "-loglevel", "error"}
 	graph := ""
@@ -91,16 +96,4 @@ func concatClips(t testing.TB, out string, parts ...string) string {
 		t.Fatalf("concat: %v\n%s", err, b)
 	}
 	return out
-}
-
-func analyse(t testing.TB, path string, w, h int, fps float64) *FileResult {
-	t.Helper()
-	r, err := AnalyzeFile(context.Background(), path, FileOptions{Width: w, Height: h, FPS: fps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.DecodeErr != nil {
-		t.Fatal(r.DecodeErr)
-	}
-	return r
 }

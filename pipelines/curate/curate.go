@@ -1,0 +1,81 @@
+// Package curate is the curation pipeline: raw footage in a directory or a
+// gs:// prefix becomes a RealAction dataset (normalised clips, first frames,
+// manifest, rejects, stats and a dataset card), every decision measured and
+// recorded.
+package curate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"realdpo/schemas"
+	tc "realdpo/transforms/curate"
+)
+
+// NewConfig is the configuration for a profile with its documented default
+// thresholds.
+func NewConfig(input, output, profile string) (schemas.CurateConfig, error) {
+	p, err := schemas.ProfileByName(profile)
+	if err != nil {
+		return schemas.CurateConfig{}, err
+	}
+	return schemas.CurateConfig{Input: input, Output: output, Profile: p, Thresholds: schemas.DefaultThresholds(p)}, nil
+}
+
+// Validate checks a configuration before a pipeline is built from it.
+func Validate(cfg schemas.CurateConfig) error {
+	switch {
+	case strings.TrimSpace(cfg.Input) == "":
+		return fmt.Errorf("curate: --input is required")
+	case strings.TrimSpace(cfg.Output) == "":
+		return fmt.Errorf("curate: --output is required")
+	case cfg.Profile.Frames <= 0 || cfg.Profile.FPS <= 0 || cfg.Profile.Width <= 0 || cfg.Profile.Height <= 0:
+		return fmt.Errorf("curate: bad profile %+v", cfg.Profile)
+	case cfg.Profile.Width%2 != 0 || cfg.Profile.Height%2 != 0:
+		return fmt.Errorf("curate: profile size %dx%d must be even for yuv420p", cfg.Profile.Width, cfg.Profile.Height)
+	case cfg.Thresholds.AnalysisWidth < 32:
+		return fmt.Errorf("curate: analysis width %d is too small", cfg.Thresholds.AnalysisWidth)
+	}
+	in, out := strings.TrimSuffix(cfg.Input, "/"), strings.TrimSuffix(cfg.Output, "/")
+	if in == out || strings.HasPrefix(out, in+"/") {
+		return fmt.Errorf("curate: output %s must not be inside the input %s (its clips would be read back as inputs)", cfg.Output, cfg.Input)
+	}
+	return nil
+}
+
+// Build adds the curation graph to s: match (with sidecars), probe, analyse
+// and split, filter, normalise, write.
+func Build(s beam.Scope, cfg schemas.CurateConfig) {
+	sources := tc.MatchInputs(s, cfg.Input)
+	probed, probeRejects := tc.Probe(s, cfg, sources)
+	candidates, analyseRejects := tc.Analyse(s, cfg, probed)
+	kept, filterRejects := tc.Filter(s, cfg, candidates)
+	records, normRejects := tc.Normalise(s, cfg, kept)
+	rejects := beam.Flatten(s, probeRejects, analyseRejects, filterRejects, normRejects)
+	tc.WriteDataset(s, cfg, sources, records, rejects)
+}
+
+// Run builds and runs the pipeline on the runner chosen by Beam's flags
+// (prism by default), then reads back stats.json.
+func Run(ctx context.Context, cfg schemas.CurateConfig) (schemas.CurateStats, error) {
+	if err := Validate(cfg); err != nil {
+		return schemas.CurateStats{}, err
+	}
+	p, s := beam.NewPipelineWithRoot()
+	Build(s, cfg)
+	if err := beamx.Run(ctx, p); err != nil {
+		return schemas.CurateStats{}, fmt.Errorf("curate pipeline: %w", err)
+	}
+	st, err := tc.ReadStats(ctx, cfg.Output)
+	if err != nil {
+		return st, err
+	}
+	if st.Inputs != st.InputsAccepted+st.InputsRejected {
+		return st, fmt.Errorf("curate: accounting broken: %s", st.AccountingLine())
+	}
+	return st, nil
+}

@@ -1,0 +1,247 @@
+package curate
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+
+	// Filesystems and runner for the tests (the command imports them in main).
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
+	"realdpo/schemas"
+	"realdpo/transforms/quality/testclips"
+)
+
+func TestMain(m *testing.M) { ptest.Main(m) }
+
+func readJSONL[T any](t *testing.T, path string) []T {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// ffprobeClip returns codec, pix_fmt, width, height, frame count and fps of a clip.
+func ffprobeClip(t *testing.T, path string) (codec, pix string, w, h, frames int, fps string) {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,pix_fmt,width,height,nb_read_frames,r_frame_rate", "-of", "json", "file:"+path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var r struct {
+		Streams []struct {
+			CodecName    string `json:"codec_name"`
+			PixFmt       string `json:"pix_fmt"`
+			Width        int    `json:"width"`
+			Height       int    `json:"height"`
+			NbReadFrames string `json:"nb_read_frames"`
+			RFrameRate   string `json:"r_frame_rate"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) == 0 {
+		t.Fatalf("ffprobe %s: %v %s", path, err, out)
+	}
+	s := r.Streams[0]
+	n, _ := strconv.Atoi(s.NbReadFrames)
+	return s.CodecName, s.PixFmt, s.Width, s.Height, n, s.RFrameRate
+}
+
+// moovFirst reports whether an mp4's index precedes its media data (+faststart).
+func moovFirst(t *testing.T, path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Index(data, []byte("moov")) < bytes.Index(data, []byte("mdat"))
+}
+
+// localCorpus writes a small corpus for the demo profile (17 frames at 8
+// fps, 96x64): good clips with sidecars, defects, bad files and hostile names.
+func localCorpus(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	want := map[string]string{} // file -> "" (accept) or the reject reason
+	mk := func(name string, c testclips.Spec, reason string) string {
+		p := testclips.Make(t, dir, name, c)
+		want[name] = reason
+		return p
+	}
+	good := mk("good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3}, "")
+	os.WriteFile(filepath.Join(dir, "good.json"), []byte(`{"title":"A cook stirring a pot","tags":["cooking","kitchen"]}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "good.txt"), []byte("  A person stirs a pot\non the stove.\n"), 0o644)
+	mk("static.mp4", testclips.Spec{Camera: "static", Subject: "still", Dur: 3}, schemas.ReasonStatic)
+	mk("dark.mkv", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3, Post: "eq=brightness=-0.5:contrast=0.5"}, schemas.ReasonExposure)
+	mk("text.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3,
+		Post: "drawtext=text='BREAKING NEWS 24/7':fontsize=18:fontcolor=white:borderw=2:x=10:y=h-30"}, schemas.ReasonOverlay)
+	mk("short.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 1}, schemas.ReasonTooShort)
+	mk("portrait.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3, W: 180, H: 320}, schemas.ReasonOrientation)
+	mk("tiny.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3, W: 80, H: 46}, schemas.ReasonResolution)
+	a := testclips.Make(t, t.TempDir(), "a.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 2.7})
+	b := testclips.Make(t, t.TempDir(), "b.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 2.7, Post: "hflip,hue=h=150:s=1.5"})
+	testclips.Concat(t, filepath.Join(dir, "two_shots.mp4"), a, b)
+	want["two_shots.mp4"] = ""
+
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hostile names: the same good footage under names ffmpeg could misread.
+	for _, n := range []string{"-i", "concat:x.mp4", "http:__x.mp4"} {
+		os.WriteFile(filepath.Join(dir, n), data, 0o644)
+		want[n] = ""
+	}
+	os.WriteFile(filepath.Join(dir, "empty.mp4"), nil, 0o644)
+	want["empty.mp4"] = schemas.ReasonEmptyFile
+	os.WriteFile(filepath.Join(dir, "page.mp4"), []byte("<html><body>404</body></html>\n"), 0o644)
+	want["page.mp4"] = schemas.ReasonNotVideo
+	os.WriteFile(filepath.Join(dir, "cut_short.mp4"), data[:len(data)/2], 0o644)
+	want["cut_short.mp4"] = schemas.ReasonTruncated
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sub", "nested.mp4"), data, 0o644)
+	want["sub/nested.mp4"] = ""
+	os.Symlink(filepath.Join(dir, "nowhere.mp4"), filepath.Join(dir, "dangling.mp4"))
+	want["dangling.mp4"] = schemas.ReasonUnreadable
+	// An orphan sidecar is metadata, not an input.
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("shot list"), 0o644)
+	return want
+}
+
+func TestCurateLocal(t *testing.T) {
+	testclips.RequireFFmpeg(t)
+	in, out := t.TempDir(), t.TempDir()
+	want := localCorpus(t, in)
+	cfg, err := NewConfig(in, out, schemas.ProfileDemo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(st.AccountingLine())
+	if st.Inputs != len(want) || st.Inputs != st.InputsAccepted+st.InputsRejected {
+		t.Errorf("accounting: %s, want %d inputs", st.AccountingLine(), len(want))
+	}
+	got := map[string]schemas.InputDecision{}
+	for _, d := range st.Decisions {
+		got[d.Source] = d
+	}
+	for name, reason := range want {
+		d, ok := got[name]
+		switch {
+		case !ok:
+			t.Errorf("%s: no decision", name)
+		case reason == "" && !d.Accept:
+			t.Errorf("%s: rejected (%s/%s), want accepted", name, d.Stage, d.Reason)
+		case reason != "" && (d.Accept || d.Reason != reason):
+			t.Errorf("%s: accept=%v reason=%q, want rejected for %s", name, d.Accept, d.Reason, reason)
+		}
+	}
+	if got["two_shots.mp4"].Clips != 2 {
+		t.Errorf("two_shots.mp4 gave %d clips, want one per shot", got["two_shots.mp4"].Clips)
+	}
+
+	man := readJSONL[schemas.ManifestRecord](t, filepath.Join(out, "manifest.jsonl"))
+	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, "rejected.jsonl"))
+	if len(man) != st.Clips || len(rej) != st.Rejects {
+		t.Errorf("files hold %d clips and %d rejects, stats say %d and %d", len(man), len(rej), st.Clips, st.Rejects)
+	}
+	for _, m := range man {
+		codec, pix, w, h, n, fps := ffprobeClip(t, filepath.Join(out, m.Clip))
+		if codec != "h264" || pix != "yuv420p" || w != 96 || h != 64 || n != 17 || fps != "8/1" {
+			t.Errorf("%s: %s %s %dx%d %d frames at %s, want h264 yuv420p 96x64 17 at 8/1", m.Clip, codec, pix, w, h, n, fps)
+		}
+		if !moovFirst(t, filepath.Join(out, m.Clip)) {
+			t.Errorf("%s: not +faststart", m.Clip)
+		}
+		f, err := os.Open(filepath.Join(out, m.FirstFrame))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil || img.Bounds().Dx() != 96 || img.Bounds().Dy() != 64 {
+			t.Errorf("%s: %v %v", m.FirstFrame, err, img.Bounds())
+		}
+		if m.Frames != 17 || m.EndS-m.StartS < 2.12 || m.Scores.AnalysedFrames == 0 || m.Scores.Sharpness == 0 {
+			t.Errorf("record incomplete: %+v", m)
+		}
+		if m.Source == "good.mp4" {
+			if m.Caption != "A person stirs a pot on the stove." || m.CaptionSource != "txt" || m.Category != schemas.CategoryCooking {
+				t.Errorf("sidecars not applied: caption %q (%s) category %q", m.Caption, m.CaptionSource, m.Category)
+			}
+		}
+	}
+	// Filter rejects keep their scores and every failing check.
+	for _, r := range rej {
+		if r.Stage == schemas.StageFilter && r.Candidate >= 0 && (len(r.Failed) == 0 || r.Failed[0] != r.Reason || r.Scores.AnalysedFrames == 0) {
+			t.Errorf("filter reject without its evidence: %+v", r)
+		}
+	}
+	// Same footage under hostile names gives the same clip ids.
+	ids := map[string]string{}
+	for _, m := range man {
+		ids[m.Source] = m.ID
+	}
+	for _, n := range []string{"-i", "concat:x.mp4", "http:__x.mp4", "sub/nested.mp4"} {
+		if ids[n] != ids["good.mp4"] {
+			t.Errorf("%s: id %q, good.mp4 %q", n, ids[n], ids["good.mp4"])
+		}
+	}
+	card, err := os.ReadFile(filepath.Join(out, "README.md"))
+	if err != nil || !strings.Contains(string(card), "cooking") || !strings.Contains(string(card), st.AccountingLine()) {
+		t.Errorf("dataset card: %v\n%s", err, card)
+	}
+	// No temp files are left behind.
+	filepath.Walk(out, func(p string, info os.FileInfo, err error) error {
+		if err == nil && strings.Contains(filepath.Base(p), ".tmp-") {
+			t.Errorf("temp file left: %s", p)
+		}
+		return nil
+	})
+
+	// A rerun writes the same names and the same bytes.
+	first, _ := os.ReadFile(filepath.Join(out, "manifest.jsonl"))
+	firstRej, _ := os.ReadFile(filepath.Join(out, "rejected.jsonl"))
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := os.ReadFile(filepath.Join(out, "manifest.jsonl"))
+	secondRej, _ := os.ReadFile(filepath.Join(out, "rejected.jsonl"))
+	if !bytes.Equal(first, second) || !bytes.Equal(firstRej, secondRej) {
+		t.Error("rerun changed manifest.jsonl or rejected.jsonl")
+	}
+	clips, _ := filepath.Glob(filepath.Join(out, "clips", "*"))
+	uniq := map[string]bool{}
+	for _, m := range man {
+		uniq[m.ID] = true
+	}
+	if len(clips) != len(uniq) {
+		t.Errorf("%d clip files after rerun, want %d", len(clips), len(uniq))
+	}
+}

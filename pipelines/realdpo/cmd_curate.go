@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	pcurate "realdpo/pipelines/curate"
+	"realdpo/schemas"
+)
+
+// curateFlags hold the command's own flags; thresholds left unset take the
+// profile's documented defaults.
+var curateFlags struct {
+	input, output, profile string
+}
+
+// thresholdFlag binds one threshold to a flag whose default is the
+// realaction profile's (the demo profile differs only where noted).
+type thresholdFlag struct {
+	name, usage string
+	ptr         func(t *schemas.Thresholds) any
+}
+
+var thresholdFlags = []thresholdFlag{
+	{"max-bytes", "reject inputs larger than this many bytes (too_large)", func(t *schemas.Thresholds) any { return &t.MaxBytes }},
+	{"max-duration", "reject inputs longer than this many seconds (too_large)", func(t *schemas.Thresholds) any { return &t.MaxDurationS }},
+	{"max-dimension", "reject inputs whose width or height exceeds this (too_large)", func(t *schemas.Thresholds) any { return &t.MaxDimension }},
+	{"min-short-side", "reject sources whose short side is below this (resolution); sources below the profile size are upscaled and flagged (demo profile: its height)", func(t *schemas.Thresholds) any { return &t.MinShortSide }},
+	{"min-fps", "reject sources below this frame rate (frame_rate); default 0.75 x profile fps", func(t *schemas.Thresholds) any { return &t.MinFPS }},
+	{"analysis-width", "long side of the frames analysed, pixels", func(t *schemas.Thresholds) any { return &t.AnalysisWidth }},
+	{"analysis-max-fps", "sources above this rate are analysed at it", func(t *schemas.Thresholds) any { return &t.AnalysisMaxFPS }},
+	{"cut-threshold", "scene cut when the HSV content change reaches this (PySceneDetect ContentDetector threshold)", func(t *schemas.Thresholds) any { return &t.CutThreshold }},
+	{"cut-adaptive-ratio", "a cut must also be this many times the change of its 2+2 neighbours (PySceneDetect AdaptiveDetector); 0 = off", func(t *schemas.Thresholds) any { return &t.CutAdaptiveRatio }},
+	{"min-scene", "shortest shot between two cuts, seconds (PySceneDetect's 15 frames at 30 fps)", func(t *schemas.Thresholds) any { return &t.MinSceneS }},
+	{"trim", "seconds dropped on each side of a scene cut", func(t *schemas.Thresholds) any { return &t.TrimS }},
+	{"window-step", "granularity of the best-window search, seconds", func(t *schemas.Thresholds) any { return &t.WindowStepS }},
+	{"max-clips-per-shot", "clips taken from one shot (non-overlapping)", func(t *schemas.Thresholds) any { return &t.MaxClipsPerShot }},
+	{"min-subject-motion", "static below this subject motion, percent of frame width per second", func(t *schemas.Thresholds) any { return &t.MinSubjectMotion }},
+	{"min-moving-frac", "static when less than this share of the frame moves", func(t *schemas.Thresholds) any { return &t.MinMovingFrac }},
+	{"max-subject-motion", "chaotic above this subject motion, percent of frame width per second", func(t *schemas.Thresholds) any { return &t.MaxSubjectMotion }},
+	{"max-camera-motion", "camera_motion above this camera speed, percent of frame width per second", func(t *schemas.Thresholds) any { return &t.MaxCameraMotion }},
+	{"max-camera-ratio", "camera_motion when camera/subject motion exceeds this (and the camera moves faster than --min-camera-for-ratio)", func(t *schemas.Thresholds) any { return &t.MaxCameraRatio }},
+	{"min-camera-for-ratio", "camera speed below which the camera/subject ratio is not judged", func(t *schemas.Thresholds) any { return &t.MinCameraForRatio }},
+	{"max-camera-shake", "camera_motion above this mean change of camera velocity (shaky hand-held)", func(t *schemas.Thresholds) any { return &t.MaxCameraShake }},
+	{"min-sharpness", "blur when the variance of the Laplacian is below this...", func(t *schemas.Thresholds) any { return &t.MinSharpness }},
+	{"min-sharpness-rel", "...and the Laplacian variance over the luma variance is below this", func(t *schemas.Thresholds) any { return &t.MinSharpnessRel }},
+	{"min-luma", "exposure (dark) when mean luma (0..255) is below this", func(t *schemas.Thresholds) any { return &t.MinLuma }},
+	{"max-luma", "exposure (washed out) when mean luma is above this", func(t *schemas.Thresholds) any { return &t.MaxLuma }},
+	{"min-contrast", "exposure when the luma standard deviation is below this", func(t *schemas.Thresholds) any { return &t.MinContrast }},
+	{"max-clipped", "exposure when more than this share of pixels is crushed black or blown white", func(t *schemas.Thresholds) any { return &t.MaxClipped }},
+	{"max-overlay", "overlay when burned-in text-like strokes persist on more than this share of the frame", func(t *schemas.Thresholds) any { return &t.MaxOverlay }},
+	{"probe-timeout", "ffprobe deadline per file", func(t *schemas.Thresholds) any { return &t.ProbeTimeout }},
+	{"decode-timeout", "ffmpeg deadline per decode", func(t *schemas.Thresholds) any { return &t.DecodeTimeout }},
+	{"encode-timeout", "ffmpeg deadline per clip encode", func(t *schemas.Thresholds) any { return &t.EncodeTimeout }},
+}
+
+// flagValues holds what the user typed; only flags actually set override
+// the profile defaults.
+var flagValues schemas.Thresholds
+
+func init() {
+	register(&subcommand{
+		Name:    "curate",
+		Summary: "turn a folder or gs:// prefix of raw footage into a RealAction dataset (clips, first frames, manifest, rejects, stats, card)",
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&curateFlags.input, "input", "", "raw footage: a local directory (searched recursively) or gs://BUCKET/PREFIX")
+			fs.StringVar(&curateFlags.output, "output", "", "dataset root: a local directory or gs://BUCKET/PREFIX")
+			fs.StringVar(&curateFlags.profile, "profile", schemas.ProfileRealAction, "clip spec: realaction (49 frames at 8 fps, 720x480) or demo (17 frames at 8 fps, 96x64)")
+			flagValues = schemas.DefaultThresholds(schemas.Profiles[schemas.ProfileRealAction])
+			for _, tf := range thresholdFlags {
+				switch p := tf.ptr(&flagValues).(type) {
+				case *int:
+					fs.IntVar(p, tf.name, *p, tf.usage)
+				case *int64:
+					fs.Int64Var(p, tf.name, *p, tf.usage)
+				case *float64:
+					fs.Float64Var(p, tf.name, *p, tf.usage)
+				case *time.Duration:
+					fs.DurationVar(p, tf.name, *p, tf.usage)
+				}
+			}
+		},
+		Run:      runCurate,
+		UsesBeam: true,
+	})
+}
+
+func runCurate(ctx context.Context) error {
+	cfg, err := pcurate.NewConfig(curateFlags.input, curateFlags.output, curateFlags.profile)
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	flag.CommandLine.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, tf := range thresholdFlags {
+		if !set[tf.name] {
+			continue
+		}
+		switch dst := tf.ptr(&cfg.Thresholds).(type) {
+		case *int:
+			*dst = *tf.ptr(&flagValues).(*int)
+		case *int64:
+			*dst = *tf.ptr(&flagValues).(*int64)
+		case *float64:
+			*dst = *tf.ptr(&flagValues).(*float64)
+		case *time.Duration:
+			*dst = *tf.ptr(&flagValues).(*time.Duration)
+		}
+	}
+	st, err := pcurate.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("curate: %s -> %s (profile %s)\n", cfg.Input, cfg.Output, cfg.Profile.Name)
+	for r, n := range st.InputsRejectedByReason {
+		fmt.Printf("  rejected %-14s %d\n", r, n)
+	}
+	fmt.Println(st.AccountingLine())
+	return nil
+}

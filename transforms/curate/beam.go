@@ -1,0 +1,595 @@
+package curate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"realdpo/schemas"
+	"realdpo/transforms/stage"
+)
+
+func init() {
+	beam.RegisterType(reflect.TypeOf((*ListedFile)(nil)).Elem())
+	for _, t := range []any{schemas.SourceFile{}, schemas.ProbedSource{}, schemas.Candidate{}, schemas.ManifestRecord{}, schemas.RejectRecord{}} {
+		beam.RegisterType(reflect.TypeOf(t))
+	}
+	register.DoFn3x1[context.Context, string, func(ListedFile), error](&listFn{})
+	register.Function1x2[ListedFile, string, ListedFile](keyByStem)
+	register.DoFn4x1[context.Context, string, func(*ListedFile) bool, func(schemas.SourceFile), error](&sidecarFn{})
+	register.DoFn4x1[context.Context, schemas.SourceFile, func(schemas.ProbedSource), func(schemas.RejectRecord), error](&probeFn{})
+	register.DoFn4x1[context.Context, schemas.ProbedSource, func(schemas.Candidate), func(schemas.RejectRecord), error](&analyseFn{})
+	register.DoFn4x0[context.Context, schemas.Candidate, func(schemas.Candidate), func(schemas.RejectRecord)](&filterFn{})
+	register.DoFn4x1[context.Context, schemas.Candidate, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&normaliseFn{})
+	register.Function1x2[schemas.SourceFile, string, schemas.SourceFile](keySource)
+	register.Function1x2[schemas.ManifestRecord, string, schemas.ManifestRecord](keyManifest)
+	register.Function1x2[schemas.RejectRecord, string, schemas.RejectRecord](keyReject)
+	register.Function1x2[string, string, string](keyMarker)
+	register.DoFn6x1[context.Context, string, func(*string) bool, func(*schemas.SourceFile) bool, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, error](&writeFn{})
+
+	register.Emitter1[ListedFile]()
+	register.Emitter1[schemas.SourceFile]()
+	register.Emitter1[schemas.ProbedSource]()
+	register.Emitter1[schemas.Candidate]()
+	register.Emitter1[schemas.ManifestRecord]()
+	register.Emitter1[schemas.RejectRecord]()
+	register.Iter1[ListedFile]()
+	register.Iter1[string]()
+	register.Iter1[schemas.SourceFile]()
+	register.Iter1[schemas.ManifestRecord]()
+	register.Iter1[schemas.RejectRecord]()
+}
+
+const counterNS = "curate"
+
+func count(ctx context.Context, name string) { beam.NewCounter(counterNS, name).Inc(ctx, 1) }
+
+// ListedFile is one file found under the input root.
+type ListedFile struct {
+	Path  string
+	Rel   string
+	Size  int64
+	Error string // set when the file was listed but cannot be used
+}
+
+// MatchInputs lists every file under root (a local directory, recursively,
+// or a gs://bucket/prefix) and pairs each video with its NAME.json and
+// NAME.txt sidecars. It lists through Beam's filesystem API like
+// fileio.MatchFiles, but a file that cannot be sized or read becomes a
+// rejected input instead of failing the whole match.
+func MatchInputs(s beam.Scope, root string) beam.PCollection {
+	s = s.Scope("curate.MatchInputs")
+	listed := beam.ParDo(s, &listFn{}, beam.Create(s, root))
+	// Spread the work: listing happens on one worker.
+	listed = beam.Reshuffle(s, listed)
+	grouped := beam.GroupByKey(s, beam.ParDo(s, keyByStem, listed))
+	return beam.ParDo(s, &sidecarFn{Root: root}, grouped)
+}
+
+type listFn struct{}
+
+func (fn *listFn) ProcessElement(ctx context.Context, root string, emit func(ListedFile)) error {
+	if stage.IsRemote(root) {
+		fsys, err := filesystem.New(ctx, root)
+		if err != nil {
+			return fmt.Errorf("match %s: %w", root, err)
+		}
+		defer fsys.Close()
+		prefix := strings.TrimSuffix(root, "/") + "/"
+		files, err := fsys.List(ctx, escapeGlob(prefix)+"**")
+		if err != nil {
+			return fmt.Errorf("match %s: %w", root, err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "/") {
+				continue // a "directory" placeholder object
+			}
+			lf := ListedFile{Path: f, Rel: strings.TrimPrefix(f, prefix)}
+			if sz, err := fsys.Size(ctx, f); err != nil {
+				lf.Error = err.Error()
+			} else {
+				lf.Size = sz
+			}
+			emit(lf)
+		}
+		return nil
+	}
+	st, err := os.Stat(root)
+	if err != nil {
+		return fmt.Errorf("match %s: %w", root, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("match %s: input must be a directory", root)
+	}
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		rel := stage.RelPath(root, p)
+		if err != nil {
+			if p == root {
+				return err
+			}
+			// An unreadable subdirectory or file is recorded, not fatal.
+			emit(ListedFile{Path: p, Rel: rel, Error: err.Error()})
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		lf := ListedFile{Path: p, Rel: rel}
+		info, err := os.Stat(p) // follows symlinks: a dangling one is an error
+		switch {
+		case err != nil:
+			lf.Error = err.Error()
+		case info.IsDir():
+			return nil // a symlink to a directory: not followed, to avoid loops
+		case !info.Mode().IsRegular():
+			lf.Error = fmt.Sprintf("not a regular file (%v)", info.Mode().Type())
+		default:
+			lf.Size = info.Size()
+		}
+		emit(lf)
+		return nil
+	})
+}
+
+// escapeGlob quotes glob metacharacters in a literal prefix.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[]\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func keyByStem(f ListedFile) (string, ListedFile) {
+	if _, stem := stage.SidecarKind(f.Rel); stem != "" {
+		return stem, f
+	}
+	return stage.Stem(f.Rel), f
+}
+
+type sidecarFn struct {
+	Root string
+}
+
+func (fn *sidecarFn) ProcessElement(ctx context.Context, stem string, files func(*ListedFile) bool, emit func(schemas.SourceFile)) error {
+	var videos []ListedFile
+	side := map[string]ListedFile{}
+	var f ListedFile
+	for files(&f) {
+		if kind, _ := stage.SidecarKind(f.Rel); kind != "" {
+			side[kind] = f
+		} else {
+			videos = append(videos, f)
+		}
+	}
+	if len(videos) == 0 {
+		// Sidecars without a video are metadata, not inputs.
+		for _, sf := range side {
+			count(ctx, "orphan_sidecars")
+			slog.Info("sidecar without a video", "file", sf.Rel)
+		}
+		return nil
+	}
+	var jsonData, txtData []byte
+	var readErrs []string
+	read := func(lf ListedFile) []byte {
+		data, err := readSmall(ctx, lf.Path)
+		if err != nil {
+			readErrs = append(readErrs, err.Error())
+			return nil
+		}
+		return data
+	}
+	if lf, ok := side["json"]; ok {
+		jsonData = read(lf)
+	}
+	if lf, ok := side["txt"]; ok {
+		txtData = read(lf)
+	}
+	sort.Slice(videos, func(i, j int) bool { return videos[i].Rel < videos[j].Rel })
+	for _, v := range videos {
+		src := schemas.SourceFile{Path: v.Path, Rel: v.Rel, SizeBytes: v.Size, MatchError: v.Error}
+		stage.ApplySidecars(&src, jsonData, txtData)
+		if len(readErrs) > 0 {
+			src.SidecarError = strings.Join(append(readErrs, src.SidecarError), "; ")
+		}
+		count(ctx, "inputs")
+		emit(src)
+	}
+	return nil
+}
+
+func readSmall(ctx context.Context, p string) ([]byte, error) {
+	var r io.ReadCloser
+	if stage.IsRemote(p) {
+		fsys, err := filesystem.New(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		defer fsys.Close()
+		if r, err = fsys.OpenRead(ctx, p); err != nil {
+			return nil, fmt.Errorf("read sidecar %s: %w", p, err)
+		}
+	} else {
+		st, err := os.Stat(p)
+		if err != nil || !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("read sidecar %s: not a readable file", p)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("read sidecar %s: %w", p, err)
+		}
+		r = f
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.LimitReader(r, stage.MaxSidecarBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read sidecar %s: %w", p, err)
+	}
+	if len(data) > stage.MaxSidecarBytes {
+		return nil, fmt.Errorf("sidecar %s is over %d bytes", p, stage.MaxSidecarBytes)
+	}
+	return data, nil
+}
+
+func inputReject(src schemas.SourceFile, info schemas.SourceInfo, r *stage.Rejection) schemas.RejectRecord {
+	return schemas.RejectRecord{Source: src.Rel, SourceSHA256: info.SHA256, Stage: r.Stage, Reason: r.Reason,
+		Detail: r.Detail, Candidate: -1, SourceInfo: info}
+}
+
+func tempDir() string { return filepath.Join(os.TempDir(), "realdpo-curate") }
+
+// Probe hashes and probes each source and applies the limits and the
+// probe-level filters (orientation, size, rate, length), cheapest first.
+// It returns the sources worth analysing and the rejects.
+func Probe(s beam.Scope, cfg schemas.CurateConfig, sources beam.PCollection) (probed, rejects beam.PCollection) {
+	s = s.Scope("curate.Probe")
+	return beam.ParDo2(s, &probeFn{Cfg: cfg}, sources)
+}
+
+type probeFn struct {
+	Cfg schemas.CurateConfig
+}
+
+func (fn *probeFn) ProcessElement(ctx context.Context, src schemas.SourceFile, emit func(schemas.ProbedSource), rej func(schemas.RejectRecord)) error {
+	th := fn.Cfg.Thresholds
+	fail := func(info schemas.SourceInfo, r *stage.Rejection) {
+		count(ctx, "reject_"+r.Stage+"_"+r.Reason)
+		rej(inputReject(src, info, r))
+	}
+	if src.MatchError != "" {
+		fail(schemas.SourceInfo{}, stage.Reject(schemas.StageInput, schemas.ReasonUnreadable, "%s", src.MatchError))
+		return nil
+	}
+	if r := stage.CheckLimits(src.SizeBytes, nil, th); r != nil {
+		fail(schemas.SourceInfo{SizeBytes: src.SizeBytes}, r)
+		return nil
+	}
+	if src.SizeBytes == 0 {
+		fail(schemas.SourceInfo{}, stage.Reject(schemas.StageProbe, schemas.ReasonEmptyFile, "zero bytes"))
+		return nil
+	}
+	loc, err := stage.Localize(ctx, src.Path, tempDir(), th.MaxBytes, true)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fail(schemas.SourceInfo{}, stage.Reject(schemas.StageInput, schemas.ReasonUnreadable, "%s", stage.ShortErr(err)))
+		return nil
+	}
+	defer loc.Cleanup()
+	info, r := stage.ProbeSource(ctx, loc.Path, th)
+	if r != nil && loc.Path != src.Path {
+		r.Detail = strings.ReplaceAll(r.Detail, loc.Path, src.Path) // not the temp copy's name
+	}
+	info.SHA256 = loc.SHA256
+	info.SizeBytes = loc.Size
+	if r == nil {
+		r = stage.CheckLimits(loc.Size, &info, th)
+	}
+	if r == nil {
+		r = stage.PreFilter(info, fn.Cfg.Profile, th)
+	}
+	if r != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fail(info, r)
+		return nil
+	}
+	count(ctx, "probed")
+	emit(schemas.ProbedSource{Source: src, Info: info})
+	return nil
+}
+
+// Analyse decodes each probed source once at low resolution, measures every
+// frame, finds the scene cuts and proposes candidate windows (the length
+// policy), each with its scores. Sources with no usable window, or that fail
+// to decode, are rejected.
+func Analyse(s beam.Scope, cfg schemas.CurateConfig, probed beam.PCollection) (candidates, rejects beam.PCollection) {
+	s = s.Scope("curate.Analyse")
+	return beam.ParDo2(s, &analyseFn{Cfg: cfg}, probed)
+}
+
+type analyseFn struct {
+	Cfg schemas.CurateConfig
+}
+
+func (fn *analyseFn) ProcessElement(ctx context.Context, ps schemas.ProbedSource, emit func(schemas.Candidate), rej func(schemas.RejectRecord)) error {
+	th := fn.Cfg.Thresholds
+	fail := func(r *stage.Rejection, sc schemas.ClipScores) {
+		count(ctx, "reject_"+r.Stage+"_"+r.Reason)
+		rec := inputReject(ps.Source, ps.Info, r)
+		rec.Scores = sc
+		rej(rec)
+	}
+	loc, err := stage.Localize(ctx, ps.Source.Path, tempDir(), th.MaxBytes, false)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fail(stage.Reject(schemas.StageInput, schemas.ReasonUnreadable, "%s", stage.ShortErr(err)), schemas.ClipScores{})
+		return nil
+	}
+	defer loc.Cleanup()
+	an, r := stage.AnalyseSource(ctx, loc.Path, ps.Info, th)
+	if r != nil {
+		r.Detail = strings.ReplaceAll(r.Detail, loc.Path, ps.Source.Path)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fail(r, schemas.ClipScores{})
+		return nil
+	}
+	windows := stage.SplitWindows(an, fn.Cfg.Profile, th)
+	shots := len(stage.Shots(len(an.Res.Frames), an.Cuts))
+	if len(windows) == 0 {
+		// Keep the whole-source figures so the decision can be checked.
+		whole := stage.WindowScores(an, stage.Window{Shot: -1, From: 0, To: len(an.Res.Frames)}, shots)
+		longest := 0.0
+		for _, sh := range stage.Shots(len(an.Res.Frames), an.Cuts) {
+			longest = max(longest, float64(sh.To-sh.From)/an.FPS)
+		}
+		fail(stage.Reject(schemas.StageFilter, schemas.ReasonTooShort, "%d shot(s), longest %.2f s; a clip needs %.2f s plus %.2f s trim at cuts",
+			shots, longest, fn.Cfg.Profile.DurationS(), th.TrimS), whole)
+		return nil
+	}
+	upscaled := stage.Upscaled(ps.Info, fn.Cfg.Profile)
+	for i, w := range windows {
+		c := schemas.Candidate{Source: ps.Source, Info: ps.Info, Index: i,
+			StartS: roundMS(float64(w.From) / an.FPS), Scores: stage.WindowScores(an, w, shots), Upscaled: upscaled}
+		c.EndS = roundMS(c.StartS + fn.Cfg.Profile.DurationS())
+		count(ctx, "candidates")
+		emit(c)
+	}
+	return nil
+}
+
+func roundMS(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
+
+// Filter applies the analysis filters in cheapest-first order to each
+// candidate; every score stays in the record whether it passes or not.
+func Filter(s beam.Scope, cfg schemas.CurateConfig, candidates beam.PCollection) (kept, rejects beam.PCollection) {
+	s = s.Scope("curate.Filter")
+	return beam.ParDo2(s, &filterFn{Cfg: cfg}, candidates)
+}
+
+type filterFn struct {
+	Cfg schemas.CurateConfig
+}
+
+func (fn *filterFn) ProcessElement(ctx context.Context, c schemas.Candidate, emit func(schemas.Candidate), rej func(schemas.RejectRecord)) {
+	reason, detail, failed := stage.FilterScores(c.Scores, fn.Cfg.Thresholds)
+	for _, f := range failed {
+		count(ctx, "failed_check_"+f)
+	}
+	if reason == "" {
+		count(ctx, "filter_pass")
+		emit(c)
+		return
+	}
+	count(ctx, "reject_"+schemas.StageFilter+"_"+reason)
+	rej(schemas.RejectRecord{Source: c.Source.Rel, SourceSHA256: c.Info.SHA256, Stage: schemas.StageFilter, Reason: reason,
+		Detail: detail, Failed: failed, Candidate: c.Index, StartS: c.StartS, EndS: c.EndS, SourceInfo: c.Info, Scores: c.Scores})
+}
+
+// Normalise writes each kept candidate as a profile clip and its first
+// frame under the output root (names from content hashes) and emits its
+// manifest record.
+func Normalise(s beam.Scope, cfg schemas.CurateConfig, kept beam.PCollection) (records, rejects beam.PCollection) {
+	s = s.Scope("curate.Normalise")
+	return beam.ParDo2(s, &normaliseFn{Cfg: cfg}, kept)
+}
+
+type normaliseFn struct {
+	Cfg schemas.CurateConfig
+}
+
+func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, emit func(schemas.ManifestRecord), rej func(schemas.RejectRecord)) error {
+	p, th := fn.Cfg.Profile, fn.Cfg.Thresholds
+	id := stage.ClipID(c.Info.SHA256, p, c.StartS)
+	clipRel, pngRel := "clips/"+id+".mp4", "first_frames/"+id+".png"
+	fail := func(err error) {
+		slog.Warn("normalise failed", "source", c.Source.Rel, "start_s", c.StartS, "err", err)
+		count(ctx, "reject_"+schemas.StageNormalise+"_"+schemas.ReasonEncode)
+		rej(schemas.RejectRecord{Source: c.Source.Rel, SourceSHA256: c.Info.SHA256, Stage: schemas.StageNormalise,
+			Reason: schemas.ReasonEncode, Detail: stage.ShortErr(err), Candidate: c.Index, StartS: c.StartS, EndS: c.EndS,
+			SourceInfo: c.Info, Scores: c.Scores})
+	}
+	loc, err := stage.Localize(ctx, c.Source.Path, tempDir(), th.MaxBytes, false)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fail(err)
+		return nil
+	}
+	defer loc.Cleanup()
+	// Local outputs are encoded in place (the encoder renames its temp file);
+	// remote ones are encoded to a private temp dir and uploaded.
+	clipPath, pngPath := stage.JoinPath(fn.Cfg.Output, clipRel), stage.JoinPath(fn.Cfg.Output, pngRel)
+	var work string
+	if stage.IsRemote(fn.Cfg.Output) {
+		if err := os.MkdirAll(tempDir(), 0o755); err != nil {
+			return err
+		}
+		if work, err = os.MkdirTemp(tempDir(), "out-*"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+		clipPath, pngPath = filepath.Join(work, id+".mp4"), filepath.Join(work, id+".png")
+	}
+	padded, err := stage.NormaliseClip(ctx, loc.Path, c.StartS, p, clipPath, pngPath, th)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fail(err)
+		return nil
+	}
+	if work != "" {
+		if err := stage.CopyLocalAtomic(ctx, clipPath, stage.JoinPath(fn.Cfg.Output, clipRel)); err != nil {
+			return fmt.Errorf("upload %s: %w", clipRel, err) // storage trouble: let the runner retry
+		}
+		if err := stage.CopyLocalAtomic(ctx, pngPath, stage.JoinPath(fn.Cfg.Output, pngRel)); err != nil {
+			return fmt.Errorf("upload %s: %w", pngRel, err)
+		}
+	}
+	count(ctx, "clips")
+	emit(schemas.ManifestRecord{
+		ID: id, Source: c.Source.Rel, SourceSHA256: c.Info.SHA256, Clip: clipRel, FirstFrame: pngRel,
+		Caption: c.Source.Caption, CaptionSource: c.Source.CaptionSource, Title: c.Source.Title, Tags: c.Source.Tags,
+		Category: c.Source.Category, Profile: p.Name, StartS: c.StartS, EndS: c.EndS,
+		Frames: p.Frames, FPS: p.FPS, Width: p.Width, Height: p.Height, Upscaled: c.Upscaled, PaddedFrames: padded,
+		SourceInfo: c.Info, Scores: c.Scores,
+	})
+	return nil
+}
+
+func keySource(v schemas.SourceFile) (string, schemas.SourceFile)           { return "", v }
+func keyManifest(v schemas.ManifestRecord) (string, schemas.ManifestRecord) { return "", v }
+func keyReject(v schemas.RejectRecord) (string, schemas.RejectRecord)       { return "", v }
+func keyMarker(v string) (string, string)                                   { return "", v }
+
+// Output file names under the output root.
+const (
+	ManifestFile = "manifest.jsonl"
+	RejectedFile = "rejected.jsonl"
+	StatsFile    = "stats.json"
+	CardFile     = "README.md"
+)
+
+// WriteDataset gathers every source, manifest record and reject under one
+// key (the run's records fit in memory: a few KB each) and writes
+// manifest.jsonl, rejected.jsonl, stats.json and README.md, sorted, each
+// temp-then-rename. It always writes, even for an empty input.
+func WriteDataset(s beam.Scope, cfg schemas.CurateConfig, sources, records, rejects beam.PCollection) {
+	s = s.Scope("curate.WriteDataset")
+	marker := beam.ParDo(s, keyMarker, beam.Create(s, "run"))
+	grouped := beam.CoGroupByKey(s, marker,
+		beam.ParDo(s, keySource, sources),
+		beam.ParDo(s, keyManifest, records),
+		beam.ParDo(s, keyReject, rejects))
+	beam.ParDo0(s, &writeFn{Cfg: cfg}, grouped)
+}
+
+type writeFn struct {
+	Cfg schemas.CurateConfig
+}
+
+func (fn *writeFn) ProcessElement(ctx context.Context, _ string, _ func(*string) bool, srcIt func(*schemas.SourceFile) bool,
+	manIt func(*schemas.ManifestRecord) bool, rejIt func(*schemas.RejectRecord) bool) error {
+	var sources []schemas.SourceFile
+	var man []schemas.ManifestRecord
+	var rej []schemas.RejectRecord
+	var sf schemas.SourceFile
+	for srcIt(&sf) {
+		sources = append(sources, sf)
+		sf = schemas.SourceFile{}
+	}
+	var mr schemas.ManifestRecord
+	for manIt(&mr) {
+		man = append(man, mr)
+		mr = schemas.ManifestRecord{}
+	}
+	var rr schemas.RejectRecord
+	for rejIt(&rr) {
+		rej = append(rej, rr)
+		rr = schemas.RejectRecord{}
+	}
+	stage.SortRecords(sources, man, rej)
+	st := stage.ComputeStats(fn.Cfg.Profile, fn.Cfg.Thresholds, sources, man, rej)
+	manData, err := stage.JSONLines(man)
+	if err != nil {
+		return err
+	}
+	rejData, err := stage.JSONLines(rej)
+	if err != nil {
+		return err
+	}
+	stData, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{ManifestFile, manData},
+		{RejectedFile, rejData},
+		{CardFile, []byte(stage.DatasetCard(st, man))},
+		// stats.json last: its presence says the run finished.
+		{StatsFile, append(stData, '\n')},
+	}
+	for _, f := range files {
+		if err := stage.WriteAtomic(ctx, stage.JoinPath(fn.Cfg.Output, f.name), bytes.NewReader(f.data)); err != nil {
+			return fmt.Errorf("write %s: %w", f.name, err)
+		}
+	}
+	slog.Info("curate: wrote dataset", "output", fn.Cfg.Output, "accounting", st.AccountingLine())
+	return nil
+}
+
+// ReadStats reads stats.json back from an output root.
+func ReadStats(ctx context.Context, output string) (schemas.CurateStats, error) {
+	var st schemas.CurateStats
+	p := stage.JoinPath(output, StatsFile)
+	var data []byte
+	var err error
+	if stage.IsRemote(p) {
+		fsys, ferr := filesystem.New(ctx, p)
+		if ferr != nil {
+			return st, ferr
+		}
+		defer fsys.Close()
+		data, err = filesystem.Read(ctx, fsys, p)
+	} else {
+		data, err = os.ReadFile(p)
+	}
+	if err != nil {
+		return st, fmt.Errorf("read %s: %w", p, err)
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return st, fmt.Errorf("parse %s: %w", p, err)
+	}
+	return st, nil
+}

@@ -1,0 +1,73 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"math"
+
+	"realdpo/schemas"
+	"realdpo/transforms/media"
+	"realdpo/transforms/quality"
+)
+
+// AnalysisFPS is the rate a source is analysed at: its own rate up to the
+// cap, so cut detection sees every frame of ordinary footage.
+func AnalysisFPS(srcFPS float64, th schemas.Thresholds) float64 {
+	f := srcFPS
+	if th.AnalysisMaxFPS > 0 && f > th.AnalysisMaxFPS {
+		f = th.AnalysisMaxFPS
+	}
+	// Three decimals keep NTSC rates (29.97) exact enough and the filter string short.
+	return math.Round(f*1000) / 1000
+}
+
+// Analysis is a whole source analysed and cut into shots.
+type Analysis struct {
+	Res  *quality.FileResult
+	FPS  float64
+	Cuts []int // analysis frame index of the first frame of each new shot
+}
+
+// AnalyseSource streams the source once through the frame analyser and the
+// cut detector. Truncation is judged here: a decode that fails part-way, or
+// ends well short of the probed duration with ffmpeg complaining, is a
+// truncated file.
+func AnalyseSource(ctx context.Context, local string, info schemas.SourceInfo, th schemas.Thresholds) (*Analysis, *Rejection) {
+	afps := AnalysisFPS(info.FPS, th)
+	w, h := quality.AnalysisSize(info.Width, info.Height, th.AnalysisWidth)
+	// Never decode more than the duration limit allows, whatever the header said.
+	maxFrames := 0
+	if th.MaxDurationS > 0 {
+		maxFrames = int(math.Ceil(th.MaxDurationS*afps)) + 1
+	}
+	res, err := quality.AnalyzeFile(ctx, local, quality.FileOptions{Width: w, Height: h, FPS: afps, MaxFrames: maxFrames, Timeout: th.DecodeTimeout})
+	if err != nil {
+		if errors.Is(err, media.ErrTimeout) {
+			return nil, Reject(schemas.StageAnalyse, schemas.ReasonTimeout, "decode ran past %v", th.DecodeTimeout)
+		}
+		return nil, Reject(schemas.StageAnalyse, schemas.ReasonNotVideo, "%s", ShortErr(err))
+	}
+	n := len(res.Frames)
+	expected := info.DurationS * afps
+	switch {
+	case n == 0 && res.DecodeErr != nil:
+		return nil, Reject(schemas.StageAnalyse, schemas.ReasonTruncated, "no frame decodes: %s", ShortErr(res.DecodeErr))
+	case n == 0:
+		return nil, Reject(schemas.StageAnalyse, schemas.ReasonNotVideo, "no frames decoded")
+	case res.DecodeErr != nil:
+		return nil, Reject(schemas.StageAnalyse, schemas.ReasonTruncated, "decode failed after %d of ~%.0f frames: %s", n, expected, ShortErr(res.DecodeErr))
+	case expected > 0 && float64(n) < 0.9*expected-2 && res.WarningCount() > 0:
+		return nil, Reject(schemas.StageAnalyse, schemas.ReasonTruncated, "decoded %d of ~%.0f frames: %s", n, expected, firstLine(res.Warnings))
+	}
+	cuts := quality.DetectCuts(res.Frames, th.CutThreshold, max(1, int(math.Ceil(th.MinSceneS*afps))), th.CutAdaptiveRatio)
+	return &Analysis{Res: res, FPS: afps, Cuts: cuts}, nil
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}

@@ -1,0 +1,196 @@
+package stage
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+)
+
+// IsRemote reports whether p names an object store path (gs://...) rather
+// than a local file.
+func IsRemote(p string) bool { return strings.Contains(p, "://") }
+
+// JoinPath joins a root (local directory or gs:// prefix) and a relative path.
+func JoinPath(root, rel string) string {
+	if IsRemote(root) {
+		return strings.TrimSuffix(root, "/") + "/" + strings.TrimPrefix(rel, "/")
+	}
+	return filepath.Join(root, filepath.FromSlash(rel))
+}
+
+// RelPath is p relative to root, with forward slashes.
+func RelPath(root, p string) string {
+	if IsRemote(root) {
+		r := strings.TrimPrefix(p, strings.TrimSuffix(root, "/")+"/")
+		return r
+	}
+	r, err := filepath.Rel(root, p)
+	if err != nil {
+		return filepath.ToSlash(p)
+	}
+	return filepath.ToSlash(r)
+}
+
+// Localized is a source available as a local file for ffmpeg.
+type Localized struct {
+	Path   string // local file
+	SHA256 string // of the content
+	Size   int64
+	temp   bool
+}
+
+// Cleanup removes a temporary local copy.
+func (l *Localized) Cleanup() {
+	if l != nil && l.temp {
+		os.Remove(l.Path)
+	}
+}
+
+// Localize makes a source readable by ffmpeg: a local file is used in place
+// (and hashed when hash is set), a remote object is copied to a temp file in
+// tmpDir while it is hashed. maxBytes stops copies of objects over the size
+// limit.
+func Localize(ctx context.Context, src, tmpDir string, maxBytes int64, hash bool) (*Localized, error) {
+	h := sha256.New()
+	if !IsRemote(src) {
+		// Stat before opening: opening a FIFO or device could block forever.
+		st, err := os.Stat(src)
+		if err != nil {
+			return nil, fmt.Errorf("stat %s: %w", src, err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file (%v)", src, st.Mode().Type())
+		}
+		if !hash {
+			return &Localized{Path: src, Size: st.Size()}, nil
+		}
+		f, err := os.Open(src)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", src, err)
+		}
+		defer f.Close()
+		n, err := io.Copy(h, f)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", src, err)
+		}
+		return &Localized{Path: src, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+	}
+	fsys, err := filesystem.New(ctx, src)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", src, err)
+	}
+	defer fsys.Close()
+	r, err := fsys.OpenRead(ctx, src)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", src, err)
+	}
+	defer r.Close()
+	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+		return nil, err
+	}
+	// The local name carries no part of the remote one: ffmpeg sees a plain temp file.
+	f, err := os.CreateTemp(tmpDir, "src-*")
+	if err != nil {
+		return nil, err
+	}
+	var lr io.Reader = r
+	if maxBytes > 0 {
+		lr = io.LimitReader(r, maxBytes+1)
+	}
+	n, err := io.Copy(io.MultiWriter(f, h), lr)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("copy %s: %w", src, err)
+	}
+	if maxBytes > 0 && n > maxBytes {
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("copy %s: over %d bytes", src, maxBytes)
+	}
+	return &Localized{Path: f.Name(), SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, temp: true}, nil
+}
+
+// WriteAtomic writes data to dst (local or remote) under a temporary name in
+// the same directory and renames it into place, so readers never see a
+// partial file and a retried write replaces rather than duplicates.
+func WriteAtomic(ctx context.Context, dst string, r io.Reader) error {
+	if !IsRemote(dst) {
+		dir := filepath.Dir(dst)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		f, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".tmp-*")
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, r); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return fmt.Errorf("write %s: %w", dst, err)
+		}
+		if err := f.Close(); err != nil {
+			os.Remove(f.Name())
+			return fmt.Errorf("write %s: %w", dst, err)
+		}
+		if err := os.Rename(f.Name(), dst); err != nil {
+			os.Remove(f.Name())
+			return fmt.Errorf("write %s: %w", dst, err)
+		}
+		return nil
+	}
+	fsys, err := filesystem.New(ctx, dst)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	defer fsys.Close()
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	tmp := path.Join(path.Dir(dst), "."+path.Base(dst)+".tmp-"+hex.EncodeToString(rnd[:]))
+	// path.Join collapses the gs:// double slash.
+	tmp = strings.Replace(tmp, ":/", "://", 1)
+	w, err := fsys.OpenWrite(ctx, tmp)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		w.Close()
+		removeQuiet(ctx, fsys, tmp)
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	if err := w.Close(); err != nil {
+		removeQuiet(ctx, fsys, tmp)
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	if err := filesystem.Rename(ctx, fsys, tmp, dst); err != nil {
+		removeQuiet(ctx, fsys, tmp)
+		return fmt.Errorf("rename into %s: %w", dst, err)
+	}
+	return nil
+}
+
+// CopyLocalAtomic uploads (or moves) a finished local file to dst.
+func CopyLocalAtomic(ctx context.Context, local, dst string) error {
+	f, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return WriteAtomic(ctx, dst, f)
+}
+
+func removeQuiet(ctx context.Context, fsys filesystem.Interface, p string) {
+	if rm, ok := fsys.(filesystem.Remover); ok {
+		rm.Remove(ctx, p)
+	}
+}

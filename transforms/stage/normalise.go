@@ -1,0 +1,136 @@
+package stage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+
+	"realdpo/schemas"
+	"realdpo/transforms/media"
+)
+
+// ClipID names a clip by what it is made of: the source's content hash, the
+// profile's spec and the window start. A rerun, or a retried bundle, gives
+// the same name, so outputs are overwritten in place and never duplicated.
+func ClipID(sourceSHA256 string, p schemas.Profile, startS float64) string {
+	key := fmt.Sprintf("%s|%s|%dx%d|%g|%d|%d", sourceSHA256, p.Name, p.Width, p.Height, p.FPS, p.Frames,
+		int64(math.Round(startS*1000)))
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:10])
+}
+
+// NormaliseFilter is the ffmpeg filter chain that makes a profile clip:
+// resample time first (cheapest), scale to cover the target, centre-crop to
+// its aspect, square pixels.
+func NormaliseFilter(p schemas.Profile) string {
+	return fmt.Sprintf("fps=%g,scale=%d:%d:force_original_aspect_ratio=increase:flags=bicubic,crop=%d:%d,setsar=1",
+		p.FPS, p.Width, p.Height, p.Width, p.Height)
+}
+
+// MaxPadFrames is how many frames a window may come up short at the very end
+// of a source (container durations round) before it counts as a failure.
+const MaxPadFrames = 2
+
+// NormaliseClip cuts the window starting at startS out of a local source and
+// writes exactly the profile's frames as H.264 yuv420p mp4 with +faststart
+// to clipPath, and the first frame as PNG to pngPath, each temp-then-rename.
+// It returns how many final frames repeat the last decoded one.
+func NormaliseClip(ctx context.Context, local string, startS float64, p schemas.Profile, clipPath, pngPath string, th schemas.Thresholds) (int, error) {
+	r, err := media.OpenFrames(ctx, local, media.DecodeOptions{
+		Width: p.Width, Height: p.Height, Start: startS, MaxFrames: p.Frames,
+		Format: media.RGB24, Filter: NormaliseFilter(p), Timeout: th.DecodeTimeout,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("normalise %s: %w", local, err)
+	}
+	defer r.Close()
+	enc, err := media.NewEncoder(ctx, clipPath, media.EncodeOptions{
+		Width: p.Width, Height: p.Height, FPS: p.FPS, Codec: "libx264", CRF: 18, Preset: "veryfast",
+		FastStart: true, Timeout: th.EncodeTimeout,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("normalise %s: %w", local, err)
+	}
+	buf := make([]byte, r.FrameSize())
+	got := 0
+	for got < p.Frames {
+		err := r.Next(buf)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			enc.Abort()
+			return 0, fmt.Errorf("normalise %s at %.2fs: %w", local, startS, err)
+		}
+		if got == 0 {
+			if err := writePNG(pngPath, buf, p.Width, p.Height); err != nil {
+				enc.Abort()
+				return 0, err
+			}
+		}
+		if err := enc.WriteFrame(buf); err != nil {
+			enc.Abort()
+			return 0, err
+		}
+		got++
+	}
+	padded := p.Frames - got
+	if padded > 0 {
+		slog.Warn("normalise: window ran short, repeating the last frame", "source", local, "start_s", startS,
+			"frames", got, "want", p.Frames, "ffmpeg", r.Warnings())
+	}
+	if got == 0 || padded > MaxPadFrames {
+		enc.Abort()
+		os.Remove(pngPath)
+		return 0, fmt.Errorf("normalise %s at %.2fs: only %d of %d frames decode", local, startS, got, p.Frames)
+	}
+	for i := 0; i < padded; i++ {
+		if err := enc.WriteFrame(buf); err != nil {
+			enc.Abort()
+			return 0, err
+		}
+	}
+	if err := enc.Close(); err != nil {
+		os.Remove(pngPath)
+		return 0, err
+	}
+	return padded, nil
+}
+
+// writePNG writes packed RGB24 as a PNG, temp-then-rename.
+func writePNG(path string, rgb []byte, w, h int) error {
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i, j := 0, 0; i < w*h*3; i, j = i+3, j+4 {
+		img.Pix[j], img.Pix[j+1], img.Pix[j+2], img.Pix[j+3] = rgb[i], rgb[i+1], rgb[i+2], 255
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(f, img); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
