@@ -102,28 +102,35 @@ func (m *Model) ddimStep(x [][]float32, first []float32, caption string, t, prev
 	if err != nil {
 		return err
 	}
-	abPrev := 1.0
-	if prev >= 0 {
-		abPrev = m.sched.AlphaBars[prev]
-	}
-	a, s := m.sched.coefs(t)
-	ap, sp := math.Sqrt(abPrev), math.Sqrt(1-abPrev)
 	for i := 0; i < n; i++ {
-		xi := x[i]
-		for j := range xi {
-			vj := float64(v[i][j])
-			if cfg {
+		vi := v[i]
+		if cfg {
+			vi = make([]float32, len(v[i]))
+			for j := range vi {
 				u := float64(v[n+i][j])
-				vj = u + guidance*(vj-u)
+				vi[j] = float32(u + guidance*(float64(v[i][j])-u))
 			}
-			xt := float64(xi[j])
-			x0 := a*xt - s*vj
-			eps := s*xt + a*vj
-			x0 = math.Max(-1, math.Min(1, x0))
-			xi[j] = float32(ap*x0 + sp*eps)
 		}
+		m.sched.ddimUpdate(x[i], vi, t, prev)
 	}
 	return nil
+}
+
+// ddimUpdate moves x from t to prev (-1: clean) in place given v, with
+// eta = 0 and the predicted x0 clipped to [-1, 1].
+func (s *Schedule) ddimUpdate(x, v []float32, t, prev int) {
+	abPrev := 1.0
+	if prev >= 0 {
+		abPrev = s.AlphaBars[prev]
+	}
+	a, sg := s.coefs(t)
+	ap, sp := math.Sqrt(abPrev), math.Sqrt(1-abPrev)
+	for j := range x {
+		xt, vj := float64(x[j]), float64(v[j])
+		x0 := math.Max(-1, math.Min(1, a*xt-sg*vj))
+		eps := sg*xt + a*vj
+		x[j] = float32(ap*x0 + sp*eps)
+	}
 }
 
 func clamp1(v float32) float32 {

@@ -58,3 +58,39 @@ func TestSampleDeterministic(t *testing.T) {
 		t.Error("short first frame accepted")
 	}
 }
+
+// With the true v, a DDIM step lands exactly on the same trajectory:
+// x_prev = sqrt(abar_prev) x0 + sqrt(1-abar_prev) eps.
+func TestDDIMUpdateWithOracle(t *testing.T) {
+	s, _ := NewSchedule(testConfig())
+	rng := newRNG(31)
+	x0 := make([]float32, 50)
+	for i := range x0 {
+		x0[i] = float32(rng.Float64()*1.8 - 0.9)
+	}
+	eps := randNoise(rng, len(x0))
+	ts := s.Timesteps(10)
+	x, v := make([]float32, len(x0)), make([]float32, len(x0))
+	s.Noise(x, v, x0, eps, ts[0])
+	for k, tt := range ts {
+		prev := -1
+		if k+1 < len(ts) {
+			prev = ts[k+1]
+		}
+		_, v2 := make([]float32, len(x0)), make([]float32, len(x0))
+		tmp := make([]float32, len(x0))
+		s.Noise(tmp, v2, x0, eps, tt) // the true v at t
+		s.ddimUpdate(x, v2, tt, prev)
+		want := make([]float32, len(x0))
+		if prev >= 0 {
+			s.Noise(want, tmp, x0, eps, prev)
+		} else {
+			copy(want, x0)
+		}
+		for j := range x {
+			if abs(float64(x[j]-want[j])) > 1e-4 {
+				t.Fatalf("step %d: x[%d] = %g, want %g", k, j, x[j], want[j])
+			}
+		}
+	}
+}
