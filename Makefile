@@ -47,6 +47,6 @@ clean:
 ## the demo's seeds), deliberately short (a few minutes of CPU).
 .PHONY: pretrain-base
 pretrain-base: deps build
-	./$(BIN) pretrain --dataset=out/pretrain-synth --synth-count=32 --synth-seed=9001 \
-		--preset=tiny --steps=300 --batch=2 --lr=0.001 --seed=1 --eval-every=100 \
-		--output=model/base/tiny.safetensors --samples-png=out/pretrain-samples.png
+	./$(BIN) pretrain --dataset=out/pretrain-synth --synth_count=32 --synth_seed=9001 \
+		--preset=tiny --steps=300 --batch=2 --lr=0.001 --seed=1 --eval_every=100 \
+		--output=model/base/tiny.safetensors --samples_png=out/pretrain-samples.png

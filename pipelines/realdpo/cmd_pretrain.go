@@ -60,18 +60,18 @@ func init() {
 			fs.Float64Var(&ptLR, "lr", 1e-3, "peak AdamW learning rate")
 			fs.Uint64Var(&ptSeed, "seed", 1, "seed for initialisation, batches, timesteps and noise")
 			fs.Float64Var(&ptHoldout, "holdout", 0.15, "share of source videos held out for the v-MSE evaluation")
-			fs.IntVar(&ptEvalEvery, "eval-every", 100, "steps between held-out evaluations")
-			fs.IntVar(&ptMaxWindows, "windows-per-video", 6, "at most this many consecutive clips cut from each video")
-			fs.StringVar(&ptSamplesPNG, "samples-png", "", "write a PNG strip: held-out real clips and samples from their first frame and caption")
-			fs.IntVar(&ptSampleSteps, "sample-steps", 25, "DDIM steps for --samples-png")
-			fs.Float64Var(&ptGuidance, "guidance", 3, "classifier-free guidance for --samples-png")
-			fs.BoolVar(&ptWithState, "with-state", false, "also save optimiser state for exact resume (triples the size)")
-			fs.IntVar(&ptSynthCount, "synth-count", 0, "first render this many synthetic videos into --dataset (when it has no ground_truth.jsonl)")
-			fs.Uint64Var(&ptSynthSeed, "synth-seed", 0, "seed for --synth-count footage")
-			fs.StringVar(&ptResume, "resume", "", "continue from a checkpoint saved with --with-state")
+			fs.IntVar(&ptEvalEvery, "eval_every", 100, "steps between held-out evaluations")
+			fs.IntVar(&ptMaxWindows, "windows_per_video", 6, "at most this many consecutive clips cut from each video")
+			fs.StringVar(&ptSamplesPNG, "samples_png", "", "write a PNG strip: held-out real clips and samples from their first frame and caption")
+			fs.IntVar(&ptSampleSteps, "sample_steps", 25, "DDIM steps for --samples_png")
+			fs.Float64Var(&ptGuidance, "guidance", 3, "classifier-free guidance for --samples_png")
+			fs.BoolVar(&ptWithState, "with_state", false, "also save optimiser state for exact resume (triples the size)")
+			fs.IntVar(&ptSynthCount, "synth_count", 0, "first render this many synthetic videos into --dataset (when it has no ground_truth.jsonl)")
+			fs.Uint64Var(&ptSynthSeed, "synth_seed", 0, "seed for --synth_count footage")
+			fs.StringVar(&ptResume, "resume", "", "continue from a checkpoint saved with --with_state")
 			fs.StringVar(&ptInitFrom, "init", "", "start from these weights instead of a fresh initialisation")
-			fs.DurationVar(&ptMaxDuration, "max-duration", 0, "stop training after this long (0: no limit)")
-			fs.IntVar(&ptEvalTimestep, "eval-timesteps", 5, "evaluate at this many timesteps spread over the schedule")
+			fs.DurationVar(&ptMaxDuration, "max_duration", 0, "stop training after this long (0: no limit)")
+			fs.IntVar(&ptEvalTimestep, "eval_timesteps", 5, "evaluate at this many timesteps spread over the schedule")
 		},
 		Run: runPretrain,
 	})
@@ -88,7 +88,7 @@ func runPretrain(ctx context.Context) error {
 		return errors.New("pretrain: --dataset and --output are required")
 	}
 	if ptSteps < 0 || ptBatch < 1 || ptHoldout <= 0 || ptHoldout >= 1 || ptEvalTimestep < 1 {
-		return fmt.Errorf("pretrain: invalid --steps %d, --batch %d, --holdout %g or --eval-timesteps %d", ptSteps, ptBatch, ptHoldout, ptEvalTimestep)
+		return fmt.Errorf("pretrain: invalid --steps %d, --batch %d, --holdout %g or --eval_timesteps %d", ptSteps, ptBatch, ptHoldout, ptEvalTimestep)
 	}
 	cfg, err := model.Preset(ptPreset)
 	if err != nil {
