@@ -78,8 +78,11 @@ type Thresholds struct {
 	MaxClipsPerShot  int     `json:"max_clips_per_shot"`
 
 	// Motion.
-	MinSubjectMotion  float64 `json:"min_subject_motion"` // below: static
-	MinMovingFrac     float64 `json:"min_moving_frac"`    // static also when too little of the frame moves
+	// Static: subject motion below MinSubjectMotion and fewer than
+	// MinChangedFrac of the pixels changing once the camera is compensated
+	// (flat-shaded limbs defeat block matching but still change pixels).
+	MinSubjectMotion  float64 `json:"min_subject_motion"`
+	MinChangedFrac    float64 `json:"min_changed_frac"`
 	MaxSubjectMotion  float64 `json:"max_subject_motion"` // above: chaotic
 	MaxCameraMotion   float64 `json:"max_camera_motion"`  // above: camera_motion
 	MaxCameraRatio    float64 `json:"max_camera_ratio"`   // camera/subject above this (and camera above MinCameraForRatio): camera_motion
@@ -125,18 +128,18 @@ func DefaultThresholds(p Profile) Thresholds {
 		MaxClipsPerShot:  1,
 
 		MinSubjectMotion:  0.3,
-		MinMovingFrac:     0.01,
+		MinChangedFrac:    0.001,
 		MaxSubjectMotion:  40,
 		MaxCameraMotion:   25,
-		MaxCameraRatio:    4,
+		MaxCameraRatio:    8,
 		MinCameraForRatio: 3,
-		MaxCameraShake:    30,
+		MaxCameraShake:    20,
 
 		MinSharpness:    40,
 		MinSharpnessRel: 0.02,
 		MinLuma:         40,
 		MaxLuma:         215,
-		MinContrast:     18,
+		MinContrast:     10,
 		MaxClipped:      0.6,
 		MaxOverlay:      0.02,
 
@@ -145,7 +148,9 @@ func DefaultThresholds(p Profile) Thresholds {
 		EncodeTimeout: 5 * time.Minute,
 	}
 	if p.Name == ProfileDemo {
-		t.MinShortSide = p.Height
+		// The demo's tiny clips come from small footage; twice the clip
+		// height still rejects thumbnails (160x90).
+		t.MinShortSide = 2 * p.Height
 	}
 	return t
 }
@@ -223,6 +228,8 @@ type ClipScores struct {
 	FrameDiff     float64 `json:"frame_diff"`     // mean absolute luma change per second
 	SubjectMotion float64 `json:"subject_motion"` // block motion left after the camera model
 	MovingFrac    float64 `json:"moving_frac"`    // share of blocks that move against the camera
+	ResidualDiff  float64 `json:"residual_diff"`  // mean luma change per second after compensating the camera
+	ChangedFrac   float64 `json:"changed_frac"`   // share of pixels that change (about 1/8 s apart) after compensating the camera
 	CameraMotion  float64 `json:"camera_motion"`  // camera translation speed
 	CameraZoom    float64 `json:"camera_zoom"`    // zoom rate, percent per second
 	CameraShake   float64 `json:"camera_shake"`   // mean change of the camera motion

@@ -175,6 +175,10 @@ func (fn *sidecarFn) ProcessElement(ctx context.Context, stem string, files func
 	side := map[string]ListedFile{}
 	var f ListedFile
 	for files(&f) {
+		if stage.IsMetadata(f.Rel) {
+			count(ctx, "ignored_metadata_files")
+			continue
+		}
 		if kind, _ := stage.SidecarKind(f.Rel); kind != "" {
 			side[kind] = f
 		} else {

@@ -36,6 +36,10 @@ type FrameStats struct {
 	// blocks whose residual is clearly above the matching noise.
 	Subject    float64
 	MovingFrac float64
+	// After compensating the camera: mean absolute luma change per second,
+	// and the share of pixels that changed (per compared pair).
+	ResidualDiff float64
+	ChangedFrac  float64
 
 	// TextFrac is the share of cells dense with thin high-contrast strokes.
 	TextFrac float64
@@ -125,6 +129,8 @@ func (a *Analyzer) Push(rgb []byte) error {
 		fs.CameraZoom = m.zoom * 100 / dt
 		fs.Subject = m.subject * toPct
 		fs.MovingFrac = m.movingFrac
+		fs.ResidualDiff = m.residualDiff / dt
+		fs.ChangedFrac = m.changedFrac
 	}
 	bits := make([]uint64, (a.cellsX*a.cellsY+63)/64)
 	fs.TextFrac = textCells(a.luma, a.W, a.H, a.cellsX, a.cellsY, bits)

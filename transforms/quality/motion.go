@@ -20,7 +20,17 @@ type motion struct {
 	zoom        float64 // relative scale change
 	subject     float64 // mean residual displacement over all blocks
 	movingFrac  float64
+	// After warping prev by the camera model: mean absolute luma
+	// difference, and the share of pixels that changed by more than
+	// changeLevel. These see flat-shaded moving limbs that block matching
+	// cannot lock onto.
+	residualDiff float64
+	changedFrac  float64
 }
+
+// changeLevel is the luma step (0..255) that counts a pixel as changed:
+// above compression noise, below any real movement of an edge.
+const changeLevel = 14
 
 type blockVec struct {
 	cx, cy   float64 // block centre, relative to the frame centre
@@ -65,6 +75,7 @@ func estimateMotion(prev, cur []uint8, w, h int) motion {
 		}
 	}
 	if len(tex) < 4 {
+		m.residualDiff, m.changedFrac = residual(prev, cur, w, h, 0, 0, 0, 0)
 		return m
 	}
 	// Robust start: the median vector, then a least-squares similarity fit
@@ -113,7 +124,43 @@ func estimateMotion(prev, cur []uint8, w, h int) motion {
 	}
 	m.subject = resid / float64(len(blocks))
 	m.movingFrac = float64(moving) / float64(len(blocks))
+	m.residualDiff, m.changedFrac = residual(prev, cur, w, h, a, bb, tx, ty)
 	return m
+}
+
+// residual compares cur with prev warped by the camera model (bilinear),
+// over the pixels whose source lies inside prev, leaving out a 2-pixel
+// border where the warp is least certain.
+func residual(prev, cur []uint8, w, h int, a, b, tx, ty float64) (meanDiff, changed float64) {
+	var sum float64
+	n, nc := 0, 0
+	cx, cy := float64(w)/2, float64(h)/2
+	for y := 2; y < h-2; y++ {
+		fy := float64(y) + 0.5 - cy
+		for x := 2; x < w-2; x++ {
+			fx := float64(x) + 0.5 - cx
+			// cur(p) = prev(p - v(p)).
+			sx := float64(x) - (tx + a*fx - b*fy)
+			sy := float64(y) - (ty + b*fx + a*fy)
+			x0, y0 := int(math.Floor(sx)), int(math.Floor(sy))
+			if x0 < 0 || y0 < 0 || x0+1 >= w || y0+1 >= h {
+				continue
+			}
+			ax, ay := sx-float64(x0), sy-float64(y0)
+			i := y0*w + x0
+			p := (1-ay)*((1-ax)*float64(prev[i])+ax*float64(prev[i+1])) + ay*((1-ax)*float64(prev[i+w])+ax*float64(prev[i+w+1]))
+			d := math.Abs(float64(cur[y*w+x]) - p)
+			sum += d
+			n++
+			if d > changeLevel {
+				nc++
+			}
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return sum / float64(n), float64(nc) / float64(n)
 }
 
 // globalShift finds the dominant translation by exhaustive search at

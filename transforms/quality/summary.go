@@ -53,6 +53,8 @@ type Summary struct {
 	FrameDiff       float64
 	Subject         float64
 	MovingFrac      float64
+	ResidualDiff    float64
+	ChangedFrac     float64
 	CameraMotion    float64
 	CameraZoom      float64
 	CameraShake     float64
@@ -90,6 +92,8 @@ func (a *Analyzer) Summarize(from, to int) Summary {
 			s.FrameDiff += f.FrameDiff
 			s.Subject += f.Subject
 			s.MovingFrac += f.MovingFrac
+			s.ResidualDiff += f.ResidualDiff
+			s.ChangedFrac += f.ChangedFrac
 			s.CameraMotion += math.Hypot(f.CameraDX, f.CameraDY)
 			s.CameraZoom += math.Abs(f.CameraZoom)
 			if j := i - a.stride; j-a.stride >= from && a.Frames[j].HasMotion {
@@ -113,6 +117,8 @@ func (a *Analyzer) Summarize(from, to int) Summary {
 		s.FrameDiff /= k
 		s.Subject /= k
 		s.MovingFrac /= k
+		s.ResidualDiff /= k
+		s.ChangedFrac /= k
 		s.CameraMotion /= k
 		s.CameraZoom /= k
 	}

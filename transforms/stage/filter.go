@@ -31,6 +31,8 @@ func WindowScores(an *Analysis, w Window, shots int) schemas.ClipScores {
 		FrameDiff:     s.FrameDiff,
 		SubjectMotion: s.Subject,
 		MovingFrac:    s.MovingFrac,
+		ResidualDiff:  s.ResidualDiff,
+		ChangedFrac:   s.ChangedFrac,
 		CameraMotion:  s.CameraMotion,
 		CameraZoom:    s.CameraZoom,
 		CameraShake:   s.CameraShake,
@@ -43,20 +45,42 @@ func WindowScores(an *Analysis, w Window, shots int) schemas.ClipScores {
 	return roundScores(cs)
 }
 
-// check is one analysis filter; they run in this (cheapest-first) order
-// after the probe-level ones.
+// check is one analysis filter. They all read figures from the same single
+// analysis pass, so cost does not order them; evidence does: exposure first
+// (nothing can be measured in the dark or in a white-out), then blur (it
+// hides texture and so motion), then motion (static, chaotic, camera), then
+// overlay.
 type check struct {
 	reason string
 	fail   func(s schemas.ClipScores, th schemas.Thresholds) (bool, string)
 }
 
 var checks = []check{
-	{schemas.ReasonStatic, func(s schemas.ClipScores, th schemas.Thresholds) (bool, string) {
-		if s.SubjectMotion < th.MinSubjectMotion {
-			return true, fmt.Sprintf("subject motion %.2f < %.2f %%W/s", s.SubjectMotion, th.MinSubjectMotion)
+	{schemas.ReasonExposure, func(s schemas.ClipScores, th schemas.Thresholds) (bool, string) {
+		switch {
+		case s.LumaMean < th.MinLuma:
+			return true, fmt.Sprintf("mean luma %.1f < %.1f (dark)", s.LumaMean, th.MinLuma)
+		case s.LumaMean > th.MaxLuma:
+			return true, fmt.Sprintf("mean luma %.1f > %.1f (washed out)", s.LumaMean, th.MaxLuma)
+		case s.DarkFrac > th.MaxClipped:
+			return true, fmt.Sprintf("%.0f%% of pixels crushed black", 100*s.DarkFrac)
+		case s.BrightFrac > th.MaxClipped:
+			return true, fmt.Sprintf("%.0f%% of pixels blown white", 100*s.BrightFrac)
+		case s.LumaStd < th.MinContrast:
+			return true, fmt.Sprintf("contrast (luma std) %.1f < %.1f", s.LumaStd, th.MinContrast)
 		}
-		if s.MovingFrac < th.MinMovingFrac {
-			return true, fmt.Sprintf("moving area %.3f < %.3f", s.MovingFrac, th.MinMovingFrac)
+		return false, ""
+	}},
+	{schemas.ReasonBlur, func(s schemas.ClipScores, th schemas.Thresholds) (bool, string) {
+		if s.Sharpness < th.MinSharpness && s.SharpnessRel < th.MinSharpnessRel {
+			return true, fmt.Sprintf("sharpness %.1f < %.1f and relative %.4f < %.4f", s.Sharpness, th.MinSharpness, s.SharpnessRel, th.MinSharpnessRel)
+		}
+		return false, ""
+	}},
+	{schemas.ReasonStatic, func(s schemas.ClipScores, th schemas.Thresholds) (bool, string) {
+		if s.SubjectMotion < th.MinSubjectMotion && s.ChangedFrac < th.MinChangedFrac {
+			return true, fmt.Sprintf("subject motion %.2f < %.2f %%W/s and changed pixels %.4f < %.4f",
+				s.SubjectMotion, th.MinSubjectMotion, s.ChangedFrac, th.MinChangedFrac)
 		}
 		return false, ""
 	}},
@@ -74,27 +98,6 @@ var checks = []check{
 			return true, fmt.Sprintf("camera shake %.1f > %.1f", s.CameraShake, th.MaxCameraShake)
 		case s.CameraMotion > th.MinCameraForRatio && s.CameraRatio > th.MaxCameraRatio:
 			return true, fmt.Sprintf("camera/subject motion %.1f > %.1f", s.CameraRatio, th.MaxCameraRatio)
-		}
-		return false, ""
-	}},
-	{schemas.ReasonBlur, func(s schemas.ClipScores, th schemas.Thresholds) (bool, string) {
-		if s.Sharpness < th.MinSharpness && s.SharpnessRel < th.MinSharpnessRel {
-			return true, fmt.Sprintf("sharpness %.1f < %.1f and relative %.4f < %.4f", s.Sharpness, th.MinSharpness, s.SharpnessRel, th.MinSharpnessRel)
-		}
-		return false, ""
-	}},
-	{schemas.ReasonExposure, func(s schemas.ClipScores, th schemas.Thresholds) (bool, string) {
-		switch {
-		case s.LumaMean < th.MinLuma:
-			return true, fmt.Sprintf("mean luma %.1f < %.1f (dark)", s.LumaMean, th.MinLuma)
-		case s.LumaMean > th.MaxLuma:
-			return true, fmt.Sprintf("mean luma %.1f > %.1f (washed out)", s.LumaMean, th.MaxLuma)
-		case s.DarkFrac > th.MaxClipped:
-			return true, fmt.Sprintf("%.0f%% of pixels crushed black", 100*s.DarkFrac)
-		case s.BrightFrac > th.MaxClipped:
-			return true, fmt.Sprintf("%.0f%% of pixels blown white", 100*s.BrightFrac)
-		case s.LumaStd < th.MinContrast:
-			return true, fmt.Sprintf("contrast (luma std) %.1f < %.1f", s.LumaStd, th.MinContrast)
 		}
 		return false, ""
 	}},
@@ -137,6 +140,7 @@ func roundScores(s schemas.ClipScores) schemas.ClipScores {
 	s.LumaMean, s.LumaStd, s.DarkFrac, s.BrightFrac = r(s.LumaMean), r(s.LumaStd), r(s.DarkFrac), r(s.BrightFrac)
 	s.Sharpness, s.SharpnessP10, s.SharpnessRel = r(s.Sharpness), r(s.SharpnessP10), r(s.SharpnessRel)
 	s.FrameDiff, s.SubjectMotion, s.MovingFrac = r(s.FrameDiff), r(s.SubjectMotion), r(s.MovingFrac)
+	s.ResidualDiff, s.ChangedFrac = r(s.ResidualDiff), r(s.ChangedFrac)
 	s.CameraMotion, s.CameraZoom, s.CameraShake, s.CameraRatio = r(s.CameraMotion), r(s.CameraZoom), r(s.CameraShake), r(s.CameraRatio)
 	s.MaxContentDelta, s.Overlay, s.OverlayMean = r(s.MaxContentDelta), r(s.Overlay), r(s.OverlayMean)
 	return s

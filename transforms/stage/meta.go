@@ -25,6 +25,16 @@ func SidecarKind(p string) (kind, stem string) {
 	return "", ""
 }
 
+// IsMetadata reports files that sit beside footage but are never inputs:
+// ground truth, notes, subtitles. They are neither videos nor rejects.
+func IsMetadata(p string) bool {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".jsonl", ".md", ".csv", ".tsv", ".yaml", ".yml", ".srt", ".vtt":
+		return true
+	}
+	return false
+}
+
 // Stem is a video's path without its extension: NAME.mp4 pairs with NAME.json.
 func Stem(p string) string {
 	base := path.Base(p)

@@ -1,0 +1,190 @@
+package curate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"realdpo/schemas"
+	"realdpo/transforms/quality/testclips"
+	"realdpo/transforms/synth"
+)
+
+// TestSharedFootage runs the realaction profile on real footage nobody here
+// made (../shared/testdata/footage) and checks the decisions its README
+// calls sensible.
+func TestSharedFootage(t *testing.T) {
+	testclips.RequireFFmpeg(t)
+	in := "../../../shared/testdata/footage"
+	if _, err := os.Stat(in); err != nil {
+		t.Skipf("shared footage absent (%v)", err)
+	}
+	out := t.TempDir()
+	cfg, err := NewConfig(in, out, schemas.ProfileRealAction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(st.AccountingLine())
+	dec := map[string]schemas.InputDecision{}
+	for _, d := range st.Decisions {
+		dec[d.Source] = d
+	}
+	if st.Inputs != 4 {
+		t.Errorf("%d inputs, want the 4 videos (sidecars are not inputs)", st.Inputs)
+	}
+	if !dec["pizza_4873105.mp4"].Accept {
+		t.Errorf("pizza clip rejected: %+v", dec["pizza_4873105.mp4"])
+	}
+	if d := dec["armwrestling.mp4"]; !d.Accept && d.Reason != schemas.ReasonResolution {
+		t.Errorf("arm wrestling: %+v, want accepted (upscaled) or rejected for resolution", d)
+	}
+	if d := dec["overlay_boxes.mp4"]; d.Accept || d.Reason != schemas.ReasonOverlay {
+		t.Errorf("overlay clip: %+v, want an overlay reject", d)
+	}
+	if _, ok := dec["makeup.avi"]; !ok {
+		t.Error("makeup.avi not decided")
+	}
+	for _, m := range readJSONL[schemas.ManifestRecord](t, filepath.Join(out, "manifest.jsonl")) {
+		switch m.Source {
+		case "pizza_4873105.mp4":
+			// The reference clip is already the training spec: taken whole, not upscaled, caption from its .txt.
+			if m.StartS != 0 || m.Upscaled || m.CaptionSource != "txt" || !strings.Contains(m.Caption, "pizza") {
+				t.Errorf("pizza record: start %v upscaled %v caption %q", m.StartS, m.Upscaled, m.Caption)
+			}
+		case "armwrestling.mp4":
+			if !m.Upscaled || m.Category == "" {
+				t.Errorf("arm wrestling record: upscaled %v category %q", m.Upscaled, m.Category)
+			}
+		}
+		if codec, pix, w, h, n, fps := ffprobeClip(t, filepath.Join(out, m.Clip)); codec != "h264" || pix != "yuv420p" || w != 720 || h != 480 || n != 49 || fps != "8/1" {
+			t.Errorf("%s: %s %s %dx%d %d at %s", m.Clip, codec, pix, w, h, n, fps)
+		}
+	}
+}
+
+// semanticReasons are decided by later stages (topic, dedup), not by this pipeline.
+var semanticReasons = map[string]bool{schemas.ReasonOffTopic: true, schemas.ReasonDuplicate: true, schemas.ReasonCaption: true}
+
+// TestSynthGroundTruth curates a small `realdpo synth` corpus and compares
+// every decision with the generator's ground truth, reporting precision and
+// recall per defect kind (run with -v to see the table).
+func TestSynthGroundTruth(t *testing.T) {
+	testclips.RequireFFmpeg(t)
+	in, out := t.TempDir(), t.TempDir()
+	gts, err := synth.Generate(context.Background(), synth.Config{
+		Output: in, Count: 20, Seed: 11, DefectShare: 0.8,
+		Sizes: []synth.Size{{W: 320, H: 180}, {W: 384, H: 216}}, MinSeconds: 3, MaxSeconds: 5, Workers: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := NewConfig(in, out, schemas.ProfileDemo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(st.AccountingLine())
+	if st.Inputs != len(gts) {
+		t.Errorf("%d inputs, ground truth has %d files", st.Inputs, len(gts))
+	}
+	table, agree, scored := GroundTruthReport(gts, st, cfg.Profile.Name)
+	t.Log("\n" + table)
+	if float64(agree) < 0.9*float64(scored) {
+		t.Errorf("decisions agree with ground truth on %d of %d files", agree, scored)
+	}
+}
+
+// GroundTruthReport compares a run's decisions with synth ground truth:
+// per defect kind, recall is the share of files carrying it that got the
+// expected outcome, and precision the share of files rejected for that
+// kind's reason that were expected to be. Semantic outcomes (off-topic,
+// duplicate) belong to later stages and are left out.
+func GroundTruthReport(gts []schemas.GroundTruth, st schemas.CurateStats, profile string) (string, int, int) {
+	dec := map[string]schemas.InputDecision{}
+	for _, d := range st.Decisions {
+		dec[d.Source] = d
+	}
+	outcome := func(d schemas.InputDecision, ok bool) string {
+		switch {
+		case !ok:
+			return "missing"
+		case d.Accept:
+			return "accept"
+		}
+		return d.Reason
+	}
+	type row struct{ n, tp int }
+	kinds := map[string]*row{}
+	predicted := map[string]int{}   // reason -> files rejected for it (scored files)
+	correctBy := map[string]int{}   // reason -> of those, expected it
+	reasonOf := map[string]string{} // defect kind -> expected reason
+	agree, scored := 0, 0
+	var misses []string
+	for _, g := range gts {
+		exp := g.Expected[profile]
+		want := "accept"
+		if !exp.Accept {
+			want = exp.Reason
+		}
+		if semanticReasons[want] {
+			continue
+		}
+		d, ok := dec[g.File]
+		got := outcome(d, ok)
+		scored++
+		if got == want {
+			agree++
+		} else {
+			misses = append(misses, fmt.Sprintf("%s (%v): got %s, want %s", g.File, g.Defects, got, want))
+		}
+		if got != "accept" {
+			predicted[got]++
+			if got == want {
+				correctBy[got]++
+			}
+		}
+		kind := "clean"
+		if len(g.Defects) > 0 {
+			kind = strings.Join(g.Defects, "+")
+		}
+		if kinds[kind] == nil {
+			kinds[kind] = &row{}
+		}
+		kinds[kind].n++
+		reasonOf[kind] = want
+		if got == want {
+			kinds[kind].tp++
+		}
+	}
+	names := make([]string, 0, len(kinds))
+	for k := range kinds {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-22s %-14s %5s %7s %9s\n", "defect kind", "expected", "files", "recall", "precision")
+	for _, k := range names {
+		r := kinds[k]
+		prec := "-"
+		if want := reasonOf[k]; want != "accept" && predicted[want] > 0 {
+			prec = fmt.Sprintf("%.2f", float64(correctBy[want])/float64(predicted[want]))
+		}
+		fmt.Fprintf(&b, "%-22s %-14s %5d %7.2f %9s\n", k, reasonOf[k], r.n, float64(r.tp)/float64(r.n), prec)
+	}
+	fmt.Fprintf(&b, "agreement: %d of %d scored files\n", agree, scored)
+	for _, m := range misses {
+		b.WriteString("  miss: " + m + "\n")
+	}
+	return b.String(), agree, scored
+}

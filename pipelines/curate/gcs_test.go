@@ -1,0 +1,107 @@
+package curate
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+
+	"realdpo/schemas"
+	"realdpo/transforms/quality/testclips"
+)
+
+// TestCurateGCS runs the pipeline from a gs:// prefix to a gs:// prefix
+// against fake-gcs-server in this process: the real storage client and
+// Beam's GCS filesystem talk to it over HTTP.
+func TestCurateGCS(t *testing.T) {
+	testclips.RequireFFmpeg(t)
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(srv.URL(), "http://"))
+	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "footage"})
+
+	good := testclips.Make(t, t.TempDir(), "good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(name string, content []byte) {
+		srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "footage", Name: name}, Content: content})
+	}
+	put("raw/good.mp4", data)
+	put("raw/good.json", []byte(`{"title":"Someone walking in a park","tags":["walking","park"]}`))
+	put("raw/day2/-i", data)
+	put("raw/empty.mp4", nil)
+	put("raw/page.mp4", []byte("<html>not a video</html>"))
+	put("elsewhere/skip.mp4", data) // outside the prefix
+
+	cfg, err := NewConfig("gs://footage/raw", "gs://footage/dataset", schemas.ProfileDemo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(st.AccountingLine())
+	if st.Inputs != 4 || st.InputsAccepted != 2 || st.InputsRejected != 2 {
+		t.Fatalf("accounting: %s, want 4 = 2 + 2", st.AccountingLine())
+	}
+	objs, _, err := srv.ListObjects("footage", "dataset/", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, o := range objs {
+		names[o.Name] = true
+		if strings.Contains(o.Name, ".tmp-") {
+			t.Errorf("temp object left: %s", o.Name)
+		}
+	}
+	for _, f := range []string{"manifest.jsonl", "rejected.jsonl", "stats.json", "README.md"} {
+		if !names["dataset/"+f] {
+			t.Errorf("missing gs://footage/dataset/%s (have %v)", f, names)
+		}
+	}
+	obj, err := srv.GetObject("footage", "dataset/manifest.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(obj.Content)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("manifest has %d lines", len(lines))
+	}
+	for _, l := range lines {
+		var m schemas.ManifestRecord
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		if !names["dataset/"+m.Clip] || !names["dataset/"+m.FirstFrame] {
+			t.Errorf("%s: clip or first frame not uploaded", m.ID)
+		}
+		if m.Source == "good.mp4" && (m.Category != schemas.CategoryWalking || m.Caption != "Someone walking in a park") {
+			t.Errorf("sidecar lost on gs://: %+v", m)
+		}
+		// The clip that came back down is a real profile clip.
+		clip, err := srv.GetObject("footage", "dataset/"+m.Clip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		local := filepath.Join(t.TempDir(), "c.mp4")
+		os.WriteFile(local, clip.Content, 0o644)
+		if codec, pix, w, h, n, _ := ffprobeClip(t, local); codec != "h264" || pix != "yuv420p" || w != 96 || h != 64 || n != 17 {
+			t.Errorf("%s: %s %s %dx%d %d frames", m.Clip, codec, pix, w, h, n)
+		}
+	}
+	// Local temp copies of the objects are gone.
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "realdpo-curate", "src-*")); len(left) > 0 {
+		t.Errorf("local temp copies left: %v", left)
+	}
+}
