@@ -7,6 +7,7 @@ package curate
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -14,6 +15,7 @@ import (
 
 	"realdpo/schemas"
 	tc "realdpo/transforms/curate"
+	"realdpo/transforms/stage"
 )
 
 // NewConfig is the configuration for a profile with its documented default
@@ -40,7 +42,7 @@ func Validate(cfg schemas.CurateConfig) error {
 	case cfg.Thresholds.AnalysisWidth < 32:
 		return fmt.Errorf("curate: analysis width %d is too small", cfg.Thresholds.AnalysisWidth)
 	}
-	in, out := strings.TrimSuffix(cfg.Input, "/"), strings.TrimSuffix(cfg.Output, "/")
+	in, out := absPath(cfg.Input), absPath(cfg.Output)
 	if in == out || strings.HasPrefix(out, in+"/") {
 		return fmt.Errorf("curate: output %s must not be inside the input %s (its clips would be read back as inputs)", cfg.Output, cfg.Input)
 	}
@@ -78,4 +80,15 @@ func Run(ctx context.Context, cfg schemas.CurateConfig) (schemas.CurateStats, er
 		return st, fmt.Errorf("curate: accounting broken: %s", st.AccountingLine())
 	}
 	return st, nil
+}
+
+func absPath(p string) string {
+	p = strings.TrimSuffix(p, "/")
+	if stage.IsRemote(p) {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }

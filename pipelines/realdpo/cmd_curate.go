@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"sort"
 	"time"
 
 	pcurate "realdpo/pipelines/curate"
@@ -24,36 +25,36 @@ type thresholdFlag struct {
 }
 
 var thresholdFlags = []thresholdFlag{
-	{"max-bytes", "reject inputs larger than this many bytes (too_large)", func(t *schemas.Thresholds) any { return &t.MaxBytes }},
-	{"max-duration", "reject inputs longer than this many seconds (too_large)", func(t *schemas.Thresholds) any { return &t.MaxDurationS }},
-	{"max-dimension", "reject inputs whose width or height exceeds this (too_large)", func(t *schemas.Thresholds) any { return &t.MaxDimension }},
-	{"min-short-side", "reject sources whose short side is below this (resolution); sources below the profile size are upscaled and flagged (demo profile: its height)", func(t *schemas.Thresholds) any { return &t.MinShortSide }},
-	{"min-fps", "reject sources below this frame rate (frame_rate); default 0.75 x profile fps", func(t *schemas.Thresholds) any { return &t.MinFPS }},
-	{"analysis-width", "long side of the frames analysed, pixels", func(t *schemas.Thresholds) any { return &t.AnalysisWidth }},
-	{"analysis-max-fps", "sources above this rate are analysed at it", func(t *schemas.Thresholds) any { return &t.AnalysisMaxFPS }},
-	{"cut-threshold", "scene cut when the HSV content change reaches this (PySceneDetect ContentDetector threshold)", func(t *schemas.Thresholds) any { return &t.CutThreshold }},
-	{"cut-adaptive-ratio", "a cut must also be this many times the change of its 2+2 neighbours (PySceneDetect AdaptiveDetector); 0 = off", func(t *schemas.Thresholds) any { return &t.CutAdaptiveRatio }},
-	{"min-scene", "shortest shot between two cuts, seconds (PySceneDetect's 15 frames at 30 fps)", func(t *schemas.Thresholds) any { return &t.MinSceneS }},
+	{"max_bytes", "reject inputs larger than this many bytes (too_large)", func(t *schemas.Thresholds) any { return &t.MaxBytes }},
+	{"max_duration", "reject inputs longer than this many seconds (too_large)", func(t *schemas.Thresholds) any { return &t.MaxDurationS }},
+	{"max_dimension", "reject inputs whose width or height exceeds this (too_large)", func(t *schemas.Thresholds) any { return &t.MaxDimension }},
+	{"min_short_side", "reject sources whose short side is below this (resolution); sources below the profile size are upscaled and flagged (demo profile: its height)", func(t *schemas.Thresholds) any { return &t.MinShortSide }},
+	{"min_fps", "reject sources below this frame rate (frame_rate); default 0.75 x profile fps", func(t *schemas.Thresholds) any { return &t.MinFPS }},
+	{"analysis_width", "long side of the frames analysed, pixels", func(t *schemas.Thresholds) any { return &t.AnalysisWidth }},
+	{"analysis_max_fps", "sources above this rate are analysed at it", func(t *schemas.Thresholds) any { return &t.AnalysisMaxFPS }},
+	{"cut_threshold", "scene cut when the HSV content change reaches this (PySceneDetect ContentDetector threshold)", func(t *schemas.Thresholds) any { return &t.CutThreshold }},
+	{"cut_adaptive_ratio", "a cut must also be this many times the change of its 2+2 neighbours (PySceneDetect AdaptiveDetector); 0 = off", func(t *schemas.Thresholds) any { return &t.CutAdaptiveRatio }},
+	{"min_scene", "shortest shot between two cuts, seconds (PySceneDetect's 15 frames at 30 fps)", func(t *schemas.Thresholds) any { return &t.MinSceneS }},
 	{"trim", "seconds dropped on each side of a scene cut", func(t *schemas.Thresholds) any { return &t.TrimS }},
-	{"window-step", "granularity of the best-window search, seconds", func(t *schemas.Thresholds) any { return &t.WindowStepS }},
-	{"max-clips-per-shot", "clips taken from one shot (non-overlapping)", func(t *schemas.Thresholds) any { return &t.MaxClipsPerShot }},
-	{"min-subject-motion", "static when subject motion (percent of frame width per second) is below this...", func(t *schemas.Thresholds) any { return &t.MinSubjectMotion }},
-	{"min-changed-frac", "...and less than this share of pixels changes once the camera is compensated", func(t *schemas.Thresholds) any { return &t.MinChangedFrac }},
-	{"max-subject-motion", "chaotic above this subject motion, percent of frame width per second", func(t *schemas.Thresholds) any { return &t.MaxSubjectMotion }},
-	{"max-camera-motion", "camera_motion above this camera speed, percent of frame width per second", func(t *schemas.Thresholds) any { return &t.MaxCameraMotion }},
-	{"max-camera-ratio", "camera_motion when camera/subject motion exceeds this (and the camera moves faster than --min-camera-for-ratio)", func(t *schemas.Thresholds) any { return &t.MaxCameraRatio }},
-	{"min-camera-for-ratio", "camera speed below which the camera/subject ratio is not judged", func(t *schemas.Thresholds) any { return &t.MinCameraForRatio }},
-	{"max-camera-shake", "camera_motion above this mean change of camera velocity (shaky hand-held)", func(t *schemas.Thresholds) any { return &t.MaxCameraShake }},
-	{"min-sharpness", "blur when the variance of the Laplacian is below this...", func(t *schemas.Thresholds) any { return &t.MinSharpness }},
-	{"min-sharpness-rel", "...and the Laplacian variance over the luma variance is below this", func(t *schemas.Thresholds) any { return &t.MinSharpnessRel }},
-	{"min-luma", "exposure (dark) when mean luma (0..255) is below this", func(t *schemas.Thresholds) any { return &t.MinLuma }},
-	{"max-luma", "exposure (washed out) when mean luma is above this", func(t *schemas.Thresholds) any { return &t.MaxLuma }},
-	{"min-contrast", "exposure when the luma standard deviation is below this", func(t *schemas.Thresholds) any { return &t.MinContrast }},
-	{"max-clipped", "exposure when more than this share of pixels is crushed black or blown white", func(t *schemas.Thresholds) any { return &t.MaxClipped }},
-	{"max-overlay", "overlay when burned-in text-like strokes persist on more than this share of the frame", func(t *schemas.Thresholds) any { return &t.MaxOverlay }},
-	{"probe-timeout", "ffprobe deadline per file", func(t *schemas.Thresholds) any { return &t.ProbeTimeout }},
-	{"decode-timeout", "ffmpeg deadline per decode", func(t *schemas.Thresholds) any { return &t.DecodeTimeout }},
-	{"encode-timeout", "ffmpeg deadline per clip encode", func(t *schemas.Thresholds) any { return &t.EncodeTimeout }},
+	{"window_step", "granularity of the best-window search, seconds", func(t *schemas.Thresholds) any { return &t.WindowStepS }},
+	{"max_clips_per_shot", "clips taken from one shot (non-overlapping)", func(t *schemas.Thresholds) any { return &t.MaxClipsPerShot }},
+	{"min_subject_motion", "static when subject motion (percent of frame width per second) is below this...", func(t *schemas.Thresholds) any { return &t.MinSubjectMotion }},
+	{"min_changed_frac", "...and less than this share of pixels changes once the camera is compensated", func(t *schemas.Thresholds) any { return &t.MinChangedFrac }},
+	{"max_subject_motion", "chaotic above this subject motion, percent of frame width per second", func(t *schemas.Thresholds) any { return &t.MaxSubjectMotion }},
+	{"max_camera_motion", "camera_motion above this camera speed, percent of frame width per second", func(t *schemas.Thresholds) any { return &t.MaxCameraMotion }},
+	{"max_camera_ratio", "camera_motion when camera/subject motion exceeds this (and the camera moves faster than --min_camera_for_ratio)", func(t *schemas.Thresholds) any { return &t.MaxCameraRatio }},
+	{"min_camera_for_ratio", "camera speed below which the camera/subject ratio is not judged", func(t *schemas.Thresholds) any { return &t.MinCameraForRatio }},
+	{"max_camera_shake", "camera_motion above this mean change of camera velocity (shaky hand-held)", func(t *schemas.Thresholds) any { return &t.MaxCameraShake }},
+	{"min_sharpness", "blur when the variance of the Laplacian is below this...", func(t *schemas.Thresholds) any { return &t.MinSharpness }},
+	{"min_sharpness_rel", "...and the Laplacian variance over the luma variance is below this", func(t *schemas.Thresholds) any { return &t.MinSharpnessRel }},
+	{"min_luma", "exposure (dark) when mean luma (0..255) is below this", func(t *schemas.Thresholds) any { return &t.MinLuma }},
+	{"max_luma", "exposure (washed out) when mean luma is above this", func(t *schemas.Thresholds) any { return &t.MaxLuma }},
+	{"min_contrast", "exposure when the luma standard deviation is below this", func(t *schemas.Thresholds) any { return &t.MinContrast }},
+	{"max_clipped", "exposure when more than this share of pixels is crushed black or blown white", func(t *schemas.Thresholds) any { return &t.MaxClipped }},
+	{"max_overlay", "overlay when burned-in text-like strokes persist on more than this share of the frame", func(t *schemas.Thresholds) any { return &t.MaxOverlay }},
+	{"probe_timeout", "ffprobe deadline per file", func(t *schemas.Thresholds) any { return &t.ProbeTimeout }},
+	{"decode_timeout", "ffmpeg deadline per decode", func(t *schemas.Thresholds) any { return &t.DecodeTimeout }},
+	{"encode_timeout", "ffmpeg deadline per clip encode", func(t *schemas.Thresholds) any { return &t.EncodeTimeout }},
 }
 
 // flagValues holds what the user typed; only flags actually set override
@@ -114,8 +115,13 @@ func runCurate(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("curate: %s -> %s (profile %s)\n", cfg.Input, cfg.Output, cfg.Profile.Name)
-	for r, n := range st.InputsRejectedByReason {
-		fmt.Printf("  rejected %-14s %d\n", r, n)
+	reasons := make([]string, 0, len(st.InputsRejectedByReason))
+	for r := range st.InputsRejectedByReason {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		fmt.Printf("  rejected %-14s %d\n", r, st.InputsRejectedByReason[r])
 	}
 	fmt.Println(st.AccountingLine())
 	return nil
