@@ -118,7 +118,7 @@ func DefaultThresholds(p Profile) Thresholds {
 		MinFPS:       0.75 * p.FPS,
 
 		AnalysisWidth:  256,
-		AnalysisMaxFPS: 30,
+		AnalysisMaxFPS: 15,
 
 		CutThreshold:     27,
 		CutAdaptiveRatio: 3,

@@ -24,7 +24,12 @@ import (
 	"realdpo/transforms/quality/testclips"
 )
 
-func TestMain(m *testing.M) { ptest.Main(m) }
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(childEnv); cfg != "" {
+		os.Exit(runChild(cfg))
+	}
+	ptest.Main(m)
+}
 
 func readJSONL[T any](t *testing.T, path string) []T {
 	t.Helper()

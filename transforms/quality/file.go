@@ -54,21 +54,53 @@ func AnalyzeFile(ctx context.Context, path string, o FileOptions) (*FileResult, 
 		return nil, fmt.Errorf("analyse %s: %w", path, err)
 	}
 	defer r.Close()
-	buf := make([]byte, r.FrameSize())
 	res := &FileResult{Analyzer: a}
-	for {
-		err := r.Next(buf)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			res.DecodeErr = err
-			break
-		}
-		if err := a.Push(buf); err != nil {
-			return nil, err
-		}
+	// Decode ahead on another goroutine: a frame is larger than a pipe's
+	// buffer, so without this ffmpeg would sit idle while each frame is
+	// analysed. A few recycled buffers bound the memory.
+	const ahead = 6
+	free := make(chan []byte, ahead)
+	for i := 0; i < ahead; i++ {
+		free <- make([]byte, r.FrameSize())
 	}
+	frames := make(chan []byte, ahead)
+	var readErr error
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(frames)
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-stop:
+				return
+			}
+			if err := r.Next(buf); err != nil {
+				if !errors.Is(err, io.EOF) {
+					readErr = err
+				}
+				return
+			}
+			select {
+			case frames <- buf:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	var pushErr error
+	for buf := range frames {
+		if pushErr == nil {
+			pushErr = a.Push(buf)
+		}
+		free <- buf // on an error keep draining, so the reader ends before Close
+	}
+	if pushErr != nil {
+		return nil, pushErr
+	}
+	// frames is closed only after the reader's last write to readErr.
+	res.DecodeErr = readErr
 	res.Warnings = r.Warnings()
 	if errors.Is(res.DecodeErr, media.ErrTimeout) {
 		return res, res.DecodeErr

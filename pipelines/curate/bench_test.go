@@ -1,0 +1,153 @@
+package curate
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"realdpo/schemas"
+	"realdpo/transforms/synth"
+)
+
+// childEnv makes the test binary run one curation and report its peak
+// memory, so the memory benchmark measures a fresh process.
+const childEnv = "REALDPO_CURATE_BENCH_CHILD"
+
+type childReport struct {
+	SelfMaxRSSKiB     int64
+	ChildrenMaxRSSKiB int64
+	Stats             schemas.CurateStats
+}
+
+// runChild is the child side of BenchmarkCuratePeakMemory1080p5min.
+func runChild(cfgJSON string) int {
+	flag.Parse()
+	beam.Init()
+	var cfg schemas.CurateConfig
+	if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	st, err := Run(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var self, kids syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	b, _ := json.Marshal(childReport{SelfMaxRSSKiB: self.Maxrss, ChildrenMaxRSSKiB: kids.Maxrss, Stats: st})
+	fmt.Println("CHILD-REPORT " + string(b))
+	return 0
+}
+
+// BenchmarkCurateVsFFmpeg times the whole pipeline (realaction profile:
+// probe, hash, analysis decode, cuts, filters, normalise and encode, write)
+// on a fixed synth corpus against ffmpeg alone decoding the same inputs
+// single-threaded (`ffmpeg -threads 1 -i F -f null -`), in the same run.
+// Target: ratio at most 1.5.
+func BenchmarkCurateVsFFmpeg(b *testing.B) {
+	in := b.TempDir()
+	if _, err := synth.Generate(context.Background(), synth.Config{
+		Output: in, Count: 8, Seed: 2024, DefectShare: 0,
+		Sizes: []synth.Size{{W: 640, H: 360}, {W: 854, H: 480}, {W: 1280, H: 720}}, MinSeconds: 8, MaxSeconds: 14, Workers: 2,
+	}); err != nil {
+		b.Fatal(err)
+	}
+	var inputs []string
+	entries, _ := os.ReadDir(in)
+	for _, e := range entries {
+		switch filepath.Ext(e.Name()) {
+		case ".mp4", ".mkv", ".webm", ".avi":
+			inputs = append(inputs, filepath.Join(in, e.Name()))
+		}
+	}
+	var ffmpegS, pipeS float64
+	var st schemas.CurateStats
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		for _, f := range inputs {
+			cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", "file:"+f, "-f", "null", "-")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("ffmpeg %s: %v %s", f, err, out)
+			}
+		}
+		ffmpegS += time.Since(t0).Seconds()
+		cfg, err := NewConfig(in, b.TempDir(), schemas.ProfileRealAction)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if st, err = Run(context.Background(), cfg); err != nil {
+			b.Fatal(err)
+		}
+		pipeS += time.Since(t1).Seconds()
+	}
+	n := float64(b.N)
+	b.ReportMetric(pipeS/ffmpegS, "ratio")
+	b.ReportMetric(pipeS/n, "pipeline_s")
+	b.ReportMetric(ffmpegS/n, "ffmpeg_decode_s")
+	b.ReportMetric(float64(len(inputs)), "inputs")
+	b.ReportMetric(float64(st.Clips), "clips")
+	b.Logf("%d inputs (%.0f s of footage): pipeline %.2f s, ffmpeg -threads 1 decode %.2f s, ratio %.2f; %s",
+		len(inputs), st.SourceSeconds, pipeS/n, ffmpegS/n, pipeS/ffmpegS, st.AccountingLine())
+}
+
+// BenchmarkCuratePeakMemory1080p5min curates one 1080p, 5-minute input
+// (made with lavfi) in a fresh process and reports its peak resident memory
+// and the largest ffmpeg child's. Target: under 512 MiB.
+func BenchmarkCuratePeakMemory1080p5min(b *testing.B) {
+	in := b.TempDir()
+	src := filepath.Join(in, "long_1080p.mp4")
+	// A moving scene with a moving subject, so every stage has real work.
+	graph := "mandelbrot=s=1920x1080:r=1:maxiter=60:end_pts=10000,format=yuv420p,trim=end_frame=1,loop=-1:1:0,setpts=N/25/TB,fps=25," +
+		"crop=w=1920:h=1080:x=0:y=0[bg];testsrc2=s=320x240:r=25[fg];[bg][fg]overlay=x='800+600*sin(t/3)':y='400+200*cos(t/2)'"
+	mk := exec.Command("ffmpeg", "-nostdin", "-y", "-v", "error", "-filter_complex", graph, "-t", "300",
+		"-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-pix_fmt", "yuv420p", src)
+	if out, err := mk.CombinedOutput(); err != nil {
+		b.Fatalf("make 1080p input: %v %s", err, out)
+	}
+	var rep childReport
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cfg, err := NewConfig(in, b.TempDir(), schemas.ProfileRealAction)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cj, _ := json.Marshal(cfg)
+		cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+		cmd.Env = append(os.Environ(), childEnv+"="+string(cj))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("child: %v", err)
+		}
+		_, js, ok := strings.Cut(string(out), "CHILD-REPORT ")
+		if !ok {
+			b.Fatalf("child gave no report: %s", out)
+		}
+		if err := json.Unmarshal([]byte(strings.TrimSpace(js)), &rep); err != nil {
+			b.Fatal(err)
+		}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > rep.SelfMaxRSSKiB {
+			rep.SelfMaxRSSKiB = ru.Maxrss
+		}
+	}
+	self, kids := float64(rep.SelfMaxRSSKiB)/1024, float64(rep.ChildrenMaxRSSKiB)/1024
+	b.ReportMetric(self, "curate_peak_MiB")
+	b.ReportMetric(kids, "ffmpeg_peak_MiB")
+	b.ReportMetric(self+kids, "sum_peak_MiB")
+	b.Logf("1080p 5-min input: curate process peak %.0f MiB, largest ffmpeg child %.0f MiB (sum %.0f MiB); %s",
+		self, kids, self+kids, rep.Stats.AccountingLine())
+}
