@@ -65,9 +65,14 @@ func (m *Model) noiseClips(clips []Clip, ts []int, eps [][]float32) (*noisyInput
 		} else if err := m.checkFrame(fmt.Sprintf("clip %d first frame", i), first); err != nil {
 			return nil, err
 		}
+		x0 := c.Video
+		if m.cfg.ResidualScale != 0 {
+			x0 = make([]float32, len(c.Video))
+			m.cfg.toSpace(x0, c.Video, first)
+		}
 		xt := make([]float32, len(c.Video))
 		v := make([]float32, len(c.Video))
-		if err := m.sched.Noise(xt, v, c.Video, eps[i], ts[i]); err != nil {
+		if err := m.sched.Noise(xt, v, x0, eps[i], ts[i]); err != nil {
 			return nil, err
 		}
 		in.xt = append(in.xt, xt)

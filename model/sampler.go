@@ -31,7 +31,9 @@ func (s *Schedule) Timesteps(steps int) []int {
 // deterministic DDIM (eta = 0) and classifier-free guidance:
 // v = v_uncond + g (v_cond - v_uncond), where the unconditional branch keeps
 // the first frame and uses the null caption (the token dropped during
-// training). The predicted x0 is clipped to [-1, 1] each step. The
+// training). The predicted x0 is clipped to the pixel range each step. In
+// residual space (Config.ResidualScale) the videos are decoded from the
+// residual around firstFrame at the end. The
 // conditional and unconditional branches of all n videos run as one batch.
 func (m *Model) Sample(firstFrame []float32, caption string, n int, o SampleOptions) ([][]float32, error) {
 	return m.SampleWithProgress(firstFrame, caption, n, o, nil)
@@ -73,9 +75,7 @@ func (m *Model) SampleWithProgress(firstFrame []float32, caption string, n int, 
 		}
 	}
 	for _, v := range x {
-		for j := range v {
-			v[j] = clamp1(v[j])
-		}
+		m.cfg.fromSpace(v, v, firstFrame)
 	}
 	return x, nil
 }
@@ -111,14 +111,15 @@ func (m *Model) ddimStep(x [][]float32, first []float32, caption string, t, prev
 				vi[j] = float32(u + guidance*(float64(v[i][j])-u))
 			}
 		}
-		m.sched.ddimUpdate(x[i], vi, t, prev)
+		m.sched.ddimUpdate(x[i], vi, t, prev, m.cfg.x0Bounds(first))
 	}
 	return nil
 }
 
 // ddimUpdate moves x from t to prev (-1: clean) in place given v, with
-// eta = 0 and the predicted x0 clipped to [-1, 1].
-func (s *Schedule) ddimUpdate(x, v []float32, t, prev int) {
+// eta = 0 and the predicted x0 clipped to bounds (those that keep its pixels
+// in [-1, 1]).
+func (s *Schedule) ddimUpdate(x, v []float32, t, prev int, bounds func(i int) (lo, hi float64)) {
 	abPrev := 1.0
 	if prev >= 0 {
 		abPrev = s.AlphaBars[prev]
@@ -127,7 +128,8 @@ func (s *Schedule) ddimUpdate(x, v []float32, t, prev int) {
 	ap, sp := math.Sqrt(abPrev), math.Sqrt(1-abPrev)
 	for j := range x {
 		xt, vj := float64(x[j]), float64(v[j])
-		x0 := math.Max(-1, math.Min(1, a*xt-sg*vj))
+		lo, hi := bounds(j)
+		x0 := math.Max(lo, math.Min(hi, a*xt-sg*vj))
 		eps := sg*xt + a*vj
 		x[j] = float32(ap*x0 + sp*eps)
 	}

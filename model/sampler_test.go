@@ -1,6 +1,8 @@
 package model
 
 import (
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 )
@@ -80,7 +82,7 @@ func TestDDIMUpdateWithOracle(t *testing.T) {
 		_, v2 := make([]float32, len(x0)), make([]float32, len(x0))
 		tmp := make([]float32, len(x0))
 		s.Noise(tmp, v2, x0, eps, tt) // the true v at t
-		s.ddimUpdate(x, v2, tt, prev)
+		s.ddimUpdate(x, v2, tt, prev, Config{}.x0Bounds(nil))
 		want := make([]float32, len(x0))
 		if prev >= 0 {
 			s.Noise(want, tmp, x0, eps, prev)
@@ -91,6 +93,71 @@ func TestDDIMUpdateWithOracle(t *testing.T) {
 			if abs(float64(x[j]-want[j])) > 1e-4 {
 				t.Fatalf("step %d: x[%d] = %g, want %g", k, j, x[j], want[j])
 			}
+		}
+	}
+}
+
+// TestResidualSpaceRoundTrip: the residual space is exact around the first
+// frame (a still video is all zeros), inverts back to the pixels, and the x0
+// bounds are the pixel range seen from the first frame.
+func TestResidualSpaceRoundTrip(t *testing.T) {
+	c := Tiny()
+	if c.ResidualScale == 0 {
+		t.Fatal("tiny preset should diffuse the first-frame residual")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	first := make([]float32, c.FrameSize())
+	for i := range first {
+		first[i] = float32(rng.Float64()*2 - 1)
+	}
+	still := make([]float32, c.VideoSize())
+	for i := range still {
+		still[i] = first[i%c.FrameSize()]
+	}
+	z := make([]float32, c.VideoSize())
+	c.toSpace(z, still, first)
+	for i, v := range z {
+		if v != 0 {
+			t.Fatalf("still video: residual %g at %d, want 0", v, i)
+		}
+	}
+	video := make([]float32, c.VideoSize())
+	for i := range video {
+		video[i] = float32(rng.Float64()*2 - 1)
+	}
+	c.toSpace(z, video, first)
+	back := make([]float32, c.VideoSize())
+	c.fromSpace(back, z, first)
+	for i := range video {
+		if d := math.Abs(float64(back[i] - video[i])); d > 1e-5 {
+			t.Fatalf("round trip off by %g at %d", d, i)
+		}
+	}
+	// Training noises the residual: a still clip is pure noise at any t.
+	m, err := New(c, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps := randNoise(rng, c.VideoSize())
+	in, err := m.noiseClips([]Clip{{Video: still, Caption: "still"}}, []int{400}, [][]float32{eps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, sg := m.sched.coefs(400)
+	for i := range eps {
+		if d := math.Abs(float64(in.xt[0][i]) - sg*float64(eps[i])); d > 1e-5 {
+			t.Fatalf("still clip x_t off pure noise by %g at %d", d, i)
+		}
+		if d := math.Abs(float64(in.v[0][i]) - a*float64(eps[i])); d > 1e-5 {
+			t.Fatalf("still clip v target off by %g at %d", d, i)
+		}
+	}
+	b := c.x0Bounds(first)
+	for _, i := range []int{0, 7, c.VideoSize() - 1} {
+		lo, hi := b(i)
+		f := float64(first[i%c.FrameSize()])
+		if math.Abs(f+lo/c.ResidualScale+1) > 1e-6 || math.Abs(f+hi/c.ResidualScale-1) > 1e-6 {
+			t.Fatalf("bounds at %d decode to [%g, %g], want [-1, 1]", i, f+lo/c.ResidualScale, f+hi/c.ResidualScale)
 		}
 	}
 }

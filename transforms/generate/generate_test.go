@@ -208,7 +208,7 @@ func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "slow":
 		select {
 		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 		}
 	case "malformed":
 		w.Header().Set("Content-Type", "video/mp4")
@@ -230,7 +230,9 @@ func newDouble(t *testing.T, script ...string) (*faults, *fakeGen, *httptest.Ser
 }
 
 func quick(url string) HTTPOptions {
-	return HTTPOptions{URL: url, Timeout: 500 * time.Millisecond, Retries: 5, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	// The timeout leaves room for a real encode on a loaded machine; the
+	// "slow" fault outwaits it.
+	return HTTPOptions{URL: url, Timeout: 3 * time.Second, Retries: 5, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
 }
 
 func fakeRequest(t *testing.T) Request {
