@@ -1,0 +1,475 @@
+package pairs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"realdpo/schemas"
+	"realdpo/transforms/generate"
+	"realdpo/transforms/reflayout"
+	"realdpo/transforms/stage"
+)
+
+func init() {
+	for _, t := range []any{schemas.ManifestRecord{}, schemas.NegativeRecord{}, schemas.NegativeFailure{}, NegativesConfig{}} {
+		beam.RegisterType(reflect.TypeOf(t))
+	}
+	register.DoFn4x1[context.Context, string, func(schemas.ManifestRecord), func(schemas.NegativeFailure), error](&readManifestFn{})
+	register.DoFn4x1[context.Context, schemas.ManifestRecord, func(schemas.NegativeRecord), func(schemas.NegativeFailure), error](&generateFn{})
+	register.Function1x2[schemas.ManifestRecord, string, string](clipIDKey)
+	register.Function1x2[string, string, string](keyMarker)
+	register.Function1x2[schemas.NegativeRecord, string, schemas.NegativeRecord](keyNegRecord)
+	register.Function1x2[schemas.NegativeFailure, string, schemas.NegativeFailure](keyNegFailure)
+	register.DoFn6x1[context.Context, string, func(*string) bool, func(*string) bool, func(*schemas.NegativeRecord) bool, func(*schemas.NegativeFailure) bool, error](&writeNegativesFn{})
+	register.Emitter1[schemas.ManifestRecord]()
+	register.Emitter1[schemas.NegativeRecord]()
+	register.Emitter1[schemas.NegativeFailure]()
+	register.Iter1[string]()
+	register.Iter1[schemas.NegativeRecord]()
+	register.Iter1[schemas.NegativeFailure]()
+}
+
+const negNS = "negatives"
+
+func negCount(ctx context.Context, name string) { beam.NewCounter(negNS, name).Inc(ctx, 1) }
+
+// Output names of the negatives stage under its output root.
+const (
+	NegativesDir         = "negatives"
+	NegativesFile        = "negatives.jsonl"
+	NegativesFailedFile  = "negatives_failed.jsonl"
+	NegativesStatsFile   = "negatives_stats.json"
+	ManifestFile         = "manifest.jsonl"
+	maxManifestBytes     = 1 << 30
+	maxFirstFrameBytes   = 64 << 20
+	maxVideoBytes        = 1 << 30
+	maxSidecarBytes      = 1 << 20
+	defaultAcceleratorOp = "install-nvidia-driver"
+)
+
+// NegativesConfig is one negatives run.
+type NegativesConfig struct {
+	Dataset  string  `json:"dataset"` // curated dataset root (manifest.jsonl), local or gs://
+	Output   string  `json:"output"`  // local or gs://
+	PerClip  int     `json:"per_clip"`
+	Steps    int     `json:"steps"`
+	Guidance float64 `json:"guidance"`
+	// Model is a checkpoint for the local generator ("" = built-in base).
+	Model string `json:"model,omitempty"`
+	// GeneratorURL selects the HTTP generator.
+	GeneratorURL string `json:"generator_url,omitempty"`
+	// HTTP client settings (defaults: generate.HTTPOptions').
+	HTTPConcurrency int           `json:"http_concurrency,omitempty"`
+	HTTPTimeout     time.Duration `json:"http_timeout,omitempty"`
+	HTTPRetries     int           `json:"http_retries,omitempty"`
+	// Accelerator is the Beam accelerator resource hint for the job
+	// (Dataflow syntax "type:nvidia-l4;count:1;install-nvidia-driver"); "" = none.
+	Accelerator string `json:"accelerator,omitempty"`
+}
+
+// DefaultNegativesConfig has the reference settings: 3 negatives a clip,
+// 50 DDIM steps, guidance 6.0.
+func DefaultNegativesConfig(dataset, output string) NegativesConfig {
+	return NegativesConfig{Dataset: dataset, Output: output, PerClip: 3, Steps: 50, Guidance: 6.0}
+}
+
+// AcceleratorHint renders the Dataflow accelerator hint for a GPU type and
+// count ("" when typ is empty).
+func AcceleratorHint(typ string, count int) string {
+	if typ == "" {
+		return ""
+	}
+	if count < 1 {
+		count = 1
+	}
+	return fmt.Sprintf("type:%s;count:%d;%s", typ, count, defaultAcceleratorOp)
+}
+
+// Validate checks a configuration.
+func (c NegativesConfig) Validate() error {
+	switch {
+	case strings.TrimSpace(c.Dataset) == "":
+		return errors.New("negatives: --dataset is required")
+	case strings.TrimSpace(c.Output) == "":
+		return errors.New("negatives: --output is required")
+	case c.PerClip < 1 || c.PerClip > 100:
+		return fmt.Errorf("negatives: --per_clip %d outside [1, 100]", c.PerClip)
+	case c.Steps < 1 || c.Steps > 1000:
+		return fmt.Errorf("negatives: --steps %d outside [1, 1000]", c.Steps)
+	case math.IsNaN(c.Guidance) || c.Guidance < 0 || c.Guidance > 100:
+		return fmt.Errorf("negatives: --guidance %g outside [0, 100]", c.Guidance)
+	case c.Model != "" && c.GeneratorURL != "":
+		return errors.New("negatives: --model and --generator_url exclude each other")
+	case strings.ContainsAny(c.Accelerator, "\n\x00"):
+		return errors.New("negatives: bad accelerator hint")
+	}
+	return nil
+}
+
+func newGenerator(ctx context.Context, c NegativesConfig) (generate.Generator, error) {
+	if c.GeneratorURL != "" {
+		return generate.NewHTTP(ctx, generate.HTTPOptions{URL: c.GeneratorURL, MaxConcurrent: c.HTTPConcurrency,
+			Timeout: c.HTTPTimeout, Retries: c.HTTPRetries})
+	}
+	return generate.NewLocal(generate.LocalOptions{Checkpoint: c.Model})
+}
+
+// BuildNegatives adds the negatives graph: read the manifest, generate
+// per_clip videos per clip (the GPU stage), write the records.
+func BuildNegatives(s beam.Scope, c NegativesConfig) {
+	s = s.Scope("negatives")
+	clips, bad := beam.ParDo2(s.Scope("ReadManifest"), &readManifestFn{}, beam.Create(s, c.Dataset))
+	// One clip per element, spread over the workers.
+	clips = beam.Reshuffle(s, clips)
+	recs, fails := beam.ParDo2(s.Scope("Generate"), &generateFn{Cfg: c}, clips)
+	marker := beam.ParDo(s, keyMarker, beam.Create(s, "run"))
+	grouped := beam.CoGroupByKey(s, marker,
+		beam.ParDo(s, clipIDKey, clips),
+		beam.ParDo(s, keyNegRecord, recs),
+		beam.ParDo(s, keyNegFailure, beam.Flatten(s, bad, fails)))
+	beam.ParDo0(s.Scope("Write"), &writeNegativesFn{Cfg: c}, grouped)
+}
+
+// RunNegatives runs the negatives pipeline on the runner Beam's flags
+// choose and reads back its stats.
+func RunNegatives(ctx context.Context, c NegativesConfig) (schemas.NegativesStats, error) {
+	c.Dataset, c.Output = absRoot(c.Dataset), absRoot(c.Output)
+	if err := c.Validate(); err != nil {
+		return schemas.NegativesStats{}, err
+	}
+	if c.Accelerator != "" {
+		ApplyAcceleratorHint(c.Accelerator)
+	}
+	p, s := beam.NewPipelineWithRoot()
+	BuildNegatives(s, c)
+	if err := beamx.Run(ctx, p); err != nil {
+		return schemas.NegativesStats{}, fmt.Errorf("negatives pipeline: %w", err)
+	}
+	var st schemas.NegativesStats
+	data, err := readAll(ctx, stage.JoinPath(c.Output, NegativesStatsFile), maxSidecarBytes)
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return st, fmt.Errorf("parse %s: %w", NegativesStatsFile, err)
+	}
+	return st, nil
+}
+
+// ApplyAcceleratorHint adds an accelerator resource hint to the job. The Go
+// SDK (v2.77) carries resource hints on the pipeline's environment only (no
+// per-transform hints yet, apache/beam#23893), so the hint applies to the
+// whole negatives job: it is its own job, and curate and pairs run as CPU
+// jobs. A hint already given with --resource_hints=accelerator=... wins.
+func ApplyAcceleratorHint(h string) {
+	for _, rh := range jobopts.ResourceHints {
+		if strings.HasPrefix(rh, "accelerator=") || strings.HasPrefix(rh, "beam:resources:accelerator:v1=") {
+			return
+		}
+	}
+	jobopts.ResourceHints = append(jobopts.ResourceHints, "accelerator="+h)
+}
+
+func clipIDKey(r schemas.ManifestRecord) (string, string) { return "", r.ID }
+func keyMarker(v string) (string, string)                 { return "", v }
+func keyNegRecord(v schemas.NegativeRecord) (string, schemas.NegativeRecord) {
+	return "", v
+}
+func keyNegFailure(v schemas.NegativeFailure) (string, schemas.NegativeFailure) {
+	return "", v
+}
+
+// readManifestFn reads manifest.jsonl: each good line becomes a clip, each
+// bad one a recorded failure.
+type readManifestFn struct{}
+
+func (fn *readManifestFn) ProcessElement(ctx context.Context, root string, emit func(schemas.ManifestRecord), bad func(schemas.NegativeFailure)) error {
+	data, err := readAll(ctx, stage.JoinPath(root, ManifestFile), maxManifestBytes)
+	if err != nil {
+		return fmt.Errorf("negatives: manifest: %w", err)
+	}
+	lines, nums, err := jsonLines(data)
+	if err != nil {
+		return fmt.Errorf("negatives: manifest: %w", err)
+	}
+	seen := map[string]int{}
+	for i, l := range lines {
+		var r schemas.ManifestRecord
+		err := decodeStrict(l, &r)
+		if err == nil {
+			err = checkManifestRecord(r)
+		}
+		if err == nil {
+			if prev, dup := seen[r.ID]; dup {
+				err = fmt.Errorf("clip id %s already on line %d", r.ID, prev)
+			}
+		}
+		if err != nil {
+			negCount(ctx, "bad_manifest_lines")
+			bad(schemas.NegativeFailure{ClipID: r.ID, Index: -1, Reason: schemas.NegReasonBadManifest,
+				Detail: fmt.Sprintf("%s line %d: %v", ManifestFile, nums[i], err)})
+			continue
+		}
+		seen[r.ID] = nums[i]
+		negCount(ctx, "clips")
+		emit(r)
+	}
+	return nil
+}
+
+func checkManifestRecord(r schemas.ManifestRecord) error {
+	switch {
+	case !safeID(r.ID):
+		return fmt.Errorf("bad clip id %q", r.ID)
+	case r.FirstFrame == "":
+		return errors.New("no first_frame")
+	case strings.TrimSpace(r.Caption) == "":
+		return errors.New("no caption")
+	}
+	if err := reflayout.SafeRel(r.FirstFrame); err != nil {
+		return err
+	}
+	return generate.Spec{Frames: r.Frames, Width: r.Width, Height: r.Height, FPS: r.FPS}.Validate()
+}
+
+// generateFn is the GPU stage: the generator is made once per DoFn
+// instance in Setup (the local model once per process, shared).
+type generateFn struct {
+	Cfg NegativesConfig
+	gen generate.Generator
+}
+
+func (fn *generateFn) Setup(ctx context.Context) error {
+	g, err := newGenerator(ctx, fn.Cfg)
+	if err != nil {
+		return fmt.Errorf("negatives: generator: %w", err)
+	}
+	fn.gen = g
+	slog.Info("negatives: generator ready", "kind", g.Info().Kind, "id", g.Info().ID)
+	return nil
+}
+
+func (fn *generateFn) Teardown() error {
+	if fn.gen != nil {
+		return fn.gen.Close()
+	}
+	return nil
+}
+
+// NegativePath is a negative's path relative to the output root.
+func NegativePath(clipID string, k int) string {
+	return fmt.Sprintf("%s/%s/%d.mp4", NegativesDir, clipID, k)
+}
+
+func sidecarPath(clipID string, k int) string {
+	return fmt.Sprintf("%s/%s/%d.json", NegativesDir, clipID, k)
+}
+
+func (fn *generateFn) ProcessElement(ctx context.Context, r schemas.ManifestRecord, emit func(schemas.NegativeRecord), fail func(schemas.NegativeFailure)) error {
+	c := fn.Cfg
+	info := fn.gen.Info()
+	spec := generate.Spec{Frames: r.Frames, Width: r.Width, Height: r.Height, FPS: r.FPS}
+	var image []byte
+	for k := 0; k < c.PerClip; k++ {
+		want := schemas.NegativeRecord{ClipID: r.ID, Index: k, Path: NegativePath(r.ID, k), Seed: generate.Seed(r.ID, k, info.ID),
+			Generator: info.Kind, GeneratorID: info.ID, Checkpoint: info.Checkpoint, Steps: c.Steps, Guidance: c.Guidance,
+			Frames: spec.Frames, FPS: spec.FPS, Width: spec.Width, Height: spec.Height}
+		if have, ok := fn.existing(ctx, want); ok {
+			negCount(ctx, "resumed")
+			emit(have)
+			continue
+		}
+		if image == nil {
+			var err error
+			if image, err = readAll(ctx, stage.JoinPath(c.Dataset, r.FirstFrame), maxFirstFrameBytes); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				negCount(ctx, "fail_"+schemas.NegReasonFirstFrame)
+				fail(schemas.NegativeFailure{ClipID: r.ID, Index: -1, Reason: schemas.NegReasonFirstFrame, Detail: stage.ShortErr(err)})
+				return nil
+			}
+		}
+		t0 := time.Now()
+		video, err := fn.gen.Generate(ctx, generate.Request{ClipID: r.ID, Index: k, Image: image, Prompt: r.Caption,
+			Seed: want.Seed, Spec: spec, Steps: c.Steps, Guidance: c.Guidance})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			negCount(ctx, "fail_"+schemas.NegReasonGenerate)
+			fail(schemas.NegativeFailure{ClipID: r.ID, Index: k, Reason: schemas.NegReasonGenerate, Detail: stage.ShortErr(err)})
+			continue
+		}
+		if err := checkVideoBytes(ctx, video, spec); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			negCount(ctx, "fail_"+schemas.NegReasonSpec)
+			fail(schemas.NegativeFailure{ClipID: r.ID, Index: k, Reason: schemas.NegReasonSpec, Detail: stage.ShortErr(err)})
+			continue
+		}
+		rec := want
+		rec.WallS = math.Round(time.Since(t0).Seconds()*1000) / 1000
+		rec.Bytes, rec.SHA256 = int64(len(video)), sha256Hex(video)
+		side, _ := json.Marshal(rec)
+		// The video first, its sidecar after: a sidecar means a complete video.
+		err = writeFile(ctx, stage.JoinPath(c.Output, rec.Path), video)
+		if err == nil {
+			err = writeFile(ctx, stage.JoinPath(c.Output, sidecarPath(r.ID, k)), append(side, '\n'))
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			negCount(ctx, "fail_"+schemas.NegReasonWrite)
+			fail(schemas.NegativeFailure{ClipID: r.ID, Index: k, Reason: schemas.NegReasonWrite, Detail: stage.ShortErr(err)})
+			continue
+		}
+		negCount(ctx, "generated")
+		emit(rec)
+	}
+	return nil
+}
+
+// existing returns the stored record of a sample when its sidecar exists,
+// was made with the same settings and its video still matches it.
+func (fn *generateFn) existing(ctx context.Context, want schemas.NegativeRecord) (schemas.NegativeRecord, bool) {
+	out := fn.Cfg.Output
+	data, err := readAll(ctx, stage.JoinPath(out, sidecarPath(want.ClipID, want.Index)), maxSidecarBytes)
+	if err != nil {
+		return want, false
+	}
+	var have schemas.NegativeRecord
+	if json.Unmarshal(data, &have) != nil {
+		return want, false
+	}
+	same := have.ClipID == want.ClipID && have.Index == want.Index && have.Path == want.Path && have.Seed == want.Seed &&
+		have.GeneratorID == want.GeneratorID && have.Checkpoint == want.Checkpoint && have.Steps == want.Steps &&
+		have.Guidance == want.Guidance && have.Frames == want.Frames && have.Width == want.Width &&
+		have.Height == want.Height && have.FPS == want.FPS
+	if !same {
+		negCount(ctx, "stale_regenerated")
+		return want, false
+	}
+	video, err := readAll(ctx, stage.JoinPath(out, have.Path), maxVideoBytes)
+	if err != nil || int64(len(video)) != have.Bytes || sha256Hex(video) != have.SHA256 {
+		negCount(ctx, "damaged_regenerated")
+		return want, false
+	}
+	return have, true
+}
+
+// checkVideoBytes probes a generated video against its spec.
+func checkVideoBytes(ctx context.Context, video []byte, spec generate.Spec) error {
+	if !generate.IsMP4(video) {
+		return errors.New("not an mp4")
+	}
+	dir := filepath.Join(os.TempDir(), "realdpo-negatives")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "check-*.mp4")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(video)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	_, err = generate.CheckVideo(ctx, f.Name(), spec)
+	return err
+}
+
+// writeNegativesFn writes negatives.jsonl, negatives_failed.jsonl (both
+// sorted) and negatives_stats.json last.
+type writeNegativesFn struct {
+	Cfg NegativesConfig
+}
+
+func (fn *writeNegativesFn) ProcessElement(ctx context.Context, _ string, _ func(*string) bool, ids func(*string) bool,
+	recIt func(*schemas.NegativeRecord) bool, failIt func(*schemas.NegativeFailure) bool) error {
+	c := fn.Cfg
+	clips := 0
+	var id string
+	for ids(&id) {
+		clips++
+	}
+	var recs []schemas.NegativeRecord
+	var r schemas.NegativeRecord
+	for recIt(&r) {
+		recs = append(recs, r)
+	}
+	var fails []schemas.NegativeFailure
+	var f schemas.NegativeFailure
+	for failIt(&f) {
+		fails = append(fails, f)
+	}
+	sort.Slice(recs, func(i, j int) bool {
+		if recs[i].ClipID != recs[j].ClipID {
+			return recs[i].ClipID < recs[j].ClipID
+		}
+		return recs[i].Index < recs[j].Index
+	})
+	sort.Slice(fails, func(i, j int) bool {
+		a, b := fails[i], fails[j]
+		if a.ClipID != b.ClipID {
+			return a.ClipID < b.ClipID
+		}
+		if a.Index != b.Index {
+			return a.Index < b.Index
+		}
+		return a.Detail < b.Detail
+	})
+	st := schemas.NegativesStats{Clips: clips, PerClip: c.PerClip, Negatives: len(recs), Failures: len(fails),
+		ByReason: map[string]int{}, Steps: c.Steps, Guidance: c.Guidance}
+	for _, r := range recs {
+		st.WallS += r.WallS
+		st.Generator, st.GeneratorID, st.Checkpoint = r.Generator, r.GeneratorID, r.Checkpoint
+	}
+	st.WallS = math.Round(st.WallS*1000) / 1000
+	for _, f := range fails {
+		st.ByReason[f.Reason]++
+	}
+	recData, err := stage.JSONLines(recs)
+	if err != nil {
+		return err
+	}
+	failData, err := stage.JSONLines(fails)
+	if err != nil {
+		return err
+	}
+	stData, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{NegativesFile, recData}, {NegativesFailedFile, failData}, {NegativesStatsFile, append(stData, '\n')}} {
+		if err := writeFile(ctx, stage.JoinPath(c.Output, f.name), f.data); err != nil {
+			return fmt.Errorf("negatives: write %s: %w", f.name, err)
+		}
+	}
+	slog.Info("negatives: done", "clips", clips, "negatives", len(recs), "failures", len(fails))
+	return nil
+}

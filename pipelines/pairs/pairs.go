@@ -1,0 +1,1012 @@
+package pairs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"realdpo/schemas"
+	"realdpo/transforms/generate"
+	"realdpo/transforms/media"
+	"realdpo/transforms/reflayout"
+	"realdpo/transforms/shards"
+	"realdpo/transforms/stage"
+)
+
+func init() {
+	for _, t := range []any{schemas.PairClip{}, schemas.PairNegative{}, schemas.PairIssue{}, schemas.PlannedPair{},
+		schemas.ShardJob{}, schemas.ShardStats{}, schemas.PairsPlanSummary{}, PairsConfig{}} {
+		beam.RegisterType(reflect.TypeOf(t))
+	}
+	register.DoFn5x1[context.Context, string, func(schemas.PairClip), func(schemas.PairNegative), func(schemas.PairIssue), error](&readInputsFn{})
+	register.Function1x2[schemas.PairClip, string, schemas.PairClip](keyClip)
+	register.Function1x2[schemas.PairNegative, string, schemas.PairNegative](keyNegative)
+	register.DoFn6x1[context.Context, string, func(*schemas.PairClip) bool, func(*schemas.PairNegative) bool, func(schemas.PlannedPair), func(schemas.PairIssue), error](&assembleFn{})
+	register.Function1x2[schemas.PlannedPair, string, schemas.PlannedPair](keyPlanned)
+	register.DoFn6x1[context.Context, string, func(*schemas.PlannedPair) bool, func(schemas.ShardJob), func(schemas.PairIssue), func(schemas.PairsPlanSummary), error](&planFn{})
+	register.DoFn3x1[context.Context, schemas.ShardJob, func(schemas.ShardStats), error](&writeShardFn{})
+	register.DoFn3x1[context.Context, schemas.ShardJob, func(int), error](&exportFn{})
+	register.Function1x2[schemas.ShardStats, string, schemas.ShardStats](keyStats)
+	register.Function1x2[schemas.PairIssue, string, schemas.PairIssue](keyIssue)
+	register.Function1x2[schemas.PairsPlanSummary, string, schemas.PairsPlanSummary](keySummary)
+	register.Function1x2[schemas.ShardJob, string, schemas.ShardJob](keyJob)
+	register.Function1x2[int, string, int](keyInt)
+	register.DoFn6x1[context.Context, string, func(*string) bool, func(*schemas.ShardStats) bool, func(*schemas.PairIssue) bool, func(*schemas.PairsPlanSummary) bool, error](&finishShardsFn{})
+	register.DoFn6x1[context.Context, string, func(*string) bool, func(*schemas.ShardJob) bool, func(*int) bool, func(*schemas.PairIssue) bool, error](&finishExportFn{})
+
+	register.Emitter1[schemas.PairClip]()
+	register.Emitter1[schemas.PairNegative]()
+	register.Emitter1[schemas.PairIssue]()
+	register.Emitter1[schemas.PlannedPair]()
+	register.Emitter1[schemas.ShardJob]()
+	register.Emitter1[schemas.ShardStats]()
+	register.Emitter1[schemas.PairsPlanSummary]()
+	register.Emitter1[int]()
+	register.Iter1[schemas.PairClip]()
+	register.Iter1[schemas.PairNegative]()
+	register.Iter1[schemas.PlannedPair]()
+	register.Iter1[schemas.ShardJob]()
+	register.Iter1[schemas.ShardStats]()
+	register.Iter1[schemas.PairIssue]()
+	register.Iter1[schemas.PairsPlanSummary]()
+	register.Iter1[int]()
+}
+
+const pairsNS = "pairs"
+
+func pairCount(ctx context.Context, name string) { beam.NewCounter(pairsNS, name).Inc(ctx, 1) }
+
+// Input layouts and export formats.
+const (
+	LayoutAuto    = "auto"
+	LayoutCurate  = "curate"
+	LayoutRealDPO = "realdpo"
+
+	ExportWebDataset = "webdataset"
+	ExportRealDPO    = "realdpo"
+
+	ReportFile = "pairs_report.jsonl"
+)
+
+// PairsConfig is one pairs run.
+type PairsConfig struct {
+	Dataset string `json:"dataset"` // curated dataset root, or a reference-layout root
+	// Negatives is the negatives output root (negatives.jsonl); unused for
+	// reference-layout input, whose negatives sit in the data set.
+	Negatives string `json:"negatives"`
+	Output    string `json:"output"`
+	// InputLayout is curate, realdpo or auto (realdpo when prompt.txt and
+	// video.txt are there).
+	InputLayout string `json:"input_layout"`
+	// Export is webdataset (shards) or realdpo (the reference layout).
+	Export string `json:"export"`
+	// NegativesPerPair is how many rejected clips every pair carries (the
+	// lowest usable indices); clips with fewer usable ones are reported.
+	NegativesPerPair int     `json:"negatives_per_pair"`
+	TargetShardMB    float64 `json:"target_shard_mb"` // MiB
+	LoaderWorkers    int     `json:"loader_workers"`
+}
+
+// DefaultPairsConfig has the defaults: 3 negatives a pair, 512 MiB shards,
+// a shard count divisible by 8 loader workers.
+func DefaultPairsConfig(dataset, negatives, output string) PairsConfig {
+	return PairsConfig{Dataset: dataset, Negatives: negatives, Output: output, InputLayout: LayoutAuto,
+		Export: ExportWebDataset, NegativesPerPair: 3, TargetShardMB: 512, LoaderWorkers: 8}
+}
+
+// Validate checks a configuration (after the layout is resolved).
+func (c PairsConfig) Validate() error {
+	switch {
+	case strings.TrimSpace(c.Dataset) == "":
+		return errors.New("pairs: --dataset is required")
+	case strings.TrimSpace(c.Output) == "":
+		return errors.New("pairs: --output is required")
+	case c.InputLayout != LayoutCurate && c.InputLayout != LayoutRealDPO:
+		return fmt.Errorf("pairs: --input_layout %q: want auto, curate or realdpo", c.InputLayout)
+	case c.InputLayout == LayoutCurate && strings.TrimSpace(c.Negatives) == "":
+		return errors.New("pairs: --negatives is required for a curated dataset")
+	case c.Export != ExportWebDataset && c.Export != ExportRealDPO:
+		return fmt.Errorf("pairs: --export %q: want webdataset or realdpo", c.Export)
+	case c.NegativesPerPair < 1 || c.NegativesPerPair > 100:
+		return fmt.Errorf("pairs: --negatives_per_pair %d outside [1, 100]", c.NegativesPerPair)
+	case !(c.TargetShardMB > 0):
+		return fmt.Errorf("pairs: --target_shard_mb %g must be positive", c.TargetShardMB)
+	case c.LoaderWorkers < 1:
+		return fmt.Errorf("pairs: --loader_workers %d must be at least 1", c.LoaderWorkers)
+	}
+	out := c.Output
+	for _, in := range []string{c.Dataset, c.Negatives} {
+		if in != "" && (out == in || strings.HasPrefix(out+"/", in+"/") && c.Export == ExportRealDPO) {
+			return fmt.Errorf("pairs: output %s must not be the input %s", out, in)
+		}
+	}
+	return nil
+}
+
+// Resolve makes roots absolute and settles an auto layout.
+func (c PairsConfig) Resolve(ctx context.Context) PairsConfig {
+	c.Dataset, c.Negatives, c.Output = absRoot(c.Dataset), absRoot(c.Negatives), absRoot(c.Output)
+	if c.InputLayout == "" || c.InputLayout == LayoutAuto {
+		c.InputLayout = LayoutCurate
+		if reflayout.IsLayout(ctx, c.Dataset) {
+			c.InputLayout = LayoutRealDPO
+		}
+	}
+	if c.Export == "" {
+		c.Export = ExportWebDataset
+	}
+	return c
+}
+
+// BuildPairs adds the pairs graph: read clips and negatives, join them by
+// clip id, check every member, plan shards, write them (or export the
+// reference layout), then the report and index.
+func BuildPairs(s beam.Scope, c PairsConfig) {
+	s = s.Scope("pairs")
+	clips, negs, readIssues := beam.ParDo3(s.Scope("Read"), &readInputsFn{Cfg: c}, beam.Create(s, "inputs"))
+	joined := beam.CoGroupByKey(s, beam.ParDo(s, keyClip, clips), beam.ParDo(s, keyNegative, negs))
+	planned, pairIssues := beam.ParDo2(s.Scope("Assemble"), &assembleFn{Cfg: c}, joined)
+	jobs, planIssues, summary := beam.ParDo3(s.Scope("Plan"), &planFn{Cfg: c}, beam.GroupByKey(s, beam.ParDo(s, keyPlanned, planned)))
+	issues := beam.Flatten(s, readIssues, pairIssues, planIssues)
+	// One shard per element, spread over the workers.
+	jobs = beam.Reshuffle(s, jobs)
+	marker := beam.ParDo(s, keyMarker, beam.Create(s, "run"))
+	if c.Export == ExportRealDPO {
+		done := beam.ParDo(s.Scope("Export"), &exportFn{Cfg: c}, jobs)
+		beam.ParDo0(s.Scope("Finish"), &finishExportFn{Cfg: c}, beam.CoGroupByKey(s, marker,
+			beam.ParDo(s, keyJob, jobs), beam.ParDo(s, keyInt, done), beam.ParDo(s, keyIssue, issues)))
+		return
+	}
+	stats := beam.ParDo(s.Scope("WriteShards"), &writeShardFn{Cfg: c}, jobs)
+	beam.ParDo0(s.Scope("Finish"), &finishShardsFn{Cfg: c}, beam.CoGroupByKey(s, marker,
+		beam.ParDo(s, keyStats, stats), beam.ParDo(s, keyIssue, issues), beam.ParDo(s, keySummary, summary)))
+}
+
+// PairsResult sums a run up.
+type PairsResult struct {
+	Layout string
+	Export string
+	Pairs  int
+	Shards int
+	Issues int
+	// Unpaired counts clips left out.
+	Unpaired int
+	Index    *schemas.ShardIndex
+}
+
+// RunPairs runs the pairs pipeline and reads back what it wrote.
+func RunPairs(ctx context.Context, c PairsConfig) (PairsResult, error) {
+	c = c.Resolve(ctx)
+	if err := c.Validate(); err != nil {
+		return PairsResult{}, err
+	}
+	p, s := beam.NewPipelineWithRoot()
+	BuildPairs(s, c)
+	if err := beamx.Run(ctx, p); err != nil {
+		return PairsResult{}, fmt.Errorf("pairs pipeline: %w", err)
+	}
+	res := PairsResult{Layout: c.InputLayout, Export: c.Export}
+	rep, err := readAll(ctx, stage.JoinPath(c.Output, ReportFile), maxManifestBytes)
+	if err != nil {
+		return res, err
+	}
+	lines, _, _ := jsonLines(rep)
+	res.Issues = len(lines)
+	for _, l := range lines {
+		var is schemas.PairIssue
+		if json.Unmarshal(l, &is) == nil && unpairs(is) {
+			res.Unpaired++
+		}
+	}
+	if c.Export == ExportRealDPO {
+		v, err := readAll(ctx, stage.JoinPath(c.Output, reflayout.VideoFile), maxManifestBytes)
+		if err != nil {
+			return res, err
+		}
+		res.Pairs = bytes.Count(v, []byte("\n"))
+		return res, nil
+	}
+	ix, err := shards.ReadIndex(ctx, c.Output)
+	if err != nil {
+		return res, err
+	}
+	res.Pairs, res.Shards, res.Index = ix.Pairs, len(ix.Shards), &ix
+	return res, nil
+}
+
+// unpairs reports whether an issue leaves a clip out of the pairs.
+func unpairs(is schemas.PairIssue) bool {
+	if is.Paired {
+		return false
+	}
+	switch is.Reason {
+	case schemas.PairReasonNoNegatives, schemas.PairReasonTooFewNegatives, schemas.PairReasonBrokenClip,
+		schemas.PairReasonBrokenNegative, schemas.PairReasonBadKey:
+		return true
+	case schemas.PairReasonBadRecord:
+		return strings.HasPrefix(is.Detail, ManifestFile)
+	}
+	return false
+}
+
+func keyClip(v schemas.PairClip) (string, schemas.PairClip)             { return v.ClipID, v }
+func keyNegative(v schemas.PairNegative) (string, schemas.PairNegative) { return v.Record.ClipID, v }
+func keyPlanned(v schemas.PlannedPair) (string, schemas.PlannedPair)    { return "", v }
+func keyStats(v schemas.ShardStats) (string, schemas.ShardStats)        { return "", v }
+func keyIssue(v schemas.PairIssue) (string, schemas.PairIssue)          { return "", v }
+func keySummary(v schemas.PairsPlanSummary) (string, schemas.PairsPlanSummary) {
+	return "", v
+}
+func keyJob(v schemas.ShardJob) (string, schemas.ShardJob) { return "", v }
+func keyInt(v int) (string, int)                           { return "", v }
+
+// readInputsFn lists the clips and negatives of either layout; lines and
+// entries that cannot be used become issues.
+type readInputsFn struct {
+	Cfg PairsConfig
+}
+
+func (fn *readInputsFn) ProcessElement(ctx context.Context, _ string, clip func(schemas.PairClip), neg func(schemas.PairNegative), issue func(schemas.PairIssue)) error {
+	c := fn.Cfg
+	report := func(is schemas.PairIssue) {
+		pairCount(ctx, "issue_"+is.Reason)
+		issue(is)
+	}
+	if c.InputLayout == LayoutRealDPO {
+		samples, probs, err := reflayout.Import(ctx, c.Dataset)
+		if err != nil {
+			return fmt.Errorf("pairs: import %s: %w", c.Dataset, err)
+		}
+		for _, p := range probs {
+			is := schemas.PairIssue{ClipID: p.ID, Reason: schemas.PairReasonBrokenClip, Detail: fmt.Sprintf("line %d: %s", p.Line, p.Reason)}
+			if strings.HasPrefix(p.Reason, "negatives ") {
+				// The sample itself imports; only its later negatives do not.
+				is.Reason, is.Paired = schemas.PairReasonBrokenNegative, true
+			}
+			report(is)
+		}
+		for _, s := range samples {
+			pairCount(ctx, "clips")
+			clip(schemas.PairClip{ClipID: s.ID, Caption: s.Caption, Root: c.Dataset, Clip: s.Video, Origin: LayoutRealDPO})
+			for k, p := range s.Negs {
+				neg(schemas.PairNegative{Root: c.Dataset, Record: schemas.NegativeRecord{ClipID: s.ID, Index: k, Path: p}})
+			}
+		}
+		return nil
+	}
+	data, err := readAll(ctx, stage.JoinPath(c.Dataset, ManifestFile), maxManifestBytes)
+	if err != nil {
+		return fmt.Errorf("pairs: manifest: %w", err)
+	}
+	lines, nums, err := jsonLines(data)
+	if err != nil {
+		return fmt.Errorf("pairs: manifest: %w", err)
+	}
+	for i, l := range lines {
+		var r schemas.ManifestRecord
+		err := decodeStrict(l, &r)
+		if err == nil {
+			err = checkManifestRecord(r)
+		}
+		if err == nil && r.Clip == "" {
+			err = errors.New("no clip")
+		}
+		if err == nil {
+			err = reflayout.SafeRel(r.Clip)
+		}
+		if err != nil {
+			report(schemas.PairIssue{ClipID: r.ID, Reason: schemas.PairReasonBadRecord, Detail: fmt.Sprintf("%s line %d: %v", ManifestFile, nums[i], err)})
+			continue
+		}
+		pairCount(ctx, "clips")
+		sc := r.Scores
+		clip(schemas.PairClip{ClipID: r.ID, Caption: r.Caption, Category: r.Category, Source: r.Source, SourceSHA256: r.SourceSHA256,
+			Profile: r.Profile, Frames: r.Frames, FPS: r.FPS, Width: r.Width, Height: r.Height, Root: c.Dataset, Clip: r.Clip,
+			FirstFrame: r.FirstFrame, Origin: LayoutCurate, Scores: &sc})
+	}
+	data, err = readAll(ctx, stage.JoinPath(c.Negatives, NegativesFile), maxManifestBytes)
+	if err != nil {
+		return fmt.Errorf("pairs: negatives: %w", err)
+	}
+	if lines, nums, err = jsonLines(data); err != nil {
+		return fmt.Errorf("pairs: negatives: %w", err)
+	}
+	for i, l := range lines {
+		var r schemas.NegativeRecord
+		err := decodeStrict(l, &r)
+		switch {
+		case err != nil:
+		case !safeID(r.ClipID):
+			err = fmt.Errorf("bad clip id %q", r.ClipID)
+		case r.Index < 0:
+			err = fmt.Errorf("negative index %d", r.Index)
+		default:
+			err = reflayout.SafeRel(r.Path)
+		}
+		if err != nil {
+			report(schemas.PairIssue{ClipID: r.ClipID, Reason: schemas.PairReasonBadRecord, Detail: fmt.Sprintf("%s line %d: %v", NegativesFile, nums[i], err)})
+			continue
+		}
+		pairCount(ctx, "negative_records")
+		neg(schemas.PairNegative{Root: c.Negatives, Record: r})
+	}
+	return nil
+}
+
+// assembleFn checks one clip and its negatives: every file there, not
+// empty, matching its recorded checksum, decodable and of the clip's spec.
+type assembleFn struct {
+	Cfg PairsConfig
+}
+
+func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func(*schemas.PairClip) bool, negIt func(*schemas.PairNegative) bool,
+	emit func(schemas.PlannedPair), issue func(schemas.PairIssue)) error {
+	var clips []schemas.PairClip
+	var cl schemas.PairClip
+	for clipIt(&cl) {
+		clips = append(clips, cl)
+		cl = schemas.PairClip{}
+	}
+	var negs []schemas.PairNegative
+	var ng schemas.PairNegative
+	for negIt(&ng) {
+		negs = append(negs, ng)
+		ng = schemas.PairNegative{}
+	}
+	sort.Slice(negs, func(i, j int) bool {
+		a, b := negs[i].Record, negs[j].Record
+		if a.Index != b.Index {
+			return a.Index < b.Index
+		}
+		return a.Path+a.SHA256 < b.Path+b.SHA256
+	})
+	report := func(is schemas.PairIssue) {
+		pairCount(ctx, "issue_"+is.Reason)
+		issue(is)
+	}
+	indices := func(ns []schemas.PairNegative) []int {
+		var out []int
+		for _, n := range ns {
+			out = append(out, n.Record.Index)
+		}
+		return out
+	}
+	if len(clips) == 0 {
+		report(schemas.PairIssue{ClipID: id, Reason: schemas.PairReasonOrphanNegative, Indices: indices(negs),
+			Detail: "negatives recorded for a clip that is not in the dataset"})
+		return nil
+	}
+	if len(clips) > 1 {
+		// Both readers refuse duplicate ids; a second listing here is a bug upstream.
+		return fmt.Errorf("pairs: clip %s listed %d times", id, len(clips))
+	}
+	clip := clips[0]
+	key := shards.KeyFor(clip.ClipID)
+	fail := func(reason, detail string) {
+		report(schemas.PairIssue{ClipID: id, Reason: reason, Detail: detail, Indices: indices(negs)})
+	}
+	chosenPath := stage.JoinPath(clip.Root, clip.Clip)
+	chosen, err := readAll(ctx, chosenPath, maxVideoBytes)
+	if err == nil && len(chosen) == 0 {
+		err = errors.New("empty file")
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fail(schemas.PairReasonBrokenClip, "clip "+clip.Clip+": "+stage.ShortErr(err))
+		return nil
+	}
+	spec := generate.Spec{Frames: clip.Frames, Width: clip.Width, Height: clip.Height, FPS: clip.FPS}
+	info, err := probeBytes(ctx, chosenPath, chosen, spec)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fail(schemas.PairReasonBrokenClip, "clip "+clip.Clip+": "+stage.ShortErr(err))
+		return nil
+	}
+	if spec.Frames == 0 {
+		spec = generate.Spec{Frames: info.Frames, Width: info.DisplayWidth(), Height: info.DisplayHeight(), FPS: info.FPS}
+	}
+	pp := schemas.PlannedPair{ChosenPath: chosenPath}
+	var first []byte
+	if clip.FirstFrame != "" {
+		pp.FirstFramePath = stage.JoinPath(clip.Root, clip.FirstFrame)
+		first, err = readAll(ctx, pp.FirstFramePath, maxFirstFrameBytes)
+		if err == nil {
+			_, err = png.DecodeConfig(bytes.NewReader(first))
+		}
+	} else {
+		first, err = firstFramePNG(ctx, chosenPath, chosen, spec)
+		pp.FirstFramePNG = first
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fail(schemas.PairReasonBrokenClip, "first frame: "+stage.ShortErr(err))
+		return nil
+	}
+	if len(negs) == 0 {
+		fail(schemas.PairReasonNoNegatives, "no negative recorded")
+		return nil
+	}
+	type usable struct {
+		n     schemas.PairNegative
+		bytes int64
+		sha   string
+	}
+	var good []usable
+	var broken []int
+	var why []string
+	seen := map[int]bool{}
+	for _, n := range negs {
+		r := n.Record
+		if seen[r.Index] {
+			broken = append(broken, r.Index)
+			why = append(why, fmt.Sprintf("%d: recorded twice", r.Index))
+			continue
+		}
+		seen[r.Index] = true
+		p := stage.JoinPath(n.Root, r.Path)
+		data, err := readAll(ctx, p, maxVideoBytes)
+		switch {
+		case err != nil:
+		case len(data) == 0:
+			err = errors.New("empty file")
+		case r.SHA256 != "" && sha256Hex(data) != r.SHA256:
+			err = errors.New("checksum differs from its record")
+		case r.Bytes != 0 && int64(len(data)) != r.Bytes:
+			err = fmt.Errorf("%d bytes, record says %d", len(data), r.Bytes)
+		default:
+			_, err = probeBytes(ctx, p, data, spec)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			pairCount(ctx, "broken_negatives")
+			broken = append(broken, r.Index)
+			why = append(why, fmt.Sprintf("%d (%s): %s", r.Index, r.Path, stage.ShortErr(err)))
+			continue
+		}
+		good = append(good, usable{n, int64(len(data)), sha256Hex(data)})
+	}
+	need := fn.Cfg.NegativesPerPair
+	if len(good) < need {
+		report(schemas.PairIssue{ClipID: id, Reason: schemas.PairReasonTooFewNegatives, Indices: broken,
+			Detail: fmt.Sprintf("%d usable of %d recorded, a pair needs %d; %s", len(good), len(negs), need, strings.Join(why, "; "))})
+		return nil
+	}
+	if len(broken) > 0 {
+		report(schemas.PairIssue{ClipID: id, Reason: schemas.PairReasonBrokenNegative, Indices: broken, Paired: true,
+			Detail: strings.Join(why, "; ")})
+	}
+	if len(good) > need {
+		pairCount(ctx, "negatives_unused")
+	}
+	good = good[:need]
+	meta := schemas.PairMeta{Key: key, ClipID: clip.ClipID, Caption: clip.Caption, Category: clip.Category, Source: clip.Source,
+		SourceSHA256: clip.SourceSHA256, Profile: clip.Profile, Frames: spec.Frames, FPS: spec.FPS, Width: spec.Width, Height: spec.Height,
+		Chosen:     schemas.MemberInfo{Name: key + "." + shards.SuffixChosen, Bytes: int64(len(chosen)), SHA256: sha256Hex(chosen), Origin: clip.Clip},
+		FirstFrame: schemas.MemberInfo{Name: key + "." + shards.SuffixFirstFrame, Bytes: int64(len(first)), SHA256: sha256Hex(first), Origin: clip.FirstFrame},
+		Origin:     clip.Origin, Scores: clip.Scores}
+	sizes := []int64{int64(len(chosen)), int64(len(first)), int64(len(clip.Caption))}
+	for i, g := range good {
+		r := g.n.Record
+		meta.Rejected = append(meta.Rejected, schemas.RejectedInfo{
+			MemberInfo: schemas.MemberInfo{Name: key + "." + shards.SuffixRejected(i), Bytes: g.bytes, SHA256: g.sha, Origin: r.Path},
+			Index:      r.Index, Seed: r.Seed, Generator: r.Generator, GeneratorID: r.GeneratorID, Checkpoint: r.Checkpoint,
+			Steps: r.Steps, Guidance: r.Guidance})
+		pp.RejectedPaths = append(pp.RejectedPaths, stage.JoinPath(g.n.Root, r.Path))
+		sizes = append(sizes, g.bytes)
+	}
+	mj, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	pp.Meta = meta
+	pp.TarBytes = shards.TarSize(append(sizes, int64(len(mj)))...)
+	pairCount(ctx, "pairs")
+	emit(pp)
+	return nil
+}
+
+// probeBytes checks a video decodes with the expected spec (any spec when
+// spec.Frames is 0); remote files are probed from a temp copy of data.
+func probeBytes(ctx context.Context, p string, data []byte, spec generate.Spec) (media.ProbeInfo, error) {
+	local, done, err := localFor(p, data)
+	if err != nil {
+		return media.ProbeInfo{}, err
+	}
+	defer done()
+	if spec.Frames == 0 {
+		info, err := media.Probe(ctx, local, 0)
+		if err == nil && (info.Frames < 1 || info.Width < 2 || info.Height < 2 || !(info.FPS > 0)) {
+			err = fmt.Errorf("unusable video: %d frames %dx%d at %g fps", info.Frames, info.Width, info.Height, info.FPS)
+		}
+		return info, err
+	}
+	return generate.CheckVideo(ctx, local, spec)
+}
+
+func localFor(p string, data []byte) (string, func(), error) {
+	if !stage.IsRemote(p) {
+		return p, func() {}, nil
+	}
+	dir := filepath.Join(os.TempDir(), "realdpo-pairs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	f, err := os.CreateTemp(dir, "probe-*.mp4")
+	if err != nil {
+		return "", nil, err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", nil, err
+	}
+	return f.Name(), func() { os.Remove(f.Name()) }, nil
+}
+
+// firstFramePNG decodes a clip's first frame at its size as a PNG (the
+// encoder is deterministic, so reruns give the same bytes).
+func firstFramePNG(ctx context.Context, p string, data []byte, spec generate.Spec) ([]byte, error) {
+	local, done, err := localFor(p, data)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	fr, err := media.OpenFrames(ctx, local, media.DecodeOptions{Width: spec.Width, Height: spec.Height, MaxFrames: 1, Format: media.RGB24})
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, fr.FrameSize())
+	err = fr.Next(buf)
+	fr.Close()
+	if err != nil {
+		return nil, fmt.Errorf("first frame: %w", err)
+	}
+	img := image.NewNRGBA(image.Rect(0, 0, spec.Width, spec.Height))
+	for i := 0; i < spec.Width*spec.Height; i++ {
+		img.Pix[4*i], img.Pix[4*i+1], img.Pix[4*i+2], img.Pix[4*i+3] = buf[3*i], buf[3*i+1], buf[3*i+2], 255
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// planFn places every pair in a shard (shards.MakePlan: hash order, equal
+// counts, a shard count divisible by the loader workers).
+type planFn struct {
+	Cfg PairsConfig
+}
+
+func (fn *planFn) ProcessElement(ctx context.Context, _ string, it func(*schemas.PlannedPair) bool, emit func(schemas.ShardJob),
+	issue func(schemas.PairIssue), summary func(schemas.PairsPlanSummary)) error {
+	var all []schemas.PlannedPair
+	var pp schemas.PlannedPair
+	for it(&pp) {
+		all = append(all, pp)
+		pp = schemas.PlannedPair{}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Meta.ClipID < all[j].Meta.ClipID })
+	byKey := map[string]schemas.PlannedPair{}
+	var items []shards.PlanItem
+	for _, p := range all {
+		if prev, dup := byKey[p.Meta.Key]; dup {
+			pairCount(ctx, "issue_"+schemas.PairReasonBadKey)
+			issue(schemas.PairIssue{ClipID: p.Meta.ClipID, Reason: schemas.PairReasonBadKey,
+				Detail: fmt.Sprintf("pair key %s is already clip %s's", p.Meta.Key, prev.Meta.ClipID)})
+			continue
+		}
+		byKey[p.Meta.Key] = p
+		items = append(items, shards.PlanItem{Key: p.Meta.Key, Bytes: p.TarBytes})
+	}
+	plan := shards.MakePlan(items, int64(fn.Cfg.TargetShardMB*(1<<20)), fn.Cfg.LoaderWorkers)
+	jobs := make([]schemas.ShardJob, plan.Shards)
+	for i, k := range plan.Order {
+		s := plan.Shard[i]
+		jobs[s].Index = s
+		jobs[s].Pairs = append(jobs[s].Pairs, byKey[k])
+	}
+	for _, j := range jobs {
+		emit(j)
+	}
+	summary(schemas.PairsPlanSummary{Shards: plan.Shards, Pairs: len(items)})
+	slog.Info("pairs: planned", "pairs", len(items), "shards", plan.Shards)
+	return nil
+}
+
+// ContentID identifies a shard's planned content: its index, and its
+// pairs' metadata (keys, member checksums and sizes, provenance) in order.
+func ContentID(j schemas.ShardJob) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00", schemas.ShardFormat, j.Index)
+	enc := json.NewEncoder(h)
+	for _, p := range j.Pairs {
+		enc.Encode(p.Meta)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// shardWrittenHook, when set (tests only), runs after a shard and its stats
+// are in place: the kill test slows the run down with it.
+var shardWrittenHook func(index int)
+
+// writeShardFn writes one shard temp-then-rename and its stats beside it,
+// unless the shard there already has this content and checksum.
+type writeShardFn struct {
+	Cfg PairsConfig
+}
+
+func (fn *writeShardFn) ProcessElement(ctx context.Context, j schemas.ShardJob, emit func(schemas.ShardStats)) error {
+	out := fn.Cfg.Output
+	name := shards.ShardName(j.Index)
+	shardPath, statsPath := stage.JoinPath(out, name), stage.JoinPath(out, shards.StatsName(j.Index))
+	cid := ContentID(j)
+	if st, ok := keepShard(ctx, shardPath, statsPath, cid); ok {
+		pairCount(ctx, "shards_kept")
+		emit(st)
+		return nil
+	}
+	pr, pw := io.Pipe()
+	type result struct {
+		count int
+		bytes int64
+		sha   string
+		keys  []string
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		w := shards.NewWriter(pw)
+		var err error
+		for _, p := range j.Pairs {
+			var ms []shards.Member
+			if ms, err = loadMembers(ctx, p); err != nil {
+				break
+			}
+			if err = w.WritePair(shards.Pair{Key: p.Meta.Key, Members: ms}); err != nil {
+				break
+			}
+		}
+		var r result
+		if err == nil {
+			r.count, r.bytes, r.sha, err = w.Close()
+			r.keys = w.Keys()
+		}
+		r.err = err
+		pw.CloseWithError(err)
+		done <- r
+	}()
+	werr := stage.WriteAtomic(ctx, shardPath, pr)
+	pr.CloseWithError(errors.New("shard write ended")) // unblocks the writer if WriteAtomic stopped early
+	r := <-done
+	if r.err != nil {
+		return fmt.Errorf("pairs: shard %s: %w", name, r.err)
+	}
+	if werr != nil {
+		return fmt.Errorf("pairs: shard %s: %w", name, werr)
+	}
+	st := schemas.ShardStats{Shard: name, Index: j.Index, Count: r.count, Bytes: r.bytes, SHA256: r.sha, ContentID: cid, Keys: r.keys}
+	if len(r.keys) > 0 {
+		st.FirstKey, st.LastKey = r.keys[0], r.keys[len(r.keys)-1]
+	}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFile(ctx, statsPath, append(data, '\n')); err != nil {
+		return fmt.Errorf("pairs: stats %s: %w", name, err)
+	}
+	pairCount(ctx, "shards_written")
+	if shardWrittenHook != nil {
+		shardWrittenHook(j.Index)
+	}
+	emit(st)
+	return nil
+}
+
+// keepShard reports whether a shard already written by an earlier run can
+// stay: its stats name this content and its bytes still hash to them.
+func keepShard(ctx context.Context, shardPath, statsPath, cid string) (schemas.ShardStats, bool) {
+	var st schemas.ShardStats
+	data, err := readAll(ctx, statsPath, maxManifestBytes)
+	if err != nil || json.Unmarshal(data, &st) != nil || st.ContentID != cid {
+		return st, false
+	}
+	sum, n, err := hashFile(ctx, shardPath)
+	if err != nil || sum != st.SHA256 || n != st.Bytes {
+		pairCount(ctx, "shards_damaged")
+		return st, false
+	}
+	return st, true
+}
+
+func hashFile(ctx context.Context, p string) (string, int64, error) {
+	r, err := shards.Open(ctx, p)
+	if err != nil {
+		return "", 0, err
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// loadMembers reads a pair's bytes and checks them against the checksums
+// taken when it was planned (a file changed since is an error: rerun).
+func loadMembers(ctx context.Context, p schemas.PlannedPair) ([]shards.Member, error) {
+	get := func(path string, inline []byte, m schemas.MemberInfo, max int64) ([]byte, error) {
+		b := inline
+		if path != "" {
+			var err error
+			if b, err = readAll(ctx, path, max); err != nil {
+				return nil, err
+			}
+		}
+		if int64(len(b)) != m.Bytes || sha256Hex(b) != m.SHA256 {
+			return nil, fmt.Errorf("%s changed since it was checked", m.Name)
+		}
+		return b, nil
+	}
+	chosen, err := get(p.ChosenPath, nil, p.Meta.Chosen, maxVideoBytes)
+	if err != nil {
+		return nil, err
+	}
+	first, err := get(p.FirstFramePath, p.FirstFramePNG, p.Meta.FirstFrame, maxFirstFrameBytes)
+	if err != nil {
+		return nil, err
+	}
+	mj, err := json.Marshal(p.Meta)
+	if err != nil {
+		return nil, err
+	}
+	ms := []shards.Member{{Suffix: shards.SuffixChosen, Data: chosen}, {Suffix: shards.SuffixFirstFrame, Data: first},
+		{Suffix: shards.SuffixCaption, Data: []byte(p.Meta.Caption)}, {Suffix: shards.SuffixMeta, Data: mj}}
+	for i, rp := range p.RejectedPaths {
+		b, err := get(rp, nil, p.Meta.Rejected[i].MemberInfo, maxVideoBytes)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, shards.Member{Suffix: shards.SuffixRejected(i), Data: b})
+	}
+	return ms, nil
+}
+
+// finishShardsFn writes pairs_report.jsonl, removes shards a smaller
+// earlier plan left behind, and writes index.json last.
+type finishShardsFn struct {
+	Cfg PairsConfig
+}
+
+func (fn *finishShardsFn) ProcessElement(ctx context.Context, _ string, _ func(*string) bool, statsIt func(*schemas.ShardStats) bool,
+	issueIt func(*schemas.PairIssue) bool, sumIt func(*schemas.PairsPlanSummary) bool) error {
+	c := fn.Cfg
+	var stats []schemas.ShardStats
+	var st schemas.ShardStats
+	for statsIt(&st) {
+		stats = append(stats, st)
+		st = schemas.ShardStats{}
+	}
+	issues := collectIssues(issueIt)
+	var sum schemas.PairsPlanSummary
+	nsum := 0
+	for sumIt(&sum) {
+		nsum++
+	}
+	if nsum != 1 {
+		return fmt.Errorf("pairs: %d plan summaries, want 1", nsum)
+	}
+	sort.Slice(stats, func(i, j int) bool { return stats[i].Index < stats[j].Index })
+	if len(stats) != sum.Shards {
+		return fmt.Errorf("pairs: %d shards written, %d planned", len(stats), sum.Shards)
+	}
+	ix := schemas.ShardIndex{Format: schemas.ShardFormat, Negatives: c.NegativesPerPair, TargetShardMB: c.TargetShardMB,
+		LoaderWorkers: c.LoaderWorkers, Issues: len(issues), Shards: []schemas.ShardEntry{}}
+	for i, s := range stats {
+		if s.Index != i {
+			return fmt.Errorf("pairs: shard %d missing", i)
+		}
+		ix.Shards = append(ix.Shards, schemas.ShardEntry{Shard: s.Shard, Count: s.Count, Bytes: s.Bytes, SHA256: s.SHA256})
+		ix.Pairs += s.Count
+		ix.Bytes += s.Bytes
+	}
+	if ix.Pairs != sum.Pairs {
+		return fmt.Errorf("pairs: shards hold %d pairs, %d planned", ix.Pairs, sum.Pairs)
+	}
+	for _, is := range issues {
+		if unpairs(is) {
+			ix.Unpaired++
+		}
+	}
+	if err := writeReport(ctx, c.Output, issues); err != nil {
+		return err
+	}
+	removeStale(ctx, c.Output, len(stats))
+	data, err := json.MarshalIndent(ix, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFile(ctx, stage.JoinPath(c.Output, shards.IndexFile), append(data, '\n')); err != nil {
+		return fmt.Errorf("pairs: index: %w", err)
+	}
+	slog.Info("pairs: done", "pairs", ix.Pairs, "shards", len(ix.Shards), "issues", ix.Issues, "unpaired", ix.Unpaired)
+	return nil
+}
+
+func collectIssues(it func(*schemas.PairIssue) bool) []schemas.PairIssue {
+	var out []schemas.PairIssue
+	var is schemas.PairIssue
+	for it(&is) {
+		out = append(out, is)
+		is = schemas.PairIssue{}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.ClipID != b.ClipID {
+			return a.ClipID < b.ClipID
+		}
+		if a.Reason != b.Reason {
+			return a.Reason < b.Reason
+		}
+		return a.Detail < b.Detail
+	})
+	return out
+}
+
+func writeReport(ctx context.Context, out string, issues []schemas.PairIssue) error {
+	data, err := stage.JSONLines(issues)
+	if err != nil {
+		return err
+	}
+	if err := writeFile(ctx, stage.JoinPath(out, ReportFile), data); err != nil {
+		return fmt.Errorf("pairs: report: %w", err)
+	}
+	return nil
+}
+
+// removeStale deletes shards and stats numbered n or above (an earlier,
+// larger plan's) and temp files a killed run left, so the directory holds
+// exactly what index.json lists. Failures only leave litter: logged.
+func removeStale(ctx context.Context, out string, n int) {
+	fsys, err := filesystem.New(ctx, out)
+	if err != nil {
+		return
+	}
+	defer fsys.Close()
+	rm, ok := fsys.(filesystem.Remover)
+	if !ok {
+		return
+	}
+	for _, pat := range []string{"pairs-*", ".pairs-*"} {
+		files, err := fsys.List(ctx, strings.TrimSuffix(out, "/")+"/"+pat)
+		if err != nil {
+			continue
+		}
+		for _, f := range files {
+			base := f[strings.LastIndex(f, "/")+1:]
+			stale := strings.HasPrefix(base, ".") && strings.Contains(base, ".tmp-")
+			var i int
+			if _, err := fmt.Sscanf(base, "pairs-%06d.", &i); err == nil && !strings.HasPrefix(base, ".") {
+				stale = i >= n && (base == shards.ShardName(i) || base == shards.StatsName(i))
+			}
+			if stale {
+				if err := rm.Remove(ctx, f); err != nil {
+					slog.Warn("pairs: could not remove a stale file", "file", f, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// exportFn copies one planned shard's pairs into the reference layout:
+// videos/KEY.mp4 and negative_samples/KEY/K.mp4 (kept when already equal).
+type exportFn struct {
+	Cfg PairsConfig
+}
+
+func (fn *exportFn) ProcessElement(ctx context.Context, j schemas.ShardJob, emit func(int)) error {
+	out := fn.Cfg.Output
+	put := func(src, rel string, m schemas.MemberInfo) error {
+		dst := stage.JoinPath(out, rel)
+		if have, err := readAll(ctx, dst, maxVideoBytes); err == nil && int64(len(have)) == m.Bytes && sha256Hex(have) == m.SHA256 {
+			pairCount(ctx, "export_files_kept")
+			return nil
+		}
+		b, err := readAll(ctx, src, maxVideoBytes)
+		if err != nil {
+			return err
+		}
+		if int64(len(b)) != m.Bytes || sha256Hex(b) != m.SHA256 {
+			return fmt.Errorf("%s changed since it was checked", src)
+		}
+		return writeFile(ctx, dst, b)
+	}
+	for _, p := range j.Pairs {
+		if err := put(p.ChosenPath, reflayout.VideoPath(p.Meta.Key), p.Meta.Chosen); err != nil {
+			return fmt.Errorf("pairs: export %s: %w", p.Meta.Key, err)
+		}
+		for i, rp := range p.RejectedPaths {
+			if err := put(rp, reflayout.NegativePath(p.Meta.Key, i), p.Meta.Rejected[i].MemberInfo); err != nil {
+				return fmt.Errorf("pairs: export %s: %w", p.Meta.Key, err)
+			}
+		}
+		pairCount(ctx, "exported")
+	}
+	emit(j.Index)
+	return nil
+}
+
+// finishExportFn writes prompt.txt and video.txt (plan order) once every
+// shard's files are in place, and pairs_report.jsonl.
+type finishExportFn struct {
+	Cfg PairsConfig
+}
+
+func (fn *finishExportFn) ProcessElement(ctx context.Context, _ string, _ func(*string) bool, jobIt func(*schemas.ShardJob) bool,
+	doneIt func(*int) bool, issueIt func(*schemas.PairIssue) bool) error {
+	var jobs []schemas.ShardJob
+	var j schemas.ShardJob
+	for jobIt(&j) {
+		jobs = append(jobs, j)
+		j = schemas.ShardJob{}
+	}
+	done := map[int]bool{}
+	var d int
+	for doneIt(&d) {
+		done[d] = true
+	}
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].Index < jobs[b].Index })
+	var entries []reflayout.Entry
+	for _, j := range jobs {
+		if !done[j.Index] {
+			return fmt.Errorf("pairs: export of part %d did not finish", j.Index)
+		}
+		for _, p := range j.Pairs {
+			entries = append(entries, reflayout.Entry{ID: p.Meta.Key, Caption: p.Meta.Caption})
+		}
+	}
+	if err := writeReport(ctx, fn.Cfg.Output, collectIssues(issueIt)); err != nil {
+		return err
+	}
+	prompt, video := reflayout.Lists(entries)
+	// video.txt last: with prompt.txt it makes the directory a data set.
+	if err := writeFile(ctx, stage.JoinPath(fn.Cfg.Output, reflayout.PromptFile), prompt); err != nil {
+		return err
+	}
+	if err := writeFile(ctx, stage.JoinPath(fn.Cfg.Output, reflayout.VideoFile), video); err != nil {
+		return err
+	}
+	slog.Info("pairs: exported the reference layout", "pairs", len(entries), "output", fn.Cfg.Output)
+	return nil
+}
