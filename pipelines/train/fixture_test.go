@@ -59,6 +59,10 @@ func fakeClip(seed, k int) [][]byte {
 	return fs
 }
 
+func caption(i int) string {
+	return fmt.Sprintf("A person walks to the right across a park, take %d.", i)
+}
+
 func pngOf(t testing.TB, f []byte, w, h int) []byte {
 	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
@@ -126,7 +130,7 @@ func makePairSet(t testing.TB, dir string, fx fixture) {
 		real := realClip(i)
 		chosen := enc(real)
 		first := pngOf(t, real[0], demoSpec.Width, demoSpec.Height)
-		caption := fmt.Sprintf("A person walks to the right across a park, take %d.", i)
+		caption := caption(i)
 		meta := schemas.PairMeta{Key: key, ClipID: key, Caption: caption, Frames: demoSpec.Frames, FPS: demoSpec.FPS,
 			Width: demoSpec.Width, Height: demoSpec.Height, Origin: "realdpo",
 			Chosen: info(key+"."+shards.SuffixChosen, chosen), FirstFrame: info(key+"."+shards.SuffixFirstFrame, first)}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image/png"
 	"os"
 	"os/exec"
@@ -24,6 +26,7 @@ import (
 
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/generate"
 	"realdpo/transforms/quality/testclips"
 	tt "realdpo/transforms/train"
 )
@@ -196,7 +199,7 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	testclips.RequireFFmpeg(t)
 	pairs := t.TempDir()
 	makePairSet(t, pairs, fixture{pairs: 3, losers: 1, perShard: 2, brokenLoser: -1})
-	const steps = 5
+	const steps = 4
 	whole, killed := t.TempDir(), t.TempDir()
 	cw := smallConfig(pairs, whole, steps)
 	cw.Batch = 2 // epochs wrap inside a batch: the order must survive a resume too
@@ -336,5 +339,73 @@ func TestTrainBadShards(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), smallConfig(filepath.Join(pairs, "nowhere"), t.TempDir(), 1)); err == nil || !strings.Contains(err.Error(), "index.json") {
 		t.Fatalf("missing pair set: %v", err)
+	}
+}
+
+// --regenerate_every: every R steps each pair's negatives are replaced by
+// samples of the current EMA reference from its first frame and caption;
+// they are recorded, so they can be checked against the reference in the
+// checkpoint of that step.
+func TestTrainRegenerate(t *testing.T) {
+	testclips.RequireFFmpeg(t)
+	pairs, out := t.TempDir(), t.TempDir()
+	makePairSet(t, pairs, fixture{pairs: 2, losers: 1, perShard: 2, brokenLoser: -1})
+	c := smallConfig(pairs, out, 3)
+	c.RegenerateEvery, c.RegenerateSteps, c.RegenerateGuidance = 2, 2, 2
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	ms := readMetrics(t, filepath.Join(out, tt.MetricsFile))
+	if len(ms) != 3 || ms[0].Regenerated || ms[1].Regenerated || !ms[2].Regenerated {
+		t.Fatalf("regeneration flags %+v", ms)
+	}
+	b, err := os.ReadFile(filepath.Join(out, tt.RegenName(2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var neg map[string][][]byte
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&neg); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := model.LoadCheckpoint(filepath.Join(out, tt.CheckpointName(2)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ck.Ref.Config()
+	if len(neg) != 2 {
+		t.Fatalf("%d pairs regenerated", len(neg))
+	}
+	for i := 0; i < 2; i++ {
+		key := fmt.Sprintf("clip-%03d", i)
+		vs := neg[key]
+		if len(vs) != 1 || len(vs[0]) != cfg.Frames*cfg.FrameSize() {
+			t.Fatalf("pair %s: %d negatives", key, len(vs))
+		}
+		// The same draw from the step-2 EMA reference, from the pair's
+		// first frame and caption, gives these bytes.
+		first, err := generate.DecodeFirstFrame(pngOf(t, realClip(i)[0], demoSpec.Width, demoSpec.Height), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fv, err := cfg.FrameFromRGB24(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ck.Ref.Sample(fv, caption(i), 1, model.SampleOptions{Steps: 2, Guidance: 2, Seed: tt.RegenSeed(c.Seed, 2, key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames, err := cfg.FramesToRGB24(want[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(bytes.Join(frames, nil), vs[0]) {
+			t.Fatalf("pair %s: regenerated negative is not the step-2 reference's sample", key)
+		}
+	}
+	// Regenerated negatives come from the reference, not the policy, and
+	// differ from the shards' negatives.
+	if ms[2].LoserErrRef == ms[1].LoserErrRef {
+		t.Fatal("loser errors unchanged after regeneration")
 	}
 }

@@ -80,7 +80,7 @@ func Validate(c schemas.TrainConfig) error {
 	case c.RegenerateEvery > 0 && (c.RegenerateSteps < 1 || !(c.RegenerateGuidance >= 0)):
 		return fmt.Errorf("train: --regenerate_steps %d / --regenerate_guidance %g invalid", c.RegenerateSteps, c.RegenerateGuidance)
 	}
-	if _, err := trainOptions(c); err != nil {
+	if _, err := TrainOptions(c); err != nil {
 		return err
 	}
 	if c.Objective == schemas.ObjectiveDPO {
@@ -92,8 +92,8 @@ func Validate(c schemas.TrainConfig) error {
 	return nil
 }
 
-// trainOptions are the model's optimiser and loss settings for c.
-func trainOptions(c schemas.TrainConfig) (model.TrainOptions, error) {
+// TrainOptions are the model's optimiser and loss settings for c.
+func TrainOptions(c schemas.TrainConfig) (model.TrainOptions, error) {
 	o := model.TrainOptions{LR: c.LR, WeightDecay: c.WeightDecay, ClipNorm: c.ClipNorm, Warmup: c.Warmup, Seed: c.Seed}
 	if c.Objective == schemas.ObjectiveSFT {
 		o.CondDrop = c.CondDrop
@@ -229,7 +229,7 @@ func (t *Trainer) Run(ctx context.Context, exs []schemas.TrainExample, rejected 
 	if err := os.MkdirAll(st.tmp, 0o755); err != nil {
 		return nil, err
 	}
-	opts, err := trainOptions(c)
+	opts, err := TrainOptions(c)
 	if err != nil {
 		return nil, err
 	}
@@ -569,8 +569,9 @@ func readMetrics(ctx context.Context, st *store, upTo int) ([]schemas.TrainMetri
 	return out, sc.Err()
 }
 
-// regenSeed gives every regenerated sample its own noise.
-func regenSeed(seed uint64, step int, key string) uint64 {
+// RegenSeed is the sampling seed of a pair's negatives regenerated at
+// step: every regeneration and every pair draws its own noise.
+func RegenSeed(seed uint64, step int, key string) uint64 {
 	h := sha256.New()
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], seed)
@@ -593,7 +594,7 @@ func regenerate(ctx context.Context, st *store, tr *model.Trainer, d *data, c sc
 			return err
 		}
 		vs, err := tr.Ref.Sample(d.first[i], d.capt[i], len(d.lose[i]), model.SampleOptions{
-			Steps: c.RegenerateSteps, Guidance: c.RegenerateGuidance, Seed: regenSeed(c.Seed, step, key)})
+			Steps: c.RegenerateSteps, Guidance: c.RegenerateGuidance, Seed: RegenSeed(c.Seed, step, key)})
 		if err != nil {
 			return fmt.Errorf("train: regenerating negatives of %s: %w", key, err)
 		}
