@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"realdpo/schemas"
+	"realdpo/transforms/shards"
 	tt "realdpo/transforms/train"
 )
 
@@ -30,6 +31,11 @@ func Run(ctx context.Context, cfg schemas.TrainConfig) (schemas.TrainSummary, er
 	var sum schemas.TrainSummary
 	if err := tt.Validate(cfg); err != nil {
 		return sum, err
+	}
+	// Fail before starting a runner when the pair set is not there; the
+	// shards themselves are verified as they stream.
+	if _, err := shards.ReadIndex(ctx, cfg.Pairs); err != nil {
+		return sum, fmt.Errorf("train: pair set %s: %w", cfg.Pairs, err)
 	}
 	// The model's geometry decides the decode size; read it before
 	// building the graph so a bad --init fails here, not on a worker.
