@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -326,24 +325,15 @@ func captionFor(stem string) string {
 // footage with training.
 func loadWindows(ctx context.Context, cfg model.Config, srcs []ptSource) (train, held []ptClip, err error) {
 	for _, s := range srcs {
-		r, err := media.OpenFrames(ctx, s.path, media.DecodeOptions{Width: cfg.Width, Height: cfg.Height, FPS: 8,
+		frames, err := media.ReadFrames(ctx, s.path, media.DecodeOptions{Width: cfg.Width, Height: cfg.Height, FPS: 8,
 			MaxFrames: ptMaxWindows * cfg.Frames, Format: media.RGB24, Timeout: 2 * time.Minute})
 		if err != nil {
-			slog.Warn("pretrain: skipping undecodable video", "path", s.path, "err", err)
-			continue
-		}
-		var frames [][]byte
-		for {
-			buf := make([]byte, r.FrameSize())
-			if err := r.Next(buf); err != nil {
-				if !errors.Is(err, io.EOF) {
-					slog.Warn("pretrain: decode stopped early", "path", s.path, "err", err)
-				}
-				break
+			if len(frames) == 0 {
+				slog.Warn("pretrain: skipping undecodable video", "path", s.path, "err", err)
+				continue
 			}
-			frames = append(frames, buf)
+			slog.Warn("pretrain: decode stopped early", "path", s.path, "err", err)
 		}
-		r.Close()
 		h := fnv.New32a()
 		h.Write([]byte(filepath.Base(s.path)))
 		isHeld := float64(h.Sum32()%1000)/1000 < ptHoldout
