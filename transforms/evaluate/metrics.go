@@ -41,6 +41,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+
+	"realdpo/schemas"
 )
 
 // Flow parameters (see the package comment).
@@ -350,19 +352,9 @@ func Features(v Video, lumas [][]float64, m Motion, sharp []float64) []float64 {
 	return f
 }
 
-// Stats are every per-clip figure the evaluation uses.
-type Stats struct {
-	Features      []float64
-	Speeds        []float64
-	MeanSpeed     float64
-	Top5          float64
-	Dynamic       bool
-	Jerk          float64
-	Accel         float64
-	Sharpness     float64 // mean over frames of the variance of the Laplacian of the luma (0..255)
-	FirstFrameMAE float64 // mean absolute error of frame 0 against the conditioning frame, 0..255
-	EarlyMAE      float64 // the same for frames 1 and 2 (how far the clip has moved off it early)
-}
+// Stats are every per-clip figure the evaluation uses (the record type
+// lives in schemas, where the pipeline's elements are defined).
+type Stats = schemas.EvalStats
 
 // Analyze computes a clip's Stats. cond is the conditioning frame (RGB24,
 // same size); sharp holds the per-frame variance of the Laplacian (from
