@@ -64,8 +64,17 @@ func (c Config) FramesToRGB24(v []float32) ([][]byte, error) {
 // WriteStrip writes videos as a PNG, one row per video, frames left to
 // right, each pixel enlarged scale times, with a 2-pixel gutter.
 func (c Config) WriteStrip(path string, videos [][]float32, scale int) error {
+	b, err := c.StripPNG(videos, scale)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, b)
+}
+
+// StripPNG is WriteStrip's image as PNG bytes (for reports that embed it).
+func (c Config) StripPNG(videos [][]float32, scale int) ([]byte, error) {
 	if len(videos) == 0 || scale < 1 {
-		return fmt.Errorf("model: strip needs videos and scale >= 1")
+		return nil, fmt.Errorf("model: strip needs videos and scale >= 1")
 	}
 	const gap = 2
 	fw, fh := c.Width*scale, c.Height*scale
@@ -76,7 +85,7 @@ func (c Config) WriteStrip(path string, videos [][]float32, scale int) error {
 	for r, v := range videos {
 		frames, err := c.FramesToRGB24(v)
 		if err != nil {
-			return fmt.Errorf("model: strip row %d: %w", r, err)
+			return nil, fmt.Errorf("model: strip row %d: %w", r, err)
 		}
 		for f, fr := range frames {
 			x0, y0 := f*(fw+gap), r*(fh+gap)
@@ -90,7 +99,7 @@ func (c Config) WriteStrip(path string, videos [][]float32, scale int) error {
 	}
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
-		return fmt.Errorf("model: encoding strip: %w", err)
+		return nil, fmt.Errorf("model: encoding strip: %w", err)
 	}
-	return writeAtomic(path, buf.Bytes())
+	return buf.Bytes(), nil
 }

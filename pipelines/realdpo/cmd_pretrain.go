@@ -18,7 +18,6 @@ import (
 
 	"realdpo/model"
 	"realdpo/schemas"
-	"realdpo/transforms/generate"
 	"realdpo/transforms/media"
 	"realdpo/transforms/synth"
 )
@@ -326,7 +325,7 @@ func captionFor(stem string) string {
 // footage with training.
 func loadWindows(ctx context.Context, cfg model.Config, srcs []ptSource) (train, held []ptClip, err error) {
 	for _, s := range srcs {
-		frames, err := generate.ReadFrames(ctx, s.path, media.DecodeOptions{Width: cfg.Width, Height: cfg.Height, FPS: 8,
+		frames, err := media.ReadFrames(ctx, s.path, media.DecodeOptions{Width: cfg.Width, Height: cfg.Height, FPS: 8,
 			MaxFrames: ptMaxWindows * cfg.Frames, Format: media.RGB24, Timeout: 2 * time.Minute})
 		if err != nil {
 			if len(frames) == 0 {

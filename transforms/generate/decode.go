@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,28 +11,6 @@ import (
 	"realdpo/model"
 	"realdpo/transforms/media"
 )
-
-// ReadFrames decodes a local video with o and returns every frame. When the
-// decode stops early it returns the frames read so far with the error, so a
-// caller may keep them (pretraining does) or give up (training does).
-func ReadFrames(ctx context.Context, path string, o media.DecodeOptions) ([][]byte, error) {
-	r, err := media.OpenFrames(ctx, path, o)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	var frames [][]byte
-	for {
-		buf := make([]byte, r.FrameSize())
-		if err := r.Next(buf); err != nil {
-			if errors.Is(err, io.EOF) {
-				return frames, nil
-			}
-			return frames, err
-		}
-		frames = append(frames, buf)
-	}
-}
 
 // MaxClipFrames bounds the frames DecodeClip reads from one clip: pair
 // clips are a few seconds long, so more means a wrong or hostile file.
@@ -66,7 +43,7 @@ func DecodeClip(ctx context.Context, dir string, data []byte, cfg model.Config) 
 	if err != nil {
 		return nil, fmt.Errorf("decode clip: %w", err)
 	}
-	frames, err := ReadFrames(ctx, p, media.DecodeOptions{Width: cfg.Width, Height: cfg.Height,
+	frames, err := media.ReadFrames(ctx, p, media.DecodeOptions{Width: cfg.Width, Height: cfg.Height,
 		MaxFrames: MaxClipFrames, Format: media.RGB24, Timeout: time.Minute})
 	if err != nil {
 		return nil, fmt.Errorf("decode clip: %w", err)

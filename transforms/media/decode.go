@@ -177,3 +177,25 @@ func (r *FrameReader) finish(cause error) {
 	}
 	r.cancel()
 }
+
+// ReadFrames decodes a whole (short) video into memory, one buffer a frame:
+// for clips of a few dozen small frames, where streaming buys nothing. It
+// returns the decode error, if any, with the frames read before it.
+func ReadFrames(ctx context.Context, path string, o DecodeOptions) ([][]byte, error) {
+	r, err := OpenFrames(ctx, path, o)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var frames [][]byte
+	for {
+		buf := make([]byte, r.FrameSize())
+		if err := r.Next(buf); err != nil {
+			if errors.Is(err, io.EOF) {
+				return frames, nil
+			}
+			return frames, err
+		}
+		frames = append(frames, buf)
+	}
+}

@@ -1,0 +1,420 @@
+package eval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"realdpo/model"
+	"realdpo/schemas"
+	"realdpo/transforms/evaluate"
+	"realdpo/transforms/generate"
+	"realdpo/transforms/media"
+	"realdpo/transforms/quality"
+	"realdpo/transforms/shards"
+	"realdpo/transforms/stage"
+)
+
+func init() {
+	for _, t := range []any{schemas.ManifestRecord{}, schemas.EvalClip{}, schemas.EvalTask{}, schemas.EvalSample{},
+		schemas.EvalPair{}, schemas.EvalPairTask{}, schemas.EvalDPO{}, schemas.EvalReject{}} {
+		beam.RegisterType(reflect.TypeOf(t))
+	}
+	register.DoFn4x0[context.Context, schemas.ManifestRecord, func(schemas.EvalClip), func(schemas.EvalReject)](&decodeFn{})
+	register.DoFn2x0[schemas.EvalClip, func(schemas.EvalTask)](&fanOutFn{})
+	register.DoFn4x1[context.Context, schemas.EvalTask, func(schemas.EvalSample), func(schemas.EvalReject), error](&sampleFn{})
+	register.DoFn3x1[context.Context, schemas.EvalClip, func(schemas.EvalSample), error](&realFn{})
+	register.DoFn4x1[context.Context, string, func(schemas.EvalPair), func(schemas.EvalReject), error](&readPairsFn{})
+	register.DoFn2x0[schemas.EvalPair, func(schemas.EvalPairTask)](&pairFanOutFn{})
+	register.DoFn4x1[context.Context, schemas.EvalPairTask, func(schemas.EvalDPO), func(schemas.EvalReject), error](&dpoFn{})
+	register.Function1x2[schemas.EvalSample, string, schemas.EvalSample](keySample)
+	register.Function1x2[schemas.EvalDPO, string, schemas.EvalDPO](keyDPO)
+	register.Function1x2[schemas.EvalReject, string, schemas.EvalReject](keyReject)
+	register.Function1x2[string, string, string](keyMarker)
+	register.DoFn6x1[context.Context, string, func(*schemas.EvalSample) bool, func(*schemas.EvalDPO) bool,
+		func(*schemas.EvalReject) bool, func(*string) bool, error](&reportFn{})
+
+	register.Emitter1[schemas.EvalClip]()
+	register.Emitter1[schemas.EvalTask]()
+	register.Emitter1[schemas.EvalSample]()
+	register.Emitter1[schemas.EvalPair]()
+	register.Emitter1[schemas.EvalPairTask]()
+	register.Emitter1[schemas.EvalDPO]()
+	register.Emitter1[schemas.EvalReject]()
+	register.Iter1[schemas.EvalSample]()
+	register.Iter1[schemas.EvalDPO]()
+	register.Iter1[schemas.EvalReject]()
+	register.Iter1[string]()
+}
+
+const counterNS = "eval"
+
+func count(ctx context.Context, name string) { beam.NewCounter(counterNS, name).Inc(ctx, 1) }
+
+// decodeTimeout bounds one clip's decode.
+const decodeTimeout = 2 * time.Minute
+
+// decodeToModel decodes a local video at the model's size and resamples it
+// to the model's frame count over the clip's whole span.
+func decodeToModel(ctx context.Context, path string, geo model.Config) ([][]byte, error) {
+	frames, err := media.ReadFrames(ctx, path, media.DecodeOptions{Width: geo.Width, Height: geo.Height,
+		Format: media.RGB24, MaxFrames: 10000, Timeout: decodeTimeout})
+	if err != nil {
+		return nil, err
+	}
+	if len(frames) < 2 {
+		return nil, fmt.Errorf("%d frames decoded, need at least 2", len(frames))
+	}
+	return generate.ResampleTime(frames, geo.Frames), nil
+}
+
+func concat(frames [][]byte) []byte {
+	var out []byte
+	for _, f := range frames {
+		out = append(out, f...)
+	}
+	return out
+}
+
+func split(b []byte, geo model.Config) ([][]byte, error) {
+	fs := geo.FrameSize()
+	if len(b) != geo.Frames*fs {
+		return nil, fmt.Errorf("video has %d bytes, want %d frames of %d", len(b), geo.Frames, fs)
+	}
+	out := make([][]byte, geo.Frames)
+	for i := range out {
+		out[i] = b[i*fs : (i+1)*fs]
+	}
+	return out, nil
+}
+
+// decodeFn decodes a manifest record's clip and first frame to the model's size.
+type decodeFn struct {
+	Root  string
+	Geo   model.Config
+	Order map[string]int // position in the evaluated list, by clip id
+}
+
+func (fn *decodeFn) ProcessElement(ctx context.Context, rec schemas.ManifestRecord, emit func(schemas.EvalClip), reject func(schemas.EvalReject)) {
+	fail := func(reason string, err error) {
+		count(ctx, "clips_rejected_"+reason)
+		slog.Warn("eval: clip not evaluated", "clip", rec.ID, "reason", reason, "err", err)
+		reject(schemas.EvalReject{Stage: "decode", Item: rec.ID, Reason: reason, Detail: err.Error()})
+	}
+	loc, err := stage.Localize(ctx, stage.JoinPath(fn.Root, rec.Clip), filepath.Join(os.TempDir(), "realdpo-eval"), 1<<30, false)
+	if err != nil {
+		fail(schemas.EvalReasonClip, err)
+		return
+	}
+	defer loc.Cleanup()
+	frames, err := decodeToModel(ctx, loc.Path, fn.Geo)
+	if err != nil {
+		fail(schemas.EvalReasonClip, err)
+		return
+	}
+	r, err := shards.Open(ctx, stage.JoinPath(fn.Root, rec.FirstFrame))
+	if err != nil {
+		fail(schemas.EvalReasonFirstFrame, err)
+		return
+	}
+	png, err := io.ReadAll(io.LimitReader(r, 64<<20))
+	r.Close()
+	if err != nil {
+		fail(schemas.EvalReasonFirstFrame, err)
+		return
+	}
+	cond, err := generate.DecodePNG(png, fn.Geo.Width, fn.Geo.Height)
+	if err != nil {
+		fail(schemas.EvalReasonFirstFrame, err)
+		return
+	}
+	count(ctx, "clips_decoded")
+	emit(schemas.EvalClip{ID: rec.ID, Caption: rec.Caption, Order: fn.Order[rec.ID], Real: concat(frames), Cond: cond})
+}
+
+// fanOutFn makes one task per (model, sample index).
+type fanOutFn struct {
+	Models  []string
+	Samples int
+	Seed    uint64
+}
+
+func (fn *fanOutFn) ProcessElement(c schemas.EvalClip, emit func(schemas.EvalTask)) {
+	for _, m := range fn.Models {
+		for i := 0; i < fn.Samples; i++ {
+			emit(schemas.EvalTask{Clip: c, Model: m, Index: i, Seed: SampleSeed(fn.Seed, c.ID, i)})
+		}
+	}
+}
+
+// measure computes a video's statistics; sharpness comes from the
+// curation analyser so both stages measure it the same way.
+func measure(frames [][]byte, cond []byte, geo model.Config) (schemas.EvalStats, error) {
+	an, err := quality.NewAnalyzer(geo.Width, geo.Height, 8, quality.Options{})
+	if err != nil {
+		return schemas.EvalStats{}, err
+	}
+	sharp := make([]float64, len(frames))
+	for i, f := range frames {
+		if err := an.Push(f); err != nil {
+			return schemas.EvalStats{}, err
+		}
+		sharp[i] = an.Frames[i].Sharpness
+	}
+	return evaluate.Analyze(evaluate.Video{W: geo.Width, H: geo.Height, Frames: frames}, cond, sharp)
+}
+
+// sampleFn samples one task's model from the clip's first frame and caption.
+type sampleFn struct {
+	Cfg schemas.EvalConfig
+	Geo model.Config
+}
+
+func (fn *sampleFn) ProcessElement(ctx context.Context, t schemas.EvalTask, emit func(schemas.EvalSample), reject func(schemas.EvalReject)) error {
+	spec, ok := modelByName(fn.Cfg, t.Model)
+	if !ok {
+		return fmt.Errorf("eval: task names unknown model %s", t.Model)
+	}
+	// The launcher loaded every checkpoint already: failing here is an
+	// infrastructure problem worth a retry, not a bad input.
+	l, err := loadModel(ctx, spec.Checkpoint)
+	if err != nil {
+		return err
+	}
+	fail := func(err error) {
+		count(ctx, "samples_failed")
+		slog.Warn("eval: sampling failed", "clip", t.Clip.ID, "model", t.Model, "err", err)
+		reject(schemas.EvalReject{Stage: "sample", Item: t.Clip.ID, Model: t.Model, Reason: schemas.EvalReasonSample, Detail: err.Error()})
+	}
+	cond, err := fn.Geo.FrameFromRGB24(t.Clip.Cond)
+	if err != nil {
+		fail(err)
+		return nil
+	}
+	var vids [][]float32
+	var wall float64
+	err = withModels([]*loaded{l}, func() error {
+		// Timed inside the lock: waiting for another task's turn is not sampling.
+		t0 := time.Now()
+		defer func() { wall = time.Since(t0).Seconds() }()
+		var err error
+		vids, err = l.m.Sample(cond, t.Clip.Caption, 1, model.SampleOptions{Steps: fn.Cfg.Steps, Guidance: fn.Cfg.Guidance, Seed: t.Seed})
+		return err
+	})
+	if err != nil {
+		fail(err)
+		return nil
+	}
+	frames, err := fn.Geo.FramesToRGB24(vids[0])
+	if err != nil {
+		fail(err)
+		return nil
+	}
+	st, err := measure(frames, t.Clip.Cond, fn.Geo)
+	if err != nil {
+		fail(err)
+		return nil
+	}
+	s := schemas.EvalSample{ClipID: t.Clip.ID, Model: t.Model, Index: t.Index, Order: t.Clip.Order, Seed: t.Seed, WallS: wall, Stats: st}
+	if t.Clip.Order < fn.Cfg.Strips && t.Index == 0 {
+		s.Video = concat(frames)
+	}
+	count(ctx, "samples")
+	slog.Info("eval: sampled", "clip", t.Clip.ID, "model", t.Model, "index", t.Index, "seconds", wall)
+	emit(s)
+	return nil
+}
+
+// RealModel is the name the real clips go by in the report.
+const RealModel = "real"
+
+// realFn measures a real clip.
+type realFn struct {
+	Geo    model.Config
+	Strips int
+}
+
+func (fn *realFn) ProcessElement(ctx context.Context, c schemas.EvalClip, emit func(schemas.EvalSample)) error {
+	frames, err := split(c.Real, fn.Geo)
+	if err != nil {
+		return fmt.Errorf("eval: clip %s: %w", c.ID, err) // decodeFn made it: a bug, not bad data
+	}
+	st, err := measure(frames, c.Cond, fn.Geo)
+	if err != nil {
+		return fmt.Errorf("eval: clip %s: %w", c.ID, err)
+	}
+	s := schemas.EvalSample{ClipID: c.ID, Model: RealModel, Order: c.Order, Stats: st}
+	if c.Order < fn.Strips {
+		s.Video = c.Real
+	}
+	emit(s)
+	return nil
+}
+
+// readPairsFn streams a pair set, verifying every shard, and decodes each
+// pair to the model's size. A shard that fails verification is recorded
+// and the next one read; a pair whose videos do not decode is recorded.
+type readPairsFn struct {
+	Geo      model.Config
+	MaxPairs int
+}
+
+func (fn *readPairsFn) ProcessElement(ctx context.Context, root string, emit func(schemas.EvalPair), reject func(schemas.EvalReject)) error {
+	ix, err := shards.ReadIndex(ctx, root)
+	if err != nil {
+		return fmt.Errorf("eval: pairs: %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "realdpo-eval-pairs-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	decode := func(name string, data []byte) ([]byte, error) {
+		p := filepath.Join(tmp, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return nil, err
+		}
+		defer os.Remove(p)
+		frames, err := decodeToModel(ctx, p, fn.Geo)
+		if err != nil {
+			return nil, err
+		}
+		return concat(frames), nil
+	}
+	n := 0
+	errStop := errors.New("enough pairs")
+	for _, e := range ix.Shards {
+		err := shards.WalkShard(ctx, root, e, shards.ReaderOptions{}, func(p *shards.PreferencePair) error {
+			if fn.MaxPairs > 0 && n >= fn.MaxPairs {
+				return errStop
+			}
+			ep := schemas.EvalPair{Key: p.Key, Caption: p.Caption}
+			var err error
+			if ep.First, err = generate.DecodePNG(p.FirstFrame, fn.Geo.Width, fn.Geo.Height); err == nil {
+				ep.Winner, err = decode("chosen.mp4", p.Chosen)
+			}
+			for i := 0; err == nil && i < len(p.Rejected); i++ {
+				var l []byte
+				if l, err = decode("rejected.mp4", p.Rejected[i]); err == nil {
+					ep.Losers = append(ep.Losers, l)
+				}
+			}
+			if err != nil {
+				count(ctx, "pairs_rejected")
+				reject(schemas.EvalReject{Stage: "pairs", Item: p.Key, Reason: schemas.EvalReasonPair, Detail: err.Error()})
+				return nil
+			}
+			count(ctx, "pairs_read")
+			n++
+			emit(ep)
+			return nil
+		})
+		if errors.Is(err, errStop) {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			count(ctx, "shards_rejected")
+			slog.Warn("eval: pair shard failed verification", "shard", e.Shard, "err", err)
+			reject(schemas.EvalReject{Stage: "pairs", Item: e.Shard, Reason: schemas.EvalReasonShard, Detail: err.Error()})
+		}
+	}
+	return nil
+}
+
+// pairFanOutFn makes one DPO task per model.
+type pairFanOutFn struct {
+	Models []string
+}
+
+func (fn *pairFanOutFn) ProcessElement(p schemas.EvalPair, emit func(schemas.EvalPairTask)) {
+	for _, m := range fn.Models {
+		emit(schemas.EvalPairTask{Pair: p, Model: m})
+	}
+}
+
+// dpoFn computes the RealDPO loss terms of a pair with the task's model as
+// policy and the run's reference, at the pair's fixed timestep and noise
+// (PairSeed): every model is scored on the same draw.
+type dpoFn struct {
+	Cfg schemas.EvalConfig
+}
+
+func (fn *dpoFn) ProcessElement(ctx context.Context, t schemas.EvalPairTask, emit func(schemas.EvalDPO), reject func(schemas.EvalReject)) error {
+	spec, ok := modelByName(fn.Cfg, t.Model)
+	if !ok {
+		return fmt.Errorf("eval: task names unknown model %s", t.Model)
+	}
+	pol, err := loadModel(ctx, spec.Checkpoint)
+	if err != nil {
+		return err
+	}
+	ref, err := loadModel(ctx, fn.Cfg.Reference.Checkpoint)
+	if err != nil {
+		return err
+	}
+	geo := pol.m.Config()
+	fail := func(err error) {
+		count(ctx, "dpo_failed")
+		reject(schemas.EvalReject{Stage: "dpo", Item: t.Pair.Key, Model: t.Model, Reason: schemas.EvalReasonDPO, Detail: err.Error()})
+	}
+	ex := model.DPOExample{Caption: t.Pair.Caption}
+	if ex.FirstFrame, err = geo.FrameFromRGB24(t.Pair.First); err != nil {
+		fail(err)
+		return nil
+	}
+	frames, err := split(t.Pair.Winner, geo)
+	if err == nil {
+		ex.Winner, err = geo.VideoFromRGB24(frames)
+	}
+	for i := 0; err == nil && i < len(t.Pair.Losers); i++ {
+		if frames, err = split(t.Pair.Losers[i], geo); err == nil {
+			var l []float32
+			if l, err = geo.VideoFromRGB24(frames); err == nil {
+				ex.Losers = append(ex.Losers, l)
+			}
+		}
+	}
+	if err != nil {
+		fail(err)
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(PairSeed(fn.Cfg.Seed, t.Pair.Key), 0xd90))
+	ts, eps := model.DrawDPONoise(rng, geo)
+	var r *model.DPOResult
+	err = withModels([]*loaded{pol, ref}, func() error {
+		var err error
+		opts := model.DefaultDPOOptions()
+		opts.Beta = fn.Cfg.Beta
+		r, err = model.DPOLoss(pol.m, ref.m, ex, ts, eps, opts, false)
+		return err
+	})
+	if err != nil {
+		fail(err)
+		return nil
+	}
+	count(ctx, "dpo_scored")
+	emit(schemas.EvalDPO{Key: t.Pair.Key, Model: t.Model, T: r.T, Lw: r.Lw, LwRef: r.LwRef, Ll: r.Ll, LlRef: r.LlRef,
+		Inside: r.Inside, Accuracy: r.Accuracy})
+	return nil
+}
+
+// reportKey is the single group every result meets in.
+const reportKey = "report"
+
+func keySample(s schemas.EvalSample) (string, schemas.EvalSample) { return reportKey, s }
+func keyDPO(d schemas.EvalDPO) (string, schemas.EvalDPO)          { return reportKey, d }
+func keyReject(r schemas.EvalReject) (string, schemas.EvalReject) { return reportKey, r }
+func keyMarker(k string) (string, string)                         { return k, k }

@@ -1,0 +1,286 @@
+// Package eval is the evaluation pipeline (realdpo eval): held-out real
+// clips of a curated dataset are sampled by every model from their first
+// frame and caption, and the samples are measured against the real clips
+// (transforms/evaluate: a Frechet distance on fixed video features, motion
+// statistics, first-frame consistency, sharpness); with a held-out pair set
+// each model's RealDPO implicit accuracy against the reference model is
+// measured too. The result is report.json and a self-contained report.html.
+//
+// Graph: the manifest's clips are decoded to the model's size; each (clip,
+// model, sample index) becomes a task, reshuffled so sampling spreads over
+// workers; a sampling DoFn loads each model once per worker process and
+// samples with a seed fixed by (seed, clip, index); the real clips are
+// measured alongside. Pairs are read once, fanned out per model and
+// scored. Everything meets in one CoGroupByKey whose single group writes
+// the report. Failures become reject records, shown in the report.
+//
+// Time: the real clip's frames span the clip; they are resampled to the
+// model's frame count over that same span (generate.ResampleTime), exactly
+// as the negatives stage stretches the model's frames onto the clip, so
+// real clips, negatives and samples are compared at the same frame times.
+package eval
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"realdpo/model"
+	"realdpo/schemas"
+	"realdpo/transforms/shards"
+	"realdpo/transforms/stage"
+)
+
+// ReportJSON and ReportHTML are the files written to the output.
+const (
+	ReportJSON = "report.json"
+	ReportHTML = "report.html"
+)
+
+// BaseName is the model name that, without a checkpoint, means the
+// built-in base model.
+const BaseName = "base"
+
+// DefaultConfig holds the documented defaults.
+func DefaultConfig() schemas.EvalConfig {
+	return schemas.EvalConfig{Steps: 10, Guidance: 3, Samples: 1, Seed: 1, Strips: 4, Beta: 5000,
+		Reference: schemas.EvalModel{Name: BaseName}}
+}
+
+// ParseModels reads --models: NAME=CKPT entries separated by commas; a
+// bare "base" (or "base=") is the built-in base model.
+func ParseModels(s string) ([]schemas.EvalModel, error) {
+	var out []schemas.EvalModel
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, ckpt, _ := strings.Cut(part, "=")
+		name, ckpt = strings.TrimSpace(name), strings.TrimSpace(ckpt)
+		switch {
+		case name == "":
+			return nil, fmt.Errorf("eval: model %q has no name (want NAME=CHECKPOINT)", part)
+		case name == "real":
+			return nil, errors.New(`eval: "real" names the real clips; pick another model name`)
+		case strings.ContainsAny(name, "<>&\"'"):
+			return nil, fmt.Errorf("eval: model name %q has markup characters", name)
+		case ckpt == "" && name != BaseName:
+			return nil, fmt.Errorf("eval: model %s has no checkpoint (only %q may omit it: the built-in base model)", name, BaseName)
+		case seen[name]:
+			return nil, fmt.Errorf("eval: model %s named twice", name)
+		}
+		seen[name] = true
+		out = append(out, schemas.EvalModel{Name: name, Checkpoint: ckpt})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("eval: --models names no model")
+	}
+	return out, nil
+}
+
+// Validate checks a configuration before a pipeline is built from it.
+func Validate(cfg schemas.EvalConfig) error {
+	switch {
+	case strings.TrimSpace(cfg.Dataset) == "":
+		return errors.New("eval: --dataset is required")
+	case strings.TrimSpace(cfg.Output) == "":
+		return errors.New("eval: --output is required")
+	case len(cfg.Models) == 0:
+		return errors.New("eval: --models is required")
+	case cfg.Steps < 1 || cfg.Steps > 1000:
+		return fmt.Errorf("eval: --steps %d outside [1, 1000]", cfg.Steps)
+	case math.IsNaN(cfg.Guidance) || cfg.Guidance < 0 || cfg.Guidance > 100:
+		return fmt.Errorf("eval: --guidance %g outside [0, 100]", cfg.Guidance)
+	case cfg.Samples < 1 || cfg.Samples > 100:
+		return fmt.Errorf("eval: --samples %d outside [1, 100]", cfg.Samples)
+	case cfg.Strips < 0 || cfg.MaxClips < 0 || cfg.MaxPairs < 0:
+		return errors.New("eval: --strips, --max_clips and --max_pairs must not be negative")
+	case !(cfg.Beta > 0) || math.IsInf(cfg.Beta, 0):
+		return fmt.Errorf("eval: --beta %g must be positive", cfg.Beta)
+	case cfg.Reference.Name == "":
+		return errors.New("eval: no reference model")
+	}
+	return nil
+}
+
+// ResolveReference sets the reference model from its name: a model of the
+// run, or "base" for the built-in base model.
+func ResolveReference(cfg *schemas.EvalConfig, name string) error {
+	if m, ok := modelByName(schemas.EvalConfig{Models: cfg.Models}, name); ok {
+		cfg.Reference = schemas.EvalModel{Name: m.Name, Checkpoint: m.Checkpoint}
+		return nil
+	}
+	if name == BaseName {
+		cfg.Reference = schemas.EvalModel{Name: BaseName}
+		return nil
+	}
+	return fmt.Errorf("eval: --reference %s is not one of --models (or %q, the built-in model)", name, BaseName)
+}
+
+// SampleSeed fixes a sample's noise from the run seed, the clip and the
+// sample index. Every model gets the same seed for the same clip and index
+// (common random numbers): differences between models come from their
+// weights, not from their noise.
+func SampleSeed(seed uint64, clipID string, index int) uint64 {
+	return hashSeed("realdpo-eval-sample/1", seed, clipID, index)
+}
+
+// PairSeed fixes a pair's DPO timestep and noise, the same for every model.
+func PairSeed(seed uint64, key string) uint64 {
+	return hashSeed("realdpo-eval-pair/1", seed, key, 0)
+}
+
+func hashSeed(domain string, seed uint64, id string, index int) uint64 {
+	h := sha256.New()
+	var b [8]byte
+	h.Write([]byte(domain + "\x00"))
+	binary.LittleEndian.PutUint64(b[:], seed)
+	h.Write(b[:])
+	h.Write([]byte(id + "\x00"))
+	binary.LittleEndian.PutUint64(b[:], uint64(index))
+	h.Write(b[:])
+	return binary.BigEndian.Uint64(h.Sum(nil)[:8]) & (1<<53 - 1)
+}
+
+// ReadManifest reads manifest.jsonl of a curated dataset. Lines that do
+// not parse or lack an id, clip or first frame become rejects; the records
+// come back sorted by id, so the evaluated set never depends on line order.
+func ReadManifest(ctx context.Context, root string) ([]schemas.ManifestRecord, []schemas.EvalReject, error) {
+	r, err := shards.Open(ctx, stage.JoinPath(root, "manifest.jsonl"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("eval: dataset: %w", err)
+	}
+	defer r.Close()
+	var recs []schemas.ManifestRecord
+	var rejects []schemas.EvalReject
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for line := 1; sc.Scan(); line++ {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var rec schemas.ManifestRecord
+		err := json.Unmarshal(sc.Bytes(), &rec)
+		switch {
+		case err != nil:
+		case rec.ID == "" || rec.Clip == "" || rec.FirstFrame == "":
+			err = errors.New("record lacks id, clip or first_frame")
+		case seen[rec.ID]:
+			err = fmt.Errorf("clip id %s repeated", rec.ID)
+		}
+		if err != nil {
+			rejects = append(rejects, schemas.EvalReject{Stage: "manifest", Item: fmt.Sprintf("manifest.jsonl:%d", line),
+				Reason: schemas.EvalReasonBadManifest, Detail: err.Error()})
+			continue
+		}
+		seen[rec.ID] = true
+		recs = append(recs, rec)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("eval: reading manifest: %w", err)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
+	return recs, rejects, nil
+}
+
+// Build adds the evaluation graph to s for the given clips.
+func Build(s beam.Scope, cfg schemas.EvalConfig, geo model.Config, clips []schemas.ManifestRecord, manifestRejects []schemas.EvalReject) {
+	s = s.Scope("eval")
+	order := map[string]int{}
+	for i, c := range clips {
+		order[c.ID] = i
+	}
+	clipCol := beam.CreateList(s, clips)
+	decoded, decodeRejects := beam.ParDo2(s, &decodeFn{Root: cfg.Dataset, Geo: geo, Order: order}, clipCol)
+
+	names := make([]string, len(cfg.Models))
+	for i, m := range cfg.Models {
+		names[i] = m.Name
+	}
+	tasks := beam.ParDo(s, &fanOutFn{Models: names, Samples: cfg.Samples, Seed: cfg.Seed}, decoded)
+	tasks = beam.Reshuffle(s, tasks)
+	samples, sampleRejects := beam.ParDo2(s, &sampleFn{Cfg: cfg, Geo: geo}, tasks)
+	real := beam.ParDo(s, &realFn{Geo: geo, Strips: cfg.Strips}, decoded)
+	measured := beam.Flatten(s, samples, real)
+
+	rejectCols := []beam.PCollection{decodeRejects, sampleRejects}
+	if len(manifestRejects) > 0 {
+		rejectCols = append(rejectCols, beam.CreateList(s, manifestRejects))
+	}
+	var dpo beam.PCollection
+	if cfg.Pairs != "" {
+		pairs, pairRejects := beam.ParDo2(s, &readPairsFn{Geo: geo, MaxPairs: cfg.MaxPairs}, beam.Create(s, cfg.Pairs))
+		pairTasks := beam.Reshuffle(s, beam.ParDo(s, &pairFanOutFn{Models: names}, pairs))
+		var dpoRejects beam.PCollection
+		dpo, dpoRejects = beam.ParDo2(s, &dpoFn{Cfg: cfg}, pairTasks)
+		rejectCols = append(rejectCols, pairRejects, dpoRejects)
+	} else {
+		dpo = beam.CreateList(s, []schemas.EvalDPO{})
+	}
+	rejects := beam.Flatten(s, rejectCols...)
+
+	grouped := beam.CoGroupByKey(s,
+		beam.ParDo(s, keySample, measured),
+		beam.ParDo(s, keyDPO, dpo),
+		beam.ParDo(s, keyReject, rejects),
+		beam.ParDo(s, keyMarker, beam.Create(s, reportKey)))
+	beam.ParDo0(s, &reportFn{Cfg: cfg, Geo: geo}, grouped)
+}
+
+// Run evaluates on the runner chosen by Beam's flags (prism by default)
+// and reads report.json back.
+func Run(ctx context.Context, cfg schemas.EvalConfig) (*schemas.EvalReport, error) {
+	if err := Validate(cfg); err != nil {
+		return nil, err
+	}
+	mc, err := checkModels(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	clips, rejects, err := ReadManifest(ctx, cfg.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	if len(clips) == 0 {
+		return nil, fmt.Errorf("eval: %s lists no usable clips", cfg.Dataset)
+	}
+	if cfg.MaxClips > 0 && len(clips) > cfg.MaxClips {
+		clips = clips[:cfg.MaxClips]
+	}
+	p, s := beam.NewPipelineWithRoot()
+	Build(s, cfg, mc, clips, rejects)
+	if err := beamx.Run(ctx, p); err != nil {
+		return nil, fmt.Errorf("eval pipeline: %w", err)
+	}
+	return ReadReport(ctx, cfg.Output)
+}
+
+// ReadReport reads report.json from a report directory.
+func ReadReport(ctx context.Context, dir string) (*schemas.EvalReport, error) {
+	r, err := shards.Open(ctx, stage.JoinPath(dir, ReportJSON))
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var rep schemas.EvalReport
+	if err := json.NewDecoder(r).Decode(&rep); err != nil {
+		return nil, fmt.Errorf("eval: %s: %w", ReportJSON, err)
+	}
+	if rep.Format != schemas.EvalFormat {
+		return nil, fmt.Errorf("eval: %s has format %q, want %q", ReportJSON, rep.Format, schemas.EvalFormat)
+	}
+	return &rep, nil
+}

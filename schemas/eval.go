@@ -1,0 +1,174 @@
+package schemas
+
+// Records of the evaluation stage (realdpo eval): OUT/report.json
+// (EvalReport) and OUT/report.html, which shows the same figures.
+
+// EvalFormat names report.json's layout.
+const EvalFormat = "realdpo-eval/1"
+
+// EvalModel is one model under evaluation.
+type EvalModel struct {
+	Name string `json:"name"`
+	// Checkpoint is a local path or gs:// URL; empty means the built-in
+	// base model (model.LoadBase).
+	Checkpoint string `json:"checkpoint,omitempty"`
+	// Weights is the SHA-256 of the config and weights (filled in by the
+	// run), so a report names exactly what it measured.
+	Weights string `json:"weights,omitempty"`
+}
+
+// EvalConfig is everything one evaluation run needs.
+type EvalConfig struct {
+	Dataset string      `json:"dataset"`         // curated dataset root (manifest.jsonl), local or gs://
+	Pairs   string      `json:"pairs,omitempty"` // held-out pair set root (index.json), optional
+	Output  string      `json:"output"`          // report directory, local or gs://
+	Models  []EvalModel `json:"models"`
+	// Reference is the DPO reference model for the implicit accuracy.
+	Reference EvalModel `json:"reference"`
+	Steps     int       `json:"steps"`    // DDIM steps
+	Guidance  float64   `json:"guidance"` // classifier-free guidance
+	Samples   int       `json:"samples"`  // samples per clip and model
+	Seed      uint64    `json:"seed"`
+	Strips    int       `json:"strips"`    // clips shown as frame strips
+	MaxClips  int       `json:"max_clips"` // 0: every clip of the manifest
+	MaxPairs  int       `json:"max_pairs"` // 0: every pair
+	Beta      float64   `json:"beta"`      // DPO beta for the reported inside values (accuracy does not depend on it)
+}
+
+// EvalClip is one held-out real clip decoded to the model's size.
+type EvalClip struct {
+	ID      string `json:"id"`
+	Caption string `json:"caption"`
+	Order   int    `json:"order"` // position in the evaluated list (strips show the first ones)
+	// Real is the clip's frames, RGB24, concatenated; Cond the
+	// conditioning first frame (from first_frames/ID.png), RGB24.
+	Real []byte `json:"-"`
+	Cond []byte `json:"-"`
+}
+
+// EvalTask is one sample to draw: a clip, a model, a sample index and its seed.
+type EvalTask struct {
+	Clip  EvalClip
+	Model string
+	Index int
+	Seed  uint64
+}
+
+// EvalStats are the per-clip figures (transforms/evaluate documents them).
+type EvalStats struct {
+	Features      []float64 `json:"features"`
+	Speeds        []float64 `json:"-"` // every block speed, for the distribution distance
+	MeanSpeed     float64   `json:"mean_speed"`
+	Top5          float64   `json:"top5_speed"`
+	Dynamic       bool      `json:"dynamic"`
+	Jerk          float64   `json:"jerk"`
+	Accel         float64   `json:"accel"`
+	Sharpness     float64   `json:"sharpness"`
+	FirstFrameMAE float64   `json:"first_frame_mae"`
+	EarlyMAE      float64   `json:"early_mae"`
+}
+
+// EvalSample is one measured video: a real clip (Model "real") or a sample.
+type EvalSample struct {
+	ClipID string    `json:"clip_id"`
+	Model  string    `json:"model"`
+	Index  int       `json:"index"`
+	Order  int       `json:"-"`
+	Seed   uint64    `json:"seed,omitempty"`
+	WallS  float64   `json:"wall_s,omitempty"` // sampling time
+	Stats  EvalStats `json:"stats"`
+	// Video holds the frames (RGB24, concatenated) only for clips shown as strips.
+	Video []byte `json:"-"`
+}
+
+// EvalPair is one held-out preference pair decoded to the model's size.
+type EvalPair struct {
+	Key     string
+	Caption string
+	Winner  []byte   // RGB24 frames, concatenated
+	Losers  [][]byte // the same, one per rejected clip
+	First   []byte   // RGB24 conditioning frame
+}
+
+// EvalPairTask scores one pair with one model as the policy.
+type EvalPairTask struct {
+	Pair  EvalPair
+	Model string
+}
+
+// EvalDPO is the RealDPO loss terms of one pair for one policy model,
+// against the reference, at the pair's fixed timestep and noise.
+type EvalDPO struct {
+	Key      string    `json:"key"`
+	Model    string    `json:"model"`
+	T        int       `json:"t"`
+	Lw       float64   `json:"lw"`
+	LwRef    float64   `json:"lw_ref"`
+	Ll       []float64 `json:"ll"`
+	LlRef    []float64 `json:"ll_ref"`
+	Inside   []float64 `json:"inside"`
+	Accuracy float64   `json:"accuracy"`
+}
+
+// EvalReject is an input or a step that could not be evaluated.
+type EvalReject struct {
+	Stage  string `json:"stage"` // manifest, decode, sample, pairs, dpo
+	Item   string `json:"item"`  // clip id, pair key, shard or manifest line
+	Model  string `json:"model,omitempty"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Evaluation reject reasons.
+const (
+	EvalReasonBadManifest = "bad_manifest" // a manifest line that does not parse or lacks fields
+	EvalReasonClip        = "clip"         // the clip is missing or does not decode
+	EvalReasonFirstFrame  = "first_frame"  // the first frame is missing or unreadable
+	EvalReasonSample      = "sample"       // the model failed to sample
+	EvalReasonShard       = "shard"        // a pair shard failed verification
+	EvalReasonPair        = "pair"         // a pair's videos do not decode
+	EvalReasonDPO         = "dpo"          // the loss could not be computed
+)
+
+// EvalMetric documents one row of the report's table.
+type EvalMetric struct {
+	Key   string `json:"key"`
+	Label string `json:"label"`
+	Unit  string `json:"unit,omitempty"`
+	// Better is "lower", "higher" or "closer" (closer to the real clips'
+	// value, which Real holds; the distance is Key+"_delta").
+	Better string `json:"better"`
+	Help   string `json:"help"`
+	// Best names the model with the best value ("" when none has one).
+	Best string `json:"best,omitempty"`
+}
+
+// EvalModelReport is one column of the report.
+type EvalModelReport struct {
+	EvalModel
+	Samples int                `json:"samples"`
+	Pairs   int                `json:"pairs,omitempty"`
+	Metrics map[string]float64 `json:"metrics"`
+}
+
+// EvalClipReport lists one clip's per-model figures.
+type EvalClipReport struct {
+	ID      string       `json:"id"`
+	Caption string       `json:"caption"`
+	Samples []EvalSample `json:"samples"` // real first, then models in order, by sample index
+}
+
+// EvalReport is report.json.
+type EvalReport struct {
+	Format      string            `json:"format"`
+	Config      EvalConfig        `json:"config"`
+	ModelConfig string            `json:"model_config"` // the models' shared architecture (JSON)
+	Features    []string          `json:"features"`
+	Metrics     []EvalMetric      `json:"metrics"`
+	Real        EvalModelReport   `json:"real"`
+	Models      []EvalModelReport `json:"models"`
+	Clips       []EvalClipReport  `json:"clips"`
+	Rejects     []EvalReject      `json:"rejects"`
+	// Counts: clips listed, clips evaluated, samples, pairs, rejects.
+	Counts map[string]int `json:"counts"`
+}
