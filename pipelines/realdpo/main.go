@@ -36,6 +36,10 @@ type subcommand struct {
 	// UsesBeam marks stages that build a pipeline: only they call beam.Init,
 	// which may turn the process into a worker when a runner asks for one.
 	UsesBeam bool
+	// Pipeline builds the stage's Beam pipeline from the parsed flags without
+	// running it: --dry_run translates it to the Dataflow job it would
+	// submit. Every stage that runs a pipeline should set it.
+	Pipeline func(ctx context.Context) (*beam.Pipeline, error)
 }
 
 var subcommands = map[string]*subcommand{}
@@ -111,6 +115,13 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if isDryRun() {
+		if err := dryRun(ctx, cmd); err != nil {
+			slog.Error("realdpo "+cmd.Name+" --dry_run failed", "err", err)
+			return 1
+		}
+		return 0
+	}
 	if err := cmd.Run(ctx); err != nil {
 		slog.Error("realdpo "+cmd.Name+" failed", "err", err)
 		return 1
