@@ -126,6 +126,14 @@ func TestDryRunEverySubcommand(t *testing.T) {
 			t.Logf("%s: %d bytes of job JSON", name, len(data))
 		})
 	}
+	// A launcher that passes only flags names the subcommand in the environment.
+	out := filepath.Join(t.TempDir(), "env.json")
+	if _, stderr, code := realdpo(t, append(noNet, "REALDPO_SUBCOMMAND=curate"), append(dryRunArgs(t.TempDir())["curate"],
+		"--dry_run", "--dry_run_output="+out)...); code != 0 {
+		t.Errorf("REALDPO_SUBCOMMAND=curate: exit %d: %s", code, stderr)
+	} else if _, err := os.Stat(out); err != nil {
+		t.Error(err)
+	}
 	// A subcommand without a pipeline says so.
 	if _, stderr, code := realdpo(t, noNet, "synth", "--dry_run"); code == 0 || !strings.Contains(stderr, "nothing to dry-run") {
 		t.Errorf("synth --dry_run: exit %d, %s", code, stderr)

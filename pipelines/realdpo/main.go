@@ -19,8 +19,10 @@ import (
 	// Filesystems every pipeline can read and write: local paths and gs://.
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
-	// Registers prism (the default), universal, dataflow, flink and the other runners.
+	// Registers prism (the default), universal, dataflow, flink and direct (deprecated; for users who ask for it).
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/flink"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
 )
@@ -78,6 +80,11 @@ func run(args []string) int {
 		flag.CommandLine.Parse(args)
 		beam.Init()
 		return 0
+	}
+	// Launchers that pass only --flags (Dataflow's flex template launcher)
+	// name the subcommand in the environment.
+	if sc := os.Getenv("REALDPO_SUBCOMMAND"); sc != "" && (len(args) == 0 || strings.HasPrefix(args[0], "-")) {
+		args = append([]string{sc}, args...)
 	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage()
