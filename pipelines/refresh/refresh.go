@@ -343,7 +343,11 @@ func writeLatest(ctx context.Context, root, version string) error {
 		return err
 	}
 	defer fsys.Close()
-	return filesystem.Write(ctx, fsys, p, []byte(version+"\n"))
+	// Rewriting the same pointer is idempotent, so transient failures
+	// (which the storage client does not retry for uploads) are retried.
+	return stage.Retry(ctx, "write "+p, func(int) error {
+		return filesystem.Write(ctx, fsys, p, []byte(version+"\n"))
+	})
 }
 
 type prevVersion struct {
@@ -632,8 +636,9 @@ func copyFile(ctx context.Context, src, dst string) error {
 			return err
 		}
 		defer fsys.Close()
-		// Copy to dst directly: a GCS copy is a single atomic object write.
-		return filesystem.Copy(ctx, fsys, src, dst)
+		// Copy to dst directly: a GCS copy is a single atomic object write,
+		// and repeating it is harmless.
+		return stage.Retry(ctx, "copy "+src, func(int) error { return filesystem.Copy(ctx, fsys, src, dst) })
 	}
 	data, err := readFile(ctx, src)
 	if err != nil {
