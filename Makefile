@@ -7,7 +7,7 @@ BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x -timeout 60m
 # sudo only when not already root (CI and the dev machines run as root).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test bench demo deps vet fmt-check clean
+.PHONY: all build test bench demo deps vet fmt-check clean fuzz
 
 all: build
 
@@ -50,3 +50,14 @@ pretrain-base: deps build
 	./$(BIN) pretrain --dataset=out/pretrain-synth --synth_count=32 --synth_seed=9001 \
 		--preset=tiny --steps=300 --batch=2 --lr=0.001 --seed=1 --eval_every=100 \
 		--output=model/base/tiny.safetensors --samples_png=out/pretrain-samples.png
+
+## fuzz: each fuzz target for FUZZTIME (default 20s): the shard reader, ffprobe
+## JSON parsing, sidecar parsing. Seed corpora run in `make test` as ordinary tests.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := transforms/shards:FuzzReader transforms/shards:FuzzCheckName \
+	transforms/media:FuzzParseProbeJSON transforms/stage:FuzzApplySidecars
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "== $$pkg $$fn"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s -parallel 1; \
+	done

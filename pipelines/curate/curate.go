@@ -52,7 +52,13 @@ func Validate(cfg schemas.CurateConfig) error {
 // Build adds the curation graph to s: match (with sidecars), probe, analyse
 // and split, filter, normalise, write.
 func Build(s beam.Scope, cfg schemas.CurateConfig) {
-	sources := tc.MatchInputs(s, cfg.Input)
+	BuildFrom(s, cfg, tc.MatchInputs(s, cfg.Input))
+}
+
+// BuildFrom adds the curation graph after the match: sources is a
+// PCollection of schemas.SourceFile (a refresh passes only the new and
+// changed ones).
+func BuildFrom(s beam.Scope, cfg schemas.CurateConfig, sources beam.PCollection) {
 	probed, probeRejects := tc.Probe(s, cfg, sources)
 	candidates, analyseRejects := tc.Analyse(s, cfg, probed)
 	kept, filterRejects := tc.Filter(s, cfg, candidates)

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
 	pcurate "realdpo/pipelines/curate"
 	"realdpo/schemas"
 )
@@ -84,14 +86,17 @@ func init() {
 			}
 		},
 		Run:      runCurate,
+		Pipeline: curatePipeline,
 		UsesBeam: true,
 	})
 }
 
-func runCurate(ctx context.Context) error {
+// curateConfig is the configuration the curate flags describe (refresh
+// takes the same flags).
+func curateConfig() (schemas.CurateConfig, error) {
 	cfg, err := pcurate.NewConfig(curateFlags.input, curateFlags.output, curateFlags.profile)
 	if err != nil {
-		return err
+		return cfg, err
 	}
 	set := map[string]bool{}
 	flag.CommandLine.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -109,6 +114,29 @@ func runCurate(ctx context.Context) error {
 		case *time.Duration:
 			*dst = *tf.ptr(&flagValues).(*time.Duration)
 		}
+	}
+	return cfg, nil
+}
+
+// curatePipeline builds the curate pipeline from the flags without running
+// it (--dry_run).
+func curatePipeline(ctx context.Context) (*beam.Pipeline, error) {
+	cfg, err := curateConfig()
+	if err != nil {
+		return nil, err
+	}
+	if err := pcurate.Validate(cfg); err != nil {
+		return nil, err
+	}
+	p, s := beam.NewPipelineWithRoot()
+	pcurate.Build(s, cfg)
+	return p, nil
+}
+
+func runCurate(ctx context.Context) error {
+	cfg, err := curateConfig()
+	if err != nil {
+		return err
 	}
 	st, err := pcurate.Run(ctx, cfg)
 	if err != nil {

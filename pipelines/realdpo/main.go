@@ -19,8 +19,10 @@ import (
 	// Filesystems every pipeline can read and write: local paths and gs://.
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
-	// Registers prism (the default), universal, dataflow, flink and the other runners.
+	// Registers prism (the default), universal, dataflow, flink and direct (deprecated; for users who ask for it).
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/flink"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
 )
@@ -36,6 +38,10 @@ type subcommand struct {
 	// UsesBeam marks stages that build a pipeline: only they call beam.Init,
 	// which may turn the process into a worker when a runner asks for one.
 	UsesBeam bool
+	// Pipeline builds the stage's Beam pipeline from the parsed flags without
+	// running it: --dry_run translates it to the Dataflow job it would
+	// submit. Every stage that runs a pipeline should set it.
+	Pipeline func(ctx context.Context) (*beam.Pipeline, error)
 }
 
 var subcommands = map[string]*subcommand{}
@@ -75,6 +81,11 @@ func run(args []string) int {
 		beam.Init()
 		return 0
 	}
+	// Launchers that pass only --flags (Dataflow's flex template launcher)
+	// name the subcommand in the environment.
+	if sc := os.Getenv("REALDPO_SUBCOMMAND"); sc != "" && (len(args) == 0 || strings.HasPrefix(args[0], "-")) {
+		args = append([]string{sc}, args...)
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage()
 		if len(args) == 0 {
@@ -111,6 +122,13 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if isDryRun() {
+		if err := dryRun(ctx, cmd); err != nil {
+			slog.Error("realdpo "+cmd.Name+" --dry_run failed", "err", err)
+			return 1
+		}
+		return 0
+	}
 	if err := cmd.Run(ctx); err != nil {
 		slog.Error("realdpo "+cmd.Name+" failed", "err", err)
 		return 1

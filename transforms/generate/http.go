@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"realdpo/transforms/secret"
 )
 
 // WireRequest is the JSON body of POST /v1/generate.
@@ -63,7 +65,15 @@ type HTTPOptions struct {
 	// GeneratorID overrides the id reported by /v1/info.
 	GeneratorID string
 	Client      *http.Client
+	// APIKey, when set, is sent as "Authorization: Bearer KEY". Load it with
+	// secret.Load from REALDPO_GENERATOR_API_KEY or a secret file on the
+	// worker (in DoFn Setup): a Secret refuses to be serialised into a DoFn.
+	APIKey secret.Secret
 }
+
+// APIKeyEnv is the environment variable the generator API key is read from
+// when no key file is given.
+const APIKeyEnv = "REALDPO_GENERATOR_API_KEY"
 
 // HTTP is a client of a remote generation service.
 type HTTP struct {
@@ -173,6 +183,9 @@ func (c *HTTP) retry(ctx context.Context, what string, attempt func(context.Cont
 		if err == nil {
 			return nil
 		}
+		// A server or proxy may echo the request (its Authorization header
+		// included) into an error body: no key in errors or logs.
+		err = c.o.APIKey.RedactErr(err)
 		last = err
 		if ctx.Err() != nil {
 			return fmt.Errorf("generate %s: %w (last error: %v)", what, ctx.Err(), err)
@@ -192,6 +205,7 @@ func (c *HTTP) getInfo(ctx context.Context, wi *WireInfo) (bool, time.Duration, 
 	if err != nil {
 		return false, 0, err
 	}
+	c.authorize(req)
 	resp, err := c.o.Client.Do(req)
 	if err != nil {
 		return true, 0, err
@@ -246,6 +260,7 @@ func (c *HTTP) post(ctx context.Context, body []byte) ([]byte, bool, time.Durati
 		return nil, false, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	c.authorize(req)
 	resp, err := c.o.Client.Do(req)
 	if err != nil {
 		return nil, true, 0, err // connection trouble or the attempt's timeout
@@ -265,6 +280,12 @@ func (c *HTTP) post(ctx context.Context, body []byte) ([]byte, bool, time.Durati
 		return nil, true, 0, fmt.Errorf("malformed answer: %d bytes of %q, not an mp4", len(data), resp.Header.Get("Content-Type"))
 	}
 	return data, false, 0, nil
+}
+
+func (c *HTTP) authorize(req *http.Request) {
+	if c.o.APIKey.IsSet() {
+		req.Header.Set("Authorization", "Bearer "+c.o.APIKey.Reveal())
+	}
 }
 
 // IsMP4 checks for an ISO base media file: an ftyp box first.

@@ -5,13 +5,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"cloud.google.com/go/storage"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 )
 
@@ -154,28 +159,48 @@ func WriteAtomic(ctx context.Context, dst string, r io.Reader) error {
 		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	defer fsys.Close()
-	var rnd [6]byte
-	rand.Read(rnd[:])
-	tmp := path.Join(path.Dir(dst), "."+path.Base(dst)+".tmp-"+hex.EncodeToString(rnd[:]))
-	// path.Join collapses the gs:// double slash.
-	tmp = strings.Replace(tmp, ":/", "://", 1)
-	w, err := fsys.OpenWrite(ctx, tmp)
+	// The storage client retries only idempotent calls: an upload, copy or
+	// delete without preconditions fails on the first 503 or dropped
+	// connection. Each step here is safe to repeat (a fresh temp name per
+	// upload, a copy of the same bytes, a delete that may already have
+	// happened), so they are retried with backoff; the upload only when the
+	// data can be read again.
+	seeker, _ := r.(io.Seeker)
+	var tmp string
+	err = Retry(ctx, "upload "+dst, func(attempt int) error {
+		if attempt > 0 {
+			if seeker == nil {
+				return Permanent(fmt.Errorf("write %s: cannot re-read the data to retry", dst))
+			}
+			if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+				return Permanent(err)
+			}
+			removeQuiet(ctx, fsys, tmp)
+		}
+		var rnd [6]byte
+		rand.Read(rnd[:])
+		tmp = path.Join(path.Dir(dst), "."+path.Base(dst)+".tmp-"+hex.EncodeToString(rnd[:]))
+		// path.Join collapses the gs:// double slash.
+		tmp = strings.Replace(tmp, ":/", "://", 1)
+		w, err := fsys.OpenWrite(ctx, tmp)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(w, r); err != nil {
+			w.Close()
+			return err
+		}
+		return w.Close()
+	})
 	if err != nil {
-		return fmt.Errorf("write %s: %w", dst, err)
-	}
-	if _, err := io.Copy(w, r); err != nil {
-		w.Close()
 		removeQuiet(ctx, fsys, tmp)
 		return fmt.Errorf("write %s: %w", dst, err)
 	}
-	if err := w.Close(); err != nil {
-		removeQuiet(ctx, fsys, tmp)
-		return fmt.Errorf("write %s: %w", dst, err)
-	}
-	if err := filesystem.Rename(ctx, fsys, tmp, dst); err != nil {
+	if err := Retry(ctx, "copy into "+dst, func(int) error { return filesystem.Copy(ctx, fsys, tmp, dst) }); err != nil {
 		removeQuiet(ctx, fsys, tmp)
 		return fmt.Errorf("rename into %s: %w", dst, err)
 	}
+	removeQuiet(ctx, fsys, tmp)
 	return nil
 }
 
@@ -189,8 +214,66 @@ func CopyLocalAtomic(ctx context.Context, local, dst string) error {
 	return WriteAtomic(ctx, dst, f)
 }
 
+// removeQuiet removes a temporary object, retrying transient failures; a
+// temporary that cannot be removed is logged, never fatal (the data is
+// already in place under its final name).
 func removeQuiet(ctx context.Context, fsys filesystem.Interface, p string) {
-	if rm, ok := fsys.(filesystem.Remover); ok {
-		rm.Remove(ctx, p)
+	rm, ok := fsys.(filesystem.Remover)
+	if !ok || p == "" {
+		return
 	}
+	err := Retry(ctx, "remove "+p, func(attempt int) error {
+		err := rm.Remove(ctx, p)
+		if attempt > 0 && errors.Is(err, storage.ErrObjectNotExist) {
+			return nil // an earlier attempt deleted it and lost the answer
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
+		slog.Warn("could not remove a temporary object", "path", p, "err", err)
+	}
+}
+
+// permanentError marks an error Retry must not retry.
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent wraps err so that Retry returns it at once.
+func Permanent(err error) error { return permanentError{err} }
+
+// RetryAttempts and RetryBaseDelay bound Retry: delays of 0.25, 0.5, 1, 2,
+// 4 s (with jitter) between six attempts, about 8 s in all.
+var (
+	RetryAttempts  = 6
+	RetryBaseDelay = 250 * time.Millisecond
+)
+
+// Retry runs fn until it succeeds, returns a Permanent error, the context
+// ends or the attempts run out, sleeping with exponential backoff and
+// jitter in between. Missing objects and buckets are not retried.
+func Retry(ctx context.Context, what string, fn func(attempt int) error) error {
+	var err error
+	for attempt := 0; attempt < RetryAttempts; attempt++ {
+		if err = fn(attempt); err == nil {
+			return nil
+		}
+		var perm permanentError
+		if errors.As(err, &perm) || ctx.Err() != nil || errors.Is(err, storage.ErrObjectNotExist) || errors.Is(err, storage.ErrBucketNotExist) {
+			return err
+		}
+		if attempt == RetryAttempts-1 {
+			break
+		}
+		d := RetryBaseDelay << attempt
+		d += time.Duration(mrand.Int64N(int64(d) / 2))
+		slog.Warn("storage call failed, retrying", "op", what, "attempt", attempt+1, "delay", d, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+	return fmt.Errorf("%s: gave up after %d attempts: %w", what, RetryAttempts, err)
 }

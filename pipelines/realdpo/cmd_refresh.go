@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"realdpo/pipelines/refresh"
+	"realdpo/transforms/stage"
+)
+
+var refreshFlags struct {
+	datasetRoot string
+}
+
+func init() {
+	register(&subcommand{
+		Name:    "refresh",
+		Summary: "incremental dataset refresh: curate only new or changed footage into VERSION=<timestamp>/, carry the rest, move LATEST last",
+		Flags: func(fs *flag.FlagSet) {
+			// Every curate flag (input, profile, thresholds) applies; --output
+			// is the versioned --dataset_root instead.
+			subcommands["curate"].Flags(fs)
+			fs.StringVar(&refreshFlags.datasetRoot, "dataset_root", "", "dataset root holding LATEST and the VERSION=<timestamp>/ directories: a local directory or gs://BUCKET/PREFIX")
+		},
+		Run:      runRefresh,
+		Pipeline: refreshPipeline,
+		UsesBeam: true,
+	})
+}
+
+func refreshConfig() (refresh.Config, error) {
+	if curateFlags.output != "" {
+		return refresh.Config{}, fmt.Errorf("refresh: use --dataset_root, not --output (each refresh writes a new version under it)")
+	}
+	ccfg, err := curateConfig()
+	if err != nil {
+		return refresh.Config{}, err
+	}
+	return refresh.Config{Curate: ccfg, DatasetRoot: refreshFlags.datasetRoot}, nil
+}
+
+// refreshPipeline is the curate pipeline a first refresh runs (every source
+// selected), for --dry_run: the selection needs the dataset's state, which
+// a dry run does not read.
+func refreshPipeline(ctx context.Context) (*beam.Pipeline, error) {
+	cfg, err := refreshConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DatasetRoot == "" {
+		return nil, fmt.Errorf("refresh: --dataset_root is required")
+	}
+	cfg.Curate.Output = stage.JoinPath(cfg.DatasetRoot, refresh.VersionPfx+"DRY_RUN")
+	p, s := beam.NewPipelineWithRoot()
+	refresh.BuildSelected(s, cfg.Curate, nil)
+	return p, nil
+}
+
+func runRefresh(ctx context.Context) error {
+	cfg, err := refreshConfig()
+	if err != nil {
+		return err
+	}
+	res, err := refresh.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	r := res.Report
+	if res.UpToDate {
+		fmt.Printf("refresh: %s is up to date at %s (%d sources)\n", cfg.DatasetRoot, r.Version, r.Carried)
+		return nil
+	}
+	fmt.Printf("refresh: %s -> %s (previous %q)\n", cfg.Curate.Input, stage.JoinPath(cfg.DatasetRoot, r.Version), r.Previous)
+	fmt.Printf("  new %d, changed %d, removed %d, carried %d, full rebuild %v\n", len(r.New), len(r.Changed), len(r.Removed), r.Carried, r.FullRebuild)
+	fmt.Printf("  dedup: %s\n", r.Dedup)
+	fmt.Println(r.Accounting)
+	return nil
+}

@@ -1,0 +1,648 @@
+// Package refresh is the incremental dataset refresh: it reads the current
+// version of a dataset (through its LATEST pointer), curates only the sources
+// that are new or changed since, carries every other source's records, clips
+// and first frames forward, writes the result as a new version under
+// VERSION=<timestamp>/ and moves LATEST to it last. A refresh that fails at
+// any point leaves LATEST (and so every reader) on the previous version.
+package refresh
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/storage"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+	"google.golang.org/api/iterator"
+
+	pcurate "realdpo/pipelines/curate"
+	"realdpo/schemas"
+	tc "realdpo/transforms/curate"
+	"realdpo/transforms/stage"
+)
+
+func init() {
+	register.DoFn3x0[context.Context, schemas.SourceFile, func(schemas.SourceFile)](&selectFn{})
+	register.Emitter1[schemas.SourceFile]()
+}
+
+// Files under the dataset root and in each version.
+const (
+	LatestFile   = "LATEST"        // the current version's directory name, one line
+	VersionPfx   = "VERSION="      // version directories: VERSION=20261125T101900.123Z
+	SourcesFile  = "sources.jsonl" // the refresh index: one SourceState per input video
+	RefreshFile  = "refresh.json"  // what this refresh did
+	versionStamp = "20060102T150405.000Z"
+)
+
+// SourceState is one line of sources.jsonl: an input video as the version
+// that curated it saw it. Fingerprint covers the video and its sidecars.
+type SourceState struct {
+	Rel         string             `json:"rel"`
+	Fingerprint string             `json:"fingerprint"`
+	Source      schemas.SourceFile `json:"source"`
+	// Version is the version whose run curated this source (carried sources keep it).
+	Version string `json:"version"`
+}
+
+// Report is refresh.json.
+type Report struct {
+	Version  string `json:"version"`
+	Previous string `json:"previous,omitempty"`
+	// FullRebuild is set when there was no previous version or its profile or
+	// thresholds differ from this run's.
+	FullRebuild bool     `json:"full_rebuild"`
+	New         []string `json:"new"`
+	Changed     []string `json:"changed"`
+	Removed     []string `json:"removed"`
+	Carried     int      `json:"carried"`
+	Dedup       string   `json:"dedup"` // which dedup ran across old and new, or why none
+	// Stats are the merged version's totals.
+	Accounting string `json:"accounting"`
+}
+
+// Deduper drops near-duplicate clips across the carried and the newly
+// curated records; the dropped ones come back as rejects. It runs over the
+// merged manifest so a new clip that repeats an old one is caught.
+type Deduper interface {
+	Name() string
+	Dedup(ctx context.Context, man []schemas.ManifestRecord) (keep []schemas.ManifestRecord, dropped []schemas.RejectRecord, err error)
+}
+
+// Config is one refresh.
+type Config struct {
+	// Curate holds the input, profile and thresholds; its Output is set by
+	// the refresh to the new version's directory.
+	Curate      schemas.CurateConfig
+	DatasetRoot string // local directory or gs://bucket/prefix
+	// Dedup runs across old and new records when set. The curate pipeline has
+	// no cross-source dedup transform yet; when it lands, the command passes it here.
+	Dedup Deduper
+	// Now names the version (tests pin it); time.Now when nil.
+	Now func() time.Time
+}
+
+// Result says what a refresh did.
+type Result struct {
+	Report   Report
+	UpToDate bool // nothing new, changed or removed: no version was written
+	Stats    schemas.CurateStats
+}
+
+// Run performs one refresh.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if strings.TrimSpace(cfg.DatasetRoot) == "" {
+		return Result{}, fmt.Errorf("refresh: --dataset_root is required")
+	}
+	now := time.Now
+	if cfg.Now != nil {
+		now = cfg.Now
+	}
+	root := strings.TrimSuffix(cfg.DatasetRoot, "/")
+	prevName, err := ReadLatest(ctx, root)
+	if err != nil {
+		return Result{}, err
+	}
+	version := VersionPfx + now().UTC().Format(versionStamp)
+	if version == prevName {
+		return Result{}, fmt.Errorf("refresh: version %s already exists", version)
+	}
+	verDir := stage.JoinPath(root, version)
+	ccfg := cfg.Curate
+	ccfg.Output = verDir
+	if err := pcurate.Validate(ccfg); err != nil {
+		return Result{}, fmt.Errorf("refresh: %w", err)
+	}
+
+	// The previous version: its index, records and config.
+	var prev prevVersion
+	if prevName != "" {
+		if prev, err = readVersion(ctx, stage.JoinPath(root, prevName)); err != nil {
+			return Result{}, fmt.Errorf("refresh: read current version %s: %w", prevName, err)
+		}
+	}
+	rep := Report{Version: version, Previous: prevName}
+	rep.FullRebuild = prevName == "" || !sameSpec(prev.stats, ccfg)
+
+	cur, err := ListSources(ctx, ccfg.Input)
+	if err != nil {
+		return Result{}, fmt.Errorf("refresh: %w", err)
+	}
+	selected := map[string]bool{}
+	carried := map[string]SourceState{}
+	for _, s := range cur {
+		old, ok := prev.sources[s.Rel]
+		switch {
+		case !ok:
+			rep.New = append(rep.New, s.Rel)
+			selected[s.Rel] = true
+		case rep.FullRebuild || old.Fingerprint == "" || old.Fingerprint != s.Fingerprint:
+			rep.Changed = append(rep.Changed, s.Rel)
+			selected[s.Rel] = true
+		default:
+			carried[s.Rel] = old
+		}
+	}
+	curSet := map[string]bool{}
+	for _, s := range cur {
+		curSet[s.Rel] = true
+	}
+	for rel := range prev.sources {
+		if !curSet[rel] {
+			rep.Removed = append(rep.Removed, rel)
+		}
+	}
+	sort.Strings(rep.Removed)
+	rep.Carried = len(carried)
+	if prevName != "" && len(selected) == 0 && len(rep.Removed) == 0 {
+		slog.Info("refresh: dataset is up to date", "version", prevName, "sources", len(cur))
+		rep.Version = prevName
+		return Result{Report: rep, UpToDate: true, Stats: prev.stats}, nil
+	}
+	slog.Info("refresh: plan", "previous", prevName, "version", version, "new", len(rep.New),
+		"changed", len(rep.Changed), "removed", len(rep.Removed), "carried", len(carried), "full_rebuild", rep.FullRebuild)
+
+	// Curate the new and changed sources into the new version.
+	p, s := beam.NewPipelineWithRoot()
+	BuildSelected(s, ccfg, selected)
+	if err := beamx.Run(ctx, p); err != nil {
+		return Result{}, fmt.Errorf("refresh: curate pipeline: %w", err)
+	}
+	fresh, err := readVersion(ctx, verDir)
+	if err != nil {
+		return Result{}, fmt.Errorf("refresh: read curated records: %w", err)
+	}
+
+	// Carry the rest forward: records, clips and first frames.
+	man, rej := fresh.manifest, fresh.rejects
+	prevDir := stage.JoinPath(root, prevName)
+	for _, m := range prev.manifest {
+		if _, ok := carried[m.Source]; !ok {
+			continue
+		}
+		for _, rel := range []string{m.Clip, m.FirstFrame} {
+			if err := copyFile(ctx, stage.JoinPath(prevDir, rel), stage.JoinPath(verDir, rel)); err != nil {
+				return Result{}, fmt.Errorf("refresh: carry %s forward: %w", rel, err)
+			}
+		}
+		man = append(man, m)
+	}
+	for _, r := range prev.rejects {
+		if _, ok := carried[r.Source]; ok {
+			rej = append(rej, r)
+		}
+	}
+	rep.Dedup = "none: the curate pipeline has no cross-source dedup transform in this build"
+	if cfg.Dedup != nil {
+		keep, dropped, err := cfg.Dedup.Dedup(ctx, man)
+		if err != nil {
+			return Result{}, fmt.Errorf("refresh: dedup %s: %w", cfg.Dedup.Name(), err)
+		}
+		man, rej = keep, append(rej, dropped...)
+		rep.Dedup = cfg.Dedup.Name()
+	}
+
+	// The index and the merged dataset files; stats.json after the records,
+	// LATEST after everything.
+	var states []SourceState
+	var sources []schemas.SourceFile
+	for _, c := range cur {
+		st := SourceState{Rel: c.Rel, Fingerprint: c.Fingerprint, Source: c.Source, Version: version}
+		if old, ok := carried[c.Rel]; ok {
+			st.Version = old.Version
+		}
+		states = append(states, st)
+		sources = append(sources, c.Source)
+	}
+	stage.SortRecords(sources, man, rej)
+	stats := stage.ComputeStats(ccfg.Profile, ccfg.Thresholds, sources, man, rej)
+	if stats.Inputs != stats.InputsAccepted+stats.InputsRejected {
+		return Result{}, fmt.Errorf("refresh: accounting broken: %s", stats.AccountingLine())
+	}
+	rep.Accounting = stats.AccountingLine()
+	manData, err := stage.JSONLines(man)
+	if err != nil {
+		return Result{}, err
+	}
+	rejData, err := stage.JSONLines(rej)
+	if err != nil {
+		return Result{}, err
+	}
+	stateData, err := stage.JSONLines(states)
+	if err != nil {
+		return Result{}, err
+	}
+	repData, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return Result{}, err
+	}
+	stData, err := json.MarshalIndent(stats, "", "  ")
+	if err != nil {
+		return Result{}, err
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{tc.ManifestFile, manData},
+		{tc.RejectedFile, rejData},
+		{tc.CardFile, []byte(stage.DatasetCard(stats, man))},
+		{SourcesFile, stateData},
+		{RefreshFile, append(repData, '\n')},
+		{tc.StatsFile, append(stData, '\n')},
+	}
+	for _, f := range files {
+		if err := stage.WriteAtomic(ctx, stage.JoinPath(verDir, f.name), bytes.NewReader(f.data)); err != nil {
+			return Result{}, fmt.Errorf("refresh: write %s: %w", f.name, err)
+		}
+	}
+	if err := writeLatest(ctx, root, version); err != nil {
+		return Result{}, fmt.Errorf("refresh: move LATEST to %s: %w", version, err)
+	}
+	slog.Info("refresh: done", "version", version, "accounting", rep.Accounting)
+	return Result{Report: rep, Stats: stats}, nil
+}
+
+// BuildSelected adds the curation graph for the sources whose relative path
+// is in selected (all of them when selected is nil) to s.
+func BuildSelected(s beam.Scope, cfg schemas.CurateConfig, selected map[string]bool) {
+	sources := tc.MatchInputs(s, cfg.Input)
+	if selected != nil {
+		keep := make([]string, 0, len(selected))
+		for rel := range selected {
+			keep = append(keep, rel)
+		}
+		sort.Strings(keep)
+		sources = beam.ParDo(s.Scope("refresh.Select"), &selectFn{Keep: keep}, sources)
+	}
+	pcurate.BuildFrom(s, cfg, sources)
+}
+
+// selectFn passes the new and changed sources; the others are carried.
+type selectFn struct {
+	Keep []string
+	set  map[string]bool
+}
+
+func (fn *selectFn) ProcessElement(ctx context.Context, src schemas.SourceFile, emit func(schemas.SourceFile)) {
+	if fn.set == nil {
+		fn.set = make(map[string]bool, len(fn.Keep))
+		for _, k := range fn.Keep {
+			fn.set[k] = true
+		}
+	}
+	if fn.set[src.Rel] {
+		beam.NewCounter("refresh", "selected_sources").Inc(ctx, 1)
+		emit(src)
+		return
+	}
+	beam.NewCounter("refresh", "carried_sources").Inc(ctx, 1)
+}
+
+// ReadLatest returns the current version's directory name under root, or ""
+// when the dataset has no version yet.
+func ReadLatest(ctx context.Context, root string) (string, error) {
+	data, err := readFile(ctx, stage.JoinPath(root, LatestFile))
+	if err != nil {
+		if isNotExist(ctx, stage.JoinPath(root, LatestFile), err) {
+			return "", nil
+		}
+		return "", fmt.Errorf("refresh: read %s: %w", LatestFile, err)
+	}
+	v := strings.TrimSpace(string(data))
+	if !strings.HasPrefix(v, VersionPfx) || strings.ContainsAny(v, "/\\") || v == VersionPfx {
+		return "", fmt.Errorf("refresh: %s holds %q, not a version name", stage.JoinPath(root, LatestFile), v)
+	}
+	return v, nil
+}
+
+// writeLatest points LATEST at version: temp-then-rename locally; on GCS a
+// single object write is atomic (readers see the old or the new object).
+func writeLatest(ctx context.Context, root, version string) error {
+	p := stage.JoinPath(root, LatestFile)
+	if !stage.IsRemote(p) {
+		return stage.WriteAtomic(ctx, p, strings.NewReader(version+"\n"))
+	}
+	fsys, err := filesystem.New(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer fsys.Close()
+	// Rewriting the same pointer is idempotent, so transient failures
+	// (which the storage client does not retry for uploads) are retried.
+	return stage.Retry(ctx, "write "+p, func(int) error {
+		return filesystem.Write(ctx, fsys, p, []byte(version+"\n"))
+	})
+}
+
+type prevVersion struct {
+	sources  map[string]SourceState
+	manifest []schemas.ManifestRecord
+	rejects  []schemas.RejectRecord
+	stats    schemas.CurateStats
+}
+
+func readVersion(ctx context.Context, dir string) (prevVersion, error) {
+	v := prevVersion{sources: map[string]SourceState{}}
+	var err error
+	if v.manifest, err = readJSONL[schemas.ManifestRecord](ctx, stage.JoinPath(dir, tc.ManifestFile)); err != nil {
+		return v, err
+	}
+	if v.rejects, err = readJSONL[schemas.RejectRecord](ctx, stage.JoinPath(dir, tc.RejectedFile)); err != nil {
+		return v, err
+	}
+	if v.stats, err = tc.ReadStats(ctx, dir); err != nil {
+		return v, err
+	}
+	// A version the curate command wrote (no index) has every source re-curated.
+	idx := stage.JoinPath(dir, SourcesFile)
+	states, err := readJSONL[SourceState](ctx, idx)
+	if err != nil && !isNotExist(ctx, idx, err) {
+		return v, err
+	}
+	for _, s := range states {
+		v.sources[s.Rel] = s
+	}
+	return v, nil
+}
+
+// sameSpec reports whether the previous version was curated with the same
+// clip spec and thresholds: only then may its records be carried.
+func sameSpec(prev schemas.CurateStats, cfg schemas.CurateConfig) bool {
+	a, _ := json.Marshal(struct {
+		P schemas.Profile
+		T schemas.Thresholds
+	}{prev.Profile, prev.Thresholds})
+	b, _ := json.Marshal(struct {
+		P schemas.Profile
+		T schemas.Thresholds
+	}{cfg.Profile, cfg.Thresholds})
+	return bytes.Equal(a, b)
+}
+
+// Listed is one input video with its fingerprint and the source record the
+// curate pipeline will make of it.
+type Listed struct {
+	Rel         string
+	Fingerprint string
+	Source      schemas.SourceFile
+}
+
+// ListSources lists the input videos the way the curate pipeline matches
+// them and fingerprints each with its sidecars: the SHA-256 of the contents
+// locally, the object's MD5 (else CRC32C, else generation) on GCS, so a
+// refresh never downloads footage only to find it unchanged.
+func ListSources(ctx context.Context, input string) ([]Listed, error) {
+	type file struct {
+		path, rel, fp string
+		size          int64
+		err           string
+	}
+	var files []file
+	if stage.IsRemote(input) {
+		bucket, prefix, err := splitGCS(input)
+		if err != nil {
+			return nil, err
+		}
+		cl, err := storage.NewClient(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", input, err)
+		}
+		defer cl.Close()
+		if prefix != "" {
+			prefix += "/"
+		}
+		it := cl.Bucket(bucket).Objects(ctx, &storage.Query{Prefix: prefix})
+		for {
+			a, err := it.Next()
+			if errors.Is(err, iterator.Done) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list %s: %w", input, err)
+			}
+			if strings.HasSuffix(a.Name, "/") {
+				continue
+			}
+			fp := fmt.Sprintf("gen:%d", a.Generation)
+			switch {
+			case len(a.MD5) > 0:
+				fp = "md5:" + hex.EncodeToString(a.MD5)
+			case a.CRC32C != 0:
+				fp = fmt.Sprintf("crc32c:%08x:%d", a.CRC32C, a.Size)
+			}
+			files = append(files, file{path: "gs://" + bucket + "/" + a.Name, rel: strings.TrimPrefix(a.Name, prefix), fp: fp, size: a.Size})
+		}
+	} else {
+		st, err := os.Stat(input)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", input, err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("list %s: input must be a directory", input)
+		}
+		err = filepath.WalkDir(input, func(p string, d fs.DirEntry, err error) error {
+			rel := stage.RelPath(input, p)
+			if err != nil {
+				if p == input {
+					return err
+				}
+				files = append(files, file{path: p, rel: rel, err: err.Error()})
+				if d != nil && d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				return nil
+			}
+			f := file{path: p, rel: rel}
+			info, err := os.Stat(p)
+			switch {
+			case err != nil:
+				f.err = err.Error()
+			case info.IsDir():
+				return nil
+			case !info.Mode().IsRegular():
+				f.err = "not a regular file"
+			default:
+				f.size = info.Size()
+				if f.fp, err = hashFile(p); err != nil {
+					f.err = err.Error()
+				}
+			}
+			files = append(files, f)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", input, err)
+		}
+	}
+	// Group like the pipeline: videos by stem with their NAME.json / NAME.txt.
+	side := map[string]map[string]file{}
+	var videos []file
+	for _, f := range files {
+		if stage.IsMetadata(f.rel) {
+			continue
+		}
+		if kind, stem := stage.SidecarKind(f.rel); kind != "" {
+			if side[stem] == nil {
+				side[stem] = map[string]file{}
+			}
+			side[stem][kind] = f
+			continue
+		}
+		videos = append(videos, f)
+	}
+	sort.Slice(videos, func(i, j int) bool { return videos[i].rel < videos[j].rel })
+	out := make([]Listed, 0, len(videos))
+	for _, v := range videos {
+		src := schemas.SourceFile{Path: v.path, Rel: v.rel, SizeBytes: v.size, MatchError: v.err}
+		fp := "video=" + v.fp
+		sc := side[stage.Stem(v.rel)]
+		var data [2][]byte
+		for i, kind := range []string{"json", "txt"} {
+			f, ok := sc[kind]
+			if !ok {
+				continue
+			}
+			fp += " " + kind + "=" + f.fp
+			b, err := readFile(ctx, f.path)
+			if err != nil || f.err != "" {
+				fp += "(unreadable)"
+				continue
+			}
+			if len(b) > stage.MaxSidecarBytes {
+				b = nil
+			}
+			data[i] = b
+		}
+		stage.ApplySidecars(&src, data[0], data[1])
+		if v.err != "" || v.fp == "" {
+			fp = "" // never carried: an unreadable input is looked at again
+		}
+		out = append(out, Listed{Rel: v.rel, Fingerprint: fp, Source: src})
+	}
+	return out, nil
+}
+
+func splitGCS(p string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(p, "gs://")
+	if !ok {
+		return "", "", fmt.Errorf("refresh: %s: only local directories and gs:// are supported", p)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if bucket == "" {
+		return "", "", fmt.Errorf("refresh: %s: no bucket", p)
+	}
+	return bucket, strings.TrimSuffix(prefix, "/"), nil
+}
+
+func hashFile(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func readFile(ctx context.Context, p string) ([]byte, error) {
+	if !stage.IsRemote(p) {
+		return os.ReadFile(p)
+	}
+	fsys, err := filesystem.New(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer fsys.Close()
+	return filesystem.Read(ctx, fsys, p)
+}
+
+// isNotExist tells a missing file from a read failure; on GCS it asks for
+// the object's size, which fails the same way for a missing object.
+func isNotExist(ctx context.Context, p string, err error) bool {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, storage.ErrObjectNotExist) {
+		return true
+	}
+	if !stage.IsRemote(p) {
+		return false
+	}
+	fsys, ferr := filesystem.New(ctx, p)
+	if ferr != nil {
+		return false
+	}
+	defer fsys.Close()
+	_, serr := fsys.Size(ctx, p)
+	return errors.Is(serr, storage.ErrObjectNotExist)
+}
+
+func readJSONL[T any](ctx context.Context, p string) ([]T, error) {
+	data, err := readFile(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal(line, &v); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", p, i+1, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// copyFile copies a carried clip or first frame into the new version:
+// a hard link locally (the versions share the bytes), a server-side copy on
+// GCS; either way under a temporary name first.
+func copyFile(ctx context.Context, src, dst string) error {
+	if !stage.IsRemote(src) && !stage.IsRemote(dst) {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		tmp := dst + ".tmp-link"
+		os.Remove(tmp)
+		if err := os.Link(src, tmp); err == nil {
+			return os.Rename(tmp, dst)
+		}
+		return stage.CopyLocalAtomic(ctx, src, dst)
+	}
+	if stage.IsRemote(src) && stage.IsRemote(dst) {
+		fsys, err := filesystem.New(ctx, src)
+		if err != nil {
+			return err
+		}
+		defer fsys.Close()
+		// Copy to dst directly: a GCS copy is a single atomic object write,
+		// and repeating it is harmless.
+		return stage.Retry(ctx, "copy "+src, func(int) error { return filesystem.Copy(ctx, fsys, src, dst) })
+	}
+	data, err := readFile(ctx, src)
+	if err != nil {
+		return err
+	}
+	return stage.WriteAtomic(ctx, dst, bytes.NewReader(data))
+}
