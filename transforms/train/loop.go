@@ -40,7 +40,7 @@ const (
 	DefaultLR              = 1e-4
 	DefaultWarmup          = 5
 	DefaultBeta            = 5000
-	DefaultSFTWeight       = 1
+	DefaultSFTWeight       = 1000
 	DefaultEMAEvery        = 10
 	DefaultEMARate         = 0.05
 	DefaultCheckpointEvery = 20
