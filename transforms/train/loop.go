@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +40,7 @@ const (
 	DefaultLR              = 1e-4
 	DefaultWarmup          = 5
 	DefaultBeta            = 5000
-	DefaultSFTWeight       = 1
+	DefaultSFTWeight       = 1000
 	DefaultEMAEvery        = 10
 	DefaultEMARate         = 0.05
 	DefaultCheckpointEvery = 20
@@ -280,7 +281,7 @@ func (t *Trainer) Run(ctx context.Context, exs []schemas.TrainExample, rejected 
 			rate := float64(done-start) / time.Since(t0).Seconds()
 			slog.Info("train", "step", fmt.Sprintf("%d/%d", done, c.Steps), "loss", round(m.Loss, 5),
 				"acc", round(m.Accuracy, 3), "winner_delta", round(m.WinnerDelta, 6), "loser_delta", round(m.LoserDelta, 6),
-				"grad_norm", round(m.GradNorm, 4), "lr", m.LR, "steps_per_s", round(rate, 3),
+				"grad_norm", round(m.GradNorm, 4), "lr", strconv.FormatFloat(m.LR, 'g', 3, 64), "steps_per_s", round(rate, 3),
 				"eta", (time.Duration(float64(c.Steps-done) / rate * float64(time.Second))).Round(time.Second).String())
 		}
 		if done < c.Steps && c.CheckpointEvery > 0 && done%c.CheckpointEvery == 0 {

@@ -58,7 +58,7 @@ func linePlot(title, ylabel string, ms []schemas.TrainMetric, ss []series, zero 
 				return nil, err
 			}
 			r, g, b, _ := s.c.RGBA()
-			l.Color = color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 70}
+			l.Color = color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 80} // non-premultiplied: a light tint
 			p.Add(l)
 		}
 		sm := make(plotter.XYs, len(raw))
