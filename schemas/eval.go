@@ -70,13 +70,15 @@ type EvalStats struct {
 
 // EvalSample is one measured video: a real clip (Model "real") or a sample.
 type EvalSample struct {
-	ClipID string    `json:"clip_id"`
-	Model  string    `json:"model"`
-	Index  int       `json:"index"`
-	Order  int       `json:"-"`
-	Seed   uint64    `json:"seed,omitempty"`
-	WallS  float64   `json:"wall_s,omitempty"` // sampling time
-	Stats  EvalStats `json:"stats"`
+	ClipID string `json:"clip_id"`
+	Model  string `json:"model"`
+	Index  int    `json:"index"`
+	Order  int    `json:"-"`
+	// Caption is set on the real clip's record (the report's strips show it).
+	Caption string    `json:"-"`
+	Seed    uint64    `json:"seed,omitempty"`
+	WallS   float64   `json:"wall_s,omitempty"` // sampling time
+	Stats   EvalStats `json:"stats"`
 	// Video holds the frames (RGB24, concatenated) only for clips shown as strips.
 	Video []byte `json:"-"`
 }

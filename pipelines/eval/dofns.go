@@ -253,7 +253,7 @@ func (fn *realFn) ProcessElement(ctx context.Context, c schemas.EvalClip, emit f
 	if err != nil {
 		return fmt.Errorf("eval: clip %s: %w", c.ID, err)
 	}
-	s := schemas.EvalSample{ClipID: c.ID, Model: RealModel, Order: c.Order, Stats: st}
+	s := schemas.EvalSample{ClipID: c.ID, Model: RealModel, Order: c.Order, Caption: c.Caption, Stats: st}
 	if c.Order < fn.Strips {
 		s.Video = c.Real
 	}

@@ -230,6 +230,9 @@ func TestEvalEndToEnd(t *testing.T) {
 	}
 	// Every model draws the same seed for a clip (common random numbers).
 	for _, c := range rep.Clips {
+		if c.Caption == "" {
+			t.Errorf("clip %s: no caption in the report", c.ID)
+		}
 		seeds := map[uint64]bool{}
 		for _, s := range c.Samples {
 			if s.Model != RealModel {
@@ -250,7 +253,8 @@ func TestEvalEndToEnd(t *testing.T) {
 	if n := strings.Count(html, `src="data:image/png;base64,`); n != 6 {
 		t.Errorf("report.html embeds %d images, want 6", n)
 	}
-	for _, want := range []string{"Frechet distance", "DPO implicit accuracy", "perturbed", "clip-a", "bad_manifest", "closer to real"} {
+	for _, want := range []string{"Frechet distance", "DPO implicit accuracy", "perturbed", "clip-a", "bad_manifest", "closer to real",
+		"a person moves a red box to the right"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("report.html lacks %q", want)
 		}

@@ -140,6 +140,9 @@ func buildReport(cfg schemas.EvalConfig, geo model.Config, samples []schemas.Eva
 			rep.Clips = append(rep.Clips, schemas.EvalClipReport{ID: s.ClipID})
 			clip = &rep.Clips[len(rep.Clips)-1]
 		}
+		if s.Model == RealModel {
+			clip.Caption = s.Caption
+		}
 		clip.Samples = append(clip.Samples, s)
 	}
 	real := aggregate(byModel[RealModel])
@@ -310,8 +313,10 @@ func FormatTable(rep *schemas.EvalReport) string {
 	return b.String()
 }
 
+// realCell is the real clips' own value where one exists (the reference
+// for "closer" rows; for first-frame error, the floor set by compression).
 func realCell(rep *schemas.EvalReport, d schemas.EvalMetric) string {
-	if v, ok := rep.Real.Metrics[d.Key]; ok && d.Better == "closer" {
+	if v, ok := rep.Real.Metrics[d.Key]; ok && d.Key != timingDef.Key {
 		return num(v)
 	}
 	return "-"
@@ -398,11 +403,7 @@ func renderHTML(rep *schemas.EvalReport, geo model.Config, strips map[string]map
 		if vs == nil {
 			continue
 		}
-		st := htmlStrip{ID: c.ID}
-		for _, s := range c.Samples {
-			st.Caption = s.ClipID
-			break
-		}
+		st := htmlStrip{ID: c.ID, Caption: c.Caption}
 		names := []string{RealModel}
 		for _, m := range rep.Models {
 			names = append(names, m.Name)
@@ -418,7 +419,6 @@ func renderHTML(rep *schemas.EvalReport, geo model.Config, strips map[string]map
 			}
 			st.Rows = append(st.Rows, htmlStripRow{Name: n, Src: src})
 		}
-		st.Caption = c.Caption
 		pg.Strips = append(pg.Strips, st)
 	}
 	var buf bytes.Buffer
