@@ -264,7 +264,8 @@ type Candidate struct {
 // ManifestRecord is one line of manifest.jsonl: one kept, normalised clip.
 type ManifestRecord struct {
 	ID            string     `json:"id"`
-	Source        string     `json:"source"` // relative to the input root
+	Source        string     `json:"source"`    // relative to the input root
+	Candidate     int        `json:"candidate"` // the window's candidate number within its source
 	SourceSHA256  string     `json:"source_sha256"`
 	Clip          string     `json:"clip"`        // relative to the output root
 	FirstFrame    string     `json:"first_frame"` // relative to the output root
