@@ -161,6 +161,9 @@ type CurateConfig struct {
 	Output     string     `json:"output"` // local directory or gs://bucket/prefix
 	Profile    Profile    `json:"profile"`
 	Thresholds Thresholds `json:"thresholds"`
+	// Review configures the semantic stages: captioning, the topic filter
+	// and deduplication.
+	Review ReviewConfig `json:"review"`
 }
 
 // SourceFile is one matched input with whatever its sidecars said.
@@ -261,7 +264,8 @@ type Candidate struct {
 // ManifestRecord is one line of manifest.jsonl: one kept, normalised clip.
 type ManifestRecord struct {
 	ID            string     `json:"id"`
-	Source        string     `json:"source"` // relative to the input root
+	Source        string     `json:"source"`    // relative to the input root
+	Candidate     int        `json:"candidate"` // the window's candidate number within its source
 	SourceSHA256  string     `json:"source_sha256"`
 	Clip          string     `json:"clip"`        // relative to the output root
 	FirstFrame    string     `json:"first_frame"` // relative to the output root
@@ -281,6 +285,31 @@ type ManifestRecord struct {
 	PaddedFrames  int        `json:"padded_frames,omitempty"` // last frame repeated at the very end of a source
 	SourceInfo    SourceInfo `json:"source_info"`
 	Scores        ClipScores `json:"scores"`
+
+	// Captioner, CaptionModel and CaptionPrompt say how Caption was made.
+	Captioner     string `json:"captioner,omitempty"`
+	CaptionModel  string `json:"caption_model,omitempty"`
+	CaptionPrompt string `json:"caption_prompt,omitempty"`
+	CaptionWords  int    `json:"caption_words,omitempty"`
+	// TopicHits are the keywords that decided Category ("field:keyword").
+	TopicHits []string `json:"topic_hits,omitempty"`
+	// Judge is the vlm judge's verdict when --judge=vlm.
+	Judge *JudgeVerdict `json:"judge,omitempty"`
+	// Fingerprint is the clip's perceptual hash: one 64-bit difference hash
+	// per keyframe, as 16 hex digits, so a later refresh can deduplicate
+	// against this dataset without decoding it again.
+	Fingerprint []string `json:"fingerprint,omitempty"`
+	// KeyFrames are evenly spaced JPEG frames for the vlm captioner and
+	// judge; they travel between stages only and are never written.
+	KeyFrames [][]byte `json:"-"`
+}
+
+// JudgeVerdict is the vlm judge's answer to "is this a person doing an
+// everyday action, clearly, in real footage?".
+type JudgeVerdict struct {
+	Model  string `json:"model"`
+	Answer string `json:"answer"` // yes, no or unclear
+	Text   string `json:"text"`   // the model's whole answer
 }
 
 // RejectRecord is one line of rejected.jsonl: a rejected input or candidate.
@@ -298,6 +327,17 @@ type RejectRecord struct {
 	EndS       float64    `json:"end_s,omitempty"`
 	SourceInfo SourceInfo `json:"source_info"`
 	Scores     ClipScores `json:"scores"`
+	// Clip-level semantic rejects (caption, topic, dedup) name the clip
+	// and what was decided about it.
+	ClipID   string `json:"clip_id,omitempty"`
+	Caption  string `json:"caption,omitempty"`
+	Category string `json:"category,omitempty"`
+	// DuplicateOf is the id of the clip kept in this one's place, and
+	// DuplicateOfSource its source; Distance the fingerprint distance.
+	DuplicateOf       string        `json:"duplicate_of,omitempty"`
+	DuplicateOfSource string        `json:"duplicate_of_source,omitempty"`
+	Distance          *int          `json:"distance,omitempty"`
+	Judge             *JudgeVerdict `json:"judge,omitempty"`
 }
 
 // InputDecision is the verdict on one input, as stats.json lists it.
@@ -325,11 +365,13 @@ type CurateStats struct {
 	// InputsRejectedByReason counts rejected inputs by their deciding reason.
 	InputsRejectedByReason map[string]int `json:"inputs_rejected_by_reason"`
 	// FailedChecks counts every failing filter check across candidates.
-	FailedChecks    map[string]int  `json:"failed_checks"`
-	ClipsByCategory map[string]int  `json:"clips_by_category"`
-	ClipSeconds     float64         `json:"clip_seconds"`
-	SourceSeconds   float64         `json:"source_seconds"` // of the inputs that probed
-	Decisions       []InputDecision `json:"decisions"`
+	FailedChecks    map[string]int `json:"failed_checks"`
+	ClipsByCategory map[string]int `json:"clips_by_category"`
+	// ClipsByCaptioner counts kept clips by the captioner that captioned them.
+	ClipsByCaptioner map[string]int  `json:"clips_by_captioner,omitempty"`
+	ClipSeconds      float64         `json:"clip_seconds"`
+	SourceSeconds    float64         `json:"source_seconds"` // of the inputs that probed
+	Decisions        []InputDecision `json:"decisions"`
 }
 
 // AccountingLine is the line a curation run ends with.

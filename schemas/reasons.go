@@ -64,4 +64,7 @@ const (
 const (
 	ReasonUnreadable = "unreadable"    // listed but could not be opened or copied
 	ReasonEncode     = "encode_failed" // normalising a kept window failed
+	// ReasonVLM: the vision-language model (captioner or judge) gave no
+	// usable answer after its retries, or refused the request (4xx).
+	ReasonVLM = "vlm_failed"
 )

@@ -106,7 +106,8 @@ func localCorpus(t *testing.T, dir string) map[string]string {
 	mk("short.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 1}, schemas.ReasonTooShort)
 	mk("portrait.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3, W: 180, H: 320}, schemas.ReasonOrientation)
 	mk("tiny.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3, W: 80, H: 46}, schemas.ReasonResolution)
-	a := testclips.Make(t, t.TempDir(), "a.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 2.7})
+	// Flipped: unflipped, the first shot would be the same footage as good.mp4 (a near-duplicate).
+	a := testclips.Make(t, t.TempDir(), "a.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 2.7, Post: "vflip"})
 	b := testclips.Make(t, t.TempDir(), "b.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 2.7, Post: "hflip,hue=h=150:s=1.5"})
 	testclips.Concat(t, filepath.Join(dir, "two_shots.mp4"), a, b)
 	want["two_shots.mp4"] = ""
@@ -115,11 +116,16 @@ func localCorpus(t *testing.T, dir string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	os.WriteFile(filepath.Join(dir, "two_shots.json"), []byte(`{"title":"Someone walking, then jogging","tags":["walking","running"]}`), 0o644)
 	// Hostile names: the same good footage under names ffmpeg could misread.
+	// With no sidecar there is nothing to match a topic on: off-topic.
 	for _, n := range []string{"-i", "concat:x.mp4", "http:__x.mp4"} {
 		os.WriteFile(filepath.Join(dir, n), data, 0o644)
-		want[n] = ""
+		want[n] = schemas.ReasonOffTopic
 	}
+	// Off-topic by its sidecar, and footage of its own (its clip file must go).
+	mk("skyline.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3.3}, schemas.ReasonOffTopic)
+	os.WriteFile(filepath.Join(dir, "skyline.json"), []byte(`{"title":"City skyline timelapse at dusk","tags":["city","timelapse"]}`), 0o644)
 	os.WriteFile(filepath.Join(dir, "empty.mp4"), nil, 0o644)
 	want["empty.mp4"] = schemas.ReasonEmptyFile
 	os.WriteFile(filepath.Join(dir, "page.mp4"), []byte("<html><body>404</body></html>\n"), 0o644)
@@ -128,7 +134,8 @@ func localCorpus(t *testing.T, dir string) map[string]string {
 	want["cut_short.mp4"] = schemas.ReasonTruncated
 	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
 	os.WriteFile(filepath.Join(dir, "sub", "nested.mp4"), data, 0o644)
-	want["sub/nested.mp4"] = ""
+	os.WriteFile(filepath.Join(dir, "sub", "nested.json"), []byte(`{"title":"A cook stirring a pot on the stove","tags":["cooking"]}`), 0o644)
+	want["sub/nested.mp4"] = schemas.ReasonDuplicate // the same bytes as good.mp4, which sorts first
 	os.Symlink(filepath.Join(dir, "nowhere.mp4"), filepath.Join(dir, "dangling.mp4"))
 	want["dangling.mp4"] = schemas.ReasonUnreadable
 	// An orphan sidecar is metadata, not an input.
@@ -208,19 +215,55 @@ func TestCurateLocal(t *testing.T) {
 			t.Errorf("filter reject without its evidence: %+v", r)
 		}
 	}
-	// Same footage under hostile names gives the same clip ids.
+	// Same footage under hostile names gives the same clip ids; the copy
+	// with a sidecar is a duplicate of good.mp4.
 	ids := map[string]string{}
 	for _, m := range man {
 		ids[m.Source] = m.ID
-	}
-	for _, n := range []string{"-i", "concat:x.mp4", "http:__x.mp4", "sub/nested.mp4"} {
-		if ids[n] != ids["good.mp4"] {
-			t.Errorf("%s: id %q, good.mp4 %q", n, ids[n], ids["good.mp4"])
+		if m.Captioner == "" || m.CaptionWords == 0 || len(m.Fingerprint) != 8 || m.Category == "" || len(m.TopicHits) == 0 {
+			t.Errorf("%s: caption, fingerprint or topic missing: captioner %q words %d fingerprint %v category %q hits %v",
+				m.Source, m.Captioner, m.CaptionWords, m.Fingerprint, m.Category, m.TopicHits)
 		}
 	}
+	for _, r := range rej {
+		switch r.Source {
+		case "-i", "concat:x.mp4", "http:__x.mp4":
+			if r.ClipID != ids["good.mp4"] || r.Stage != schemas.StageTopic || !strings.Contains(r.Detail, "no title, tags or caption") {
+				t.Errorf("%s: %+v, want a topic reject of clip %s for want of text", r.Source, r, ids["good.mp4"])
+			}
+		case "sub/nested.mp4":
+			if r.ClipID != ids["good.mp4"] || r.DuplicateOf != ids["good.mp4"] || r.DuplicateOfSource != "good.mp4" || r.Distance == nil || *r.Distance != 0 {
+				t.Errorf("nested copy: %+v, want duplicate_of %s (good.mp4) at distance 0", r, ids["good.mp4"])
+			}
+		case "skyline.mp4":
+			if r.Reason != schemas.ReasonOffTopic || !strings.Contains(r.Detail, "timelapse") {
+				t.Errorf("skyline: %+v, want off_topic for timelapse", r)
+			}
+		}
+	}
+	if m := ids["two_shots.mp4"]; m == "" {
+		t.Error("two_shots.mp4 missing from the manifest")
+	}
 	card, err := os.ReadFile(filepath.Join(out, "README.md"))
-	if err != nil || !strings.Contains(string(card), "cooking") || !strings.Contains(string(card), st.AccountingLine()) {
-		t.Errorf("dataset card: %v\n%s", err, card)
+	for _, w := range []string{"cooking", st.AccountingLine(), "## Caption length (words)", "## Category histogram", "running"} {
+		if err != nil || !strings.Contains(string(card), w) {
+			t.Errorf("dataset card lacks %q: %v\n%s", w, err, card)
+		}
+	}
+	// Only kept clips keep their files: the off-topic skyline clip is gone.
+	onDisk, _ := filepath.Glob(filepath.Join(out, "clips", "*.mp4"))
+	frames, _ := filepath.Glob(filepath.Join(out, "first_frames", "*.png"))
+	kept := map[string]bool{}
+	for _, m := range man {
+		kept[m.ID] = true
+	}
+	if len(onDisk) != len(kept) || len(frames) != len(kept) {
+		t.Errorf("%d clip files and %d first frames for %d kept clips: %v", len(onDisk), len(frames), len(kept), onDisk)
+	}
+	for _, p := range onDisk {
+		if !kept[strings.TrimSuffix(filepath.Base(p), ".mp4")] {
+			t.Errorf("clip file of a rejected clip left: %s", p)
+		}
 	}
 	// No temp files are left behind.
 	filepath.Walk(out, func(p string, info os.FileInfo, err error) error {

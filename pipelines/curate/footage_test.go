@@ -12,6 +12,7 @@ import (
 	"realdpo/schemas"
 	"realdpo/transforms/quality/testclips"
 	"realdpo/transforms/synth"
+	"realdpo/transforms/topic"
 )
 
 // TestSharedFootage runs the realaction profile on real footage nobody here
@@ -70,8 +71,9 @@ func TestSharedFootage(t *testing.T) {
 	}
 }
 
-// semanticReasons are decided by later stages (topic, dedup), not by this pipeline.
-var semanticReasons = map[string]bool{schemas.ReasonOffTopic: true, schemas.ReasonDuplicate: true, schemas.ReasonCaption: true}
+// semanticReasons are left out of the per-defect table when a test scores
+// them separately (none by default: the pipeline decides them all).
+var semanticReasons = map[string]bool{}
 
 // TestSynthGroundTruth curates a small `realdpo synth` corpus and compares
 // every decision with the generator's ground truth, reporting precision and
@@ -108,8 +110,7 @@ func TestSynthGroundTruth(t *testing.T) {
 // GroundTruthReport compares a run's decisions with synth ground truth:
 // per defect kind, recall is the share of files carrying it that got the
 // expected outcome, and precision the share of files rejected for that
-// kind's reason that were expected to be. Semantic outcomes (off-topic,
-// duplicate) belong to later stages and are left out.
+// kind's reason that were expected to be.
 func GroundTruthReport(gts []schemas.GroundTruth, st schemas.CurateStats, profile string) (string, int, int) {
 	dec := map[string]schemas.InputDecision{}
 	for _, d := range st.Decisions {
@@ -187,4 +188,131 @@ func GroundTruthReport(gts []schemas.GroundTruth, st schemas.CurateStats, profil
 		b.WriteString("  miss: " + m + "\n")
 	}
 	return b.String(), agree, scored
+}
+
+// TestSynthDedupTopic curates synth footage rich in exact and near
+// duplicates and off-topic sidecars and scores deduplication (pairs found,
+// against the generator's duplicate_of) and the topic filter (off-topic
+// files rejected) by precision and recall (run with -v for the figures).
+func TestSynthDedupTopic(t *testing.T) {
+	testclips.RequireFFmpeg(t)
+	in, out := t.TempDir(), t.TempDir()
+	gts, err := synth.Generate(context.Background(), synth.Config{
+		Output: in, Count: 14, Seed: 23, DefectShare: 0.5,
+		Defects: []string{schemas.DefectExactDup, schemas.DefectNearDup, schemas.DefectOffTopic},
+		Sizes:   []synth.Size{{W: 320, H: 180}, {W: 384, H: 216}}, MinSeconds: 3, MaxSeconds: 4, Workers: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := NewConfig(in, out, schemas.ProfileDemo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(st.AccountingLine())
+	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, "rejected.jsonl"))
+	dp, dr, tp, tr, report := SemanticReport(gts, st, rej, cfg.Profile.Name)
+	t.Log("\n" + report)
+	if dp < 1 || dr < 1 {
+		t.Errorf("dedup precision %.2f recall %.2f, want 1 and 1 on synth duplicates", dp, dr)
+	}
+	if tp < 1 || tr < 1 {
+		t.Errorf("topic filter precision %.2f recall %.2f, want 1 and 1 on synth off-topic sidecars", tp, tr)
+	}
+	table, _, _ := GroundTruthReport(gts, st, cfg.Profile.Name)
+	t.Log("\n" + table)
+}
+
+// SemanticReport scores deduplication and the topic filter against synth
+// ground truth. Dedup is scored on unordered pairs {copy, original}: a
+// predicted pair is a duplicate reject and the source kept in its place;
+// a true pair is a file expected to be a duplicate and its original.
+// The topic filter is scored on the files it finds off-topic from their
+// sidecars, and an off-topic file accepted by the pipeline counts as missed.
+func SemanticReport(gts []schemas.GroundTruth, st schemas.CurateStats, rej []schemas.RejectRecord, profile string) (dedupP, dedupR, topicP, topicR float64, report string) {
+	pair := func(a, b string) string {
+		if a > b {
+			a, b = b, a
+		}
+		return a + " ~ " + b
+	}
+	truth, pred := map[string]bool{}, map[string]bool{}
+	offWant := map[string]bool{}
+	var b strings.Builder
+	for _, g := range gts {
+		exp := g.Expected[profile]
+		if exp.Reason == schemas.ReasonDuplicate {
+			truth[pair(g.File, exp.DuplicateOf)] = true
+		}
+		if exp.Reason == schemas.ReasonOffTopic {
+			offWant[g.File] = true
+		}
+	}
+	for _, r := range rej {
+		if r.Stage == schemas.StageDedup && r.Reason == schemas.ReasonDuplicate {
+			pred[pair(r.Source, r.DuplicateOfSource)] = true
+		}
+	}
+	// The topic filter judges the sidecars of every file, whatever an
+	// earlier stage decided (synth skylines often fail the overlay filter
+	// first), and no on-topic file may end rejected off_topic.
+	tl := topic.Default()
+	offGot := map[string]bool{}
+	for _, g := range gts {
+		if m := topic.Classify(tl, topic.Text{Title: g.Title, Tags: g.Tags, Caption: g.Caption}, false); !m.OnTopic && g.Title != "" {
+			offGot[g.File] = true
+		}
+	}
+	accepted := map[string]bool{}
+	for _, d := range st.Decisions {
+		if d.Accept {
+			accepted[d.Source] = true
+		}
+		if !d.Accept && d.Reason == schemas.ReasonOffTopic && !offWant[d.Source] {
+			offGot[d.Source+" (pipeline)"] = true
+		}
+	}
+	for f := range offWant {
+		if accepted[f] {
+			fmt.Fprintf(&b, "  off-topic file accepted: %s\n", f)
+			delete(offGot, f)
+		}
+	}
+	ratio := func(a, b int) float64 {
+		if b == 0 {
+			return 1
+		}
+		return float64(a) / float64(b)
+	}
+	hit := 0
+	for p := range pred {
+		if truth[p] {
+			hit++
+		} else {
+			fmt.Fprintf(&b, "  false duplicate: %s\n", p)
+		}
+	}
+	for p := range truth {
+		if !pred[p] {
+			fmt.Fprintf(&b, "  missed duplicate: %s\n", p)
+		}
+	}
+	dedupP, dedupR = ratio(hit, len(pred)), ratio(hit, len(truth))
+	offHit := 0
+	for f := range offGot {
+		if offWant[f] {
+			offHit++
+		} else {
+			fmt.Fprintf(&b, "  wrongly off-topic: %s\n", f)
+		}
+	}
+	topicP, topicR = ratio(offHit, len(offGot)), ratio(offHit, len(offWant))
+	report = fmt.Sprintf("dedup: %d true pairs, %d predicted, %d right: precision %.2f recall %.2f\n"+
+		"topic: %d off-topic files, %d rejected off_topic, %d right: precision %.2f recall %.2f\n%s",
+		len(truth), len(pred), hit, dedupP, dedupR, len(offWant), len(offGot), offHit, topicP, topicR, b.String())
+	return
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"sort"
 	"time"
 
@@ -11,12 +12,45 @@ import (
 
 	pcurate "realdpo/pipelines/curate"
 	"realdpo/schemas"
+	"realdpo/transforms/topic"
 )
 
 // curateFlags hold the command's own flags; thresholds left unset take the
 // profile's documented defaults.
 var curateFlags struct {
 	input, output, profile string
+	topics                 string
+	review                 schemas.ReviewConfig
+}
+
+// reviewFlagSet binds the captioning, topic and dedup flags.
+func reviewFlagSet(fs *flag.FlagSet, r *schemas.ReviewConfig) {
+	*r = schemas.DefaultReviewConfig()
+	fs.StringVar(&r.Captioner, "captioner", r.Captioner, "vlm (an OpenAI-compatible chat-completions endpoint that takes images), sidecar (NAME.txt, else the sidecar title and tags) or template (category and measured facts)")
+	fs.StringVar(&r.Fallback, "caption_fallback", r.Fallback, "captioner for clips the captioner has nothing for (no sidecar text): template, sidecar, vlm or none (reject them)")
+	fs.IntVar(&r.MinCaptionWords, "min_caption_words", 0, "reject captions shorter than this many words (caption); 0 = by captioner: 45 for vlm (the paper's captions run 45-185 words), 5 otherwise")
+	fs.IntVar(&r.MaxCaptionWords, "max_caption_words", 0, "reject captions longer than this many words (caption); 0 = 185, the paper's longest")
+	fs.Float64Var(&r.MaxRepeatShare, "max_caption_repeat", r.MaxRepeatShare, "reject captions in which more than this share of word 3-grams repeat (a model stuck in a loop)")
+	fs.StringVar(&r.VLM.BaseURL, "vlm_base_url", "", "OpenAI-compatible API base URL for --captioner=vlm and --judge=vlm, e.g. http://vllm:8000/v1")
+	fs.StringVar(&r.VLM.Model, "vlm_model", "", "model name sent to the endpoint, e.g. Qwen/Qwen2.5-VL-7B-Instruct")
+	fs.StringVar(&r.VLM.Prompt, "vlm_prompt", r.VLM.Prompt, "captioning prompt (the RealDPO paper's by default)")
+	fs.IntVar(&r.VLM.Frames, "vlm_frames", r.VLM.Frames, "evenly spaced frames sent per clip, as base64 JPEG")
+	fs.IntVar(&r.VLM.FrameWidth, "vlm_frame_width", r.VLM.FrameWidth, "frames are scaled down to at most this width")
+	fs.IntVar(&r.VLM.MaxTokens, "vlm_max_tokens", r.VLM.MaxTokens, "max_tokens per answer; an answer cut off at it is rejected (caption truncated)")
+	fs.Float64Var(&r.VLM.Temperature, "vlm_temperature", r.VLM.Temperature, "sampling temperature")
+	fs.DurationVar(&r.VLM.Timeout, "vlm_timeout", r.VLM.Timeout, "deadline per request attempt")
+	fs.IntVar(&r.VLM.MaxAttempts, "vlm_max_attempts", r.VLM.MaxAttempts, "attempts per request on 429, 408, 5xx, timeouts and malformed answers (exponential backoff with jitter, Retry-After honoured)")
+	fs.IntVar(&r.VLM.Concurrency, "vlm_concurrency", r.VLM.Concurrency, "requests in flight per worker process")
+	fs.StringVar(&r.VLM.APIKeyEnv, "vlm_api_key_env", r.VLM.APIKeyEnv, "environment variable holding the API key (read on each worker; never logged or recorded)")
+	fs.StringVar(&r.VLM.APIKeyFile, "vlm_api_key_file", "", "file (local or gs://) holding the API key; overrides --vlm_api_key_env")
+	fs.StringVar(&r.Judge, "judge", "", "vlm: also ask the model whether a person does an everyday action, clearly, in real footage; a no rejects the clip (off_topic)")
+	fs.BoolVar(&r.KeepUntagged, "keep_untagged", false, "keep clips with no title, tags or caption as category others instead of rejecting them off-topic")
+	fs.IntVar(&r.DedupKeyframes, "dedup_keyframes", r.DedupKeyframes, "keyframes hashed per clip (64-bit difference hash each)")
+	fs.IntVar(&r.DedupMaxDistance, "dedup_max_distance", r.DedupMaxDistance, "largest mean keyframe Hamming distance (of 64 bits) that is still the same footage")
+	fs.IntVar(&r.DedupBands, "dedup_bands", r.DedupBands, "LSH bands per hash (1, 2, 4, 8 or 16): clips sharing a band of any keyframe hash are compared")
+	fs.IntVar(&r.DedupRounds, "dedup_rounds", r.DedupRounds, "label-propagation rounds: duplicate chains up to this many hops end with one kept copy")
+	fs.IntVar(&r.DedupMaxBucket, "dedup_max_bucket", r.DedupMaxBucket, "members of one LSH bucket compared pairwise; larger buckets are compared against their first N only")
+	fs.BoolVar(&r.DedupOff, "no_dedup", false, "skip deduplication")
 }
 
 // thresholdFlag binds one threshold to a flag whose default is the
@@ -71,6 +105,9 @@ func init() {
 			fs.StringVar(&curateFlags.input, "input", "", "raw footage: a local directory (searched recursively) or gs://BUCKET/PREFIX")
 			fs.StringVar(&curateFlags.output, "output", "", "dataset root: a local directory or gs://BUCKET/PREFIX")
 			fs.StringVar(&curateFlags.profile, "profile", schemas.ProfileRealAction, "clip spec: realaction (49 frames at 8 fps, 720x480) or demo (17 frames at 8 fps, 96x64)")
+			fs.StringVar(&curateFlags.topics, "topics", "", "topics file (categories and their keywords, see `realdpo curate --print_topics`); default: the embedded RealAction topics")
+			fs.BoolVar(&curatePrintTopics, "print_topics", false, "print the embedded topics file (to copy and edit) and exit")
+			reviewFlagSet(fs, &curateFlags.review)
 			flagValues = schemas.DefaultThresholds(schemas.Profiles[schemas.ProfileRealAction])
 			for _, tf := range thresholdFlags {
 				switch p := tf.ptr(&flagValues).(type) {
@@ -91,6 +128,8 @@ func init() {
 	})
 }
 
+var curatePrintTopics bool
+
 // curateConfig is the configuration the curate flags describe (refresh
 // takes the same flags).
 func curateConfig() (schemas.CurateConfig, error) {
@@ -98,6 +137,19 @@ func curateConfig() (schemas.CurateConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
+	topics, topicsFile := cfg.Review.Topics, cfg.Review.TopicsFile
+	if curateFlags.topics != "" {
+		data, err := os.ReadFile(curateFlags.topics)
+		if err != nil {
+			return cfg, fmt.Errorf("curate: --topics: %w", err)
+		}
+		if topics, err = topic.Parse(data); err != nil {
+			return cfg, fmt.Errorf("curate: --topics %s: %w", curateFlags.topics, err)
+		}
+		topicsFile = curateFlags.topics
+	}
+	cfg.Review = curateFlags.review
+	cfg.Review.Topics, cfg.Review.TopicsFile = topics, topicsFile
 	set := map[string]bool{}
 	flag.CommandLine.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, tf := range thresholdFlags {
@@ -134,6 +186,10 @@ func curatePipeline(ctx context.Context) (*beam.Pipeline, error) {
 }
 
 func runCurate(ctx context.Context) error {
+	if curatePrintTopics {
+		fmt.Print(topic.DefaultText())
+		return nil
+	}
 	cfg, err := curateConfig()
 	if err != nil {
 		return err

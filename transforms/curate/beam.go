@@ -462,7 +462,8 @@ func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, 
 		defer os.RemoveAll(work)
 		clipPath, pngPath = filepath.Join(work, id+".mp4"), filepath.Join(work, id+".png")
 	}
-	padded, err := stage.NormaliseClip(ctx, loc.Path, c.StartS, p, clipPath, pngPath, th)
+	fp := newFrameSampler(fn.Cfg)
+	padded, err := stage.NormaliseClipVisit(ctx, loc.Path, c.StartS, p, clipPath, pngPath, th, fp.visit)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -484,7 +485,8 @@ func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, 
 		Caption: c.Source.Caption, CaptionSource: c.Source.CaptionSource, Title: c.Source.Title, Tags: c.Source.Tags,
 		Category: c.Source.Category, Profile: p.Name, StartS: c.StartS, EndS: c.EndS,
 		Frames: p.Frames, FPS: p.FPS, Width: p.Width, Height: p.Height, Upscaled: c.Upscaled, PaddedFrames: padded,
-		SourceInfo: c.Info, Scores: c.Scores,
+		SourceInfo: c.Info, Scores: c.Scores, Candidate: c.Index,
+		Fingerprint: fp.fingerprint(), KeyFrames: fp.jpegs,
 	})
 	return nil
 }

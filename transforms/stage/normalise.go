@@ -45,6 +45,13 @@ const MaxPadFrames = 2
 // to clipPath, and the first frame as PNG to pngPath, each temp-then-rename.
 // It returns how many final frames repeat the last decoded one.
 func NormaliseClip(ctx context.Context, local string, startS float64, p schemas.Profile, clipPath, pngPath string, th schemas.Thresholds) (int, error) {
+	return NormaliseClipVisit(ctx, local, startS, p, clipPath, pngPath, th, nil)
+}
+
+// NormaliseClipVisit is NormaliseClip that also shows visit every final
+// frame (index, packed RGB24 at the profile size; the buffer is reused),
+// so fingerprints and keyframes come from the same decode.
+func NormaliseClipVisit(ctx context.Context, local string, startS float64, p schemas.Profile, clipPath, pngPath string, th schemas.Thresholds, visit func(i int, rgb []byte) error) (int, error) {
 	r, err := media.OpenFrames(ctx, local, media.DecodeOptions{
 		Width: p.Width, Height: p.Height, Start: startS, MaxFrames: p.Frames,
 		Format: media.RGB24, Filter: NormaliseFilter(p), Timeout: th.DecodeTimeout,
@@ -81,6 +88,12 @@ func NormaliseClip(ctx context.Context, local string, startS float64, p schemas.
 			enc.Abort()
 			return 0, err
 		}
+		if visit != nil {
+			if err := visit(got, buf); err != nil {
+				enc.Abort()
+				return 0, err
+			}
+		}
 		got++
 	}
 	padded := p.Frames - got
@@ -97,6 +110,12 @@ func NormaliseClip(ctx context.Context, local string, startS float64, p schemas.
 		if err := enc.WriteFrame(buf); err != nil {
 			enc.Abort()
 			return 0, err
+		}
+		if visit != nil {
+			if err := visit(got+i, buf); err != nil {
+				enc.Abort()
+				return 0, err
+			}
 		}
 	}
 	if err := enc.Close(); err != nil {

@@ -48,6 +48,7 @@ func ComputeStats(p schemas.Profile, th schemas.Thresholds, sources []schemas.So
 		Profile: p, Thresholds: th,
 		RejectsByStage: map[string]int{}, RejectsByReason: map[string]int{},
 		InputsRejectedByReason: map[string]int{}, FailedChecks: map[string]int{}, ClipsByCategory: map[string]int{},
+		ClipsByCaptioner: map[string]int{},
 	}
 	clips := map[string]int{}
 	for _, m := range man {
@@ -57,6 +58,9 @@ func ComputeStats(p schemas.Profile, th schemas.Thresholds, sources []schemas.So
 			cat = "unknown"
 		}
 		st.ClipsByCategory[cat]++
+		if m.Captioner != "" {
+			st.ClipsByCaptioner[m.Captioner]++
+		}
 		st.ClipSeconds += float64(m.Frames) / m.FPS
 	}
 	order := map[string]int{}
@@ -179,8 +183,13 @@ func DatasetCard(st schemas.CurateStats, man []schemas.ManifestRecord) string {
 		st.Inputs, st.InputsAccepted, st.InputsRejected, st.Candidates, st.Clips, st.ClipSeconds/3600, st.SourceSeconds/3600)
 	fmt.Fprintf(&b, "Accounting: `%s`\n\n", st.AccountingLine())
 
-	b.WriteString("## Categories (from sidecar tags)\n\n")
+	b.WriteString("## Categories (topic filter)\n\n")
 	writeShares(&b, st.ClipsByCategory, st.Clips)
+	writeBars(&b, "Category histogram", st.ClipsByCategory)
+	if len(st.ClipsByCaptioner) > 0 {
+		b.WriteString("## Captioners\n\n")
+		writeShares(&b, st.ClipsByCaptioner, st.Clips)
+	}
 	b.WriteString("## Rejected inputs by reason\n\n")
 	writeShares(&b, st.InputsRejectedByReason, st.InputsRejected)
 	b.WriteString("## Reject records by stage\n\n")
@@ -201,6 +210,7 @@ func DatasetCard(st schemas.CurateStats, man []schemas.ManifestRecord) string {
 		}
 		writeHist(&b, title, unit, v)
 	}
+	hist("Caption length", "words", func(m schemas.ManifestRecord) float64 { return float64(len(strings.Fields(m.Caption))) })
 	writeHist(&b, "Source duration of accepted inputs", "s", durs)
 	hist("Subject motion", "%W/s", func(m schemas.ManifestRecord) float64 { return m.Scores.SubjectMotion })
 	hist("Camera motion", "%W/s", func(m schemas.ManifestRecord) float64 { return m.Scores.CameraMotion })
@@ -211,7 +221,9 @@ func DatasetCard(st schemas.CurateStats, man []schemas.ManifestRecord) string {
 	b.WriteString("## Files\n\n- `manifest.jsonl`: one record per clip (id, source, clip, first_frame, caption, category, start_s, end_s, frames, fps, width, height, scores).\n" +
 		"- `rejected.jsonl`: one record per rejected input or candidate window, with stage, reason and the scores that decided it.\n" +
 		"- `stats.json`: counts per stage, reason and category, the thresholds used, and the decision on every input.\n\n")
-	b.WriteString("Captions are the sources' sidecar captions or titles until the captioning stage runs; topic filtering and deduplication are not applied yet.\n")
+	b.WriteString("Each clip's caption, captioner, model and prompt are in its manifest record. Clips are kept only when a RealAction " +
+		"category matches their title, tags or caption (off-topic ones are in `rejected.jsonl` with stage `topic`), and only the best " +
+		"copy of any footage is kept: near-duplicates by perceptual fingerprint are rejected with `duplicate_of`.\n")
 	return b.String()
 }
 
@@ -235,6 +247,32 @@ func writeShares(b *strings.Builder, m map[string]int, total int) {
 		fmt.Fprintf(b, "| %s | %d | %.1f%% |\n", k, m[k], 100*float64(m[k])/math.Max(1, float64(total)))
 	}
 	b.WriteString("\n")
+}
+
+// writeBars draws one bar per key, largest first.
+func writeBars(b *strings.Builder, title string, m map[string]int) {
+	fmt.Fprintf(b, "## %s\n\n", title)
+	if len(m) == 0 {
+		b.WriteString("(no clips)\n\n")
+		return
+	}
+	keys := make([]string, 0, len(m))
+	most := 0
+	for k, v := range m {
+		keys = append(keys, k)
+		most = max(most, v)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	b.WriteString("```\n")
+	for _, k := range keys {
+		fmt.Fprintf(b, "%-20s | %-40s %d\n", k, strings.Repeat("#", int(math.Round(40*float64(m[k])/float64(max(most, 1))))), m[k])
+	}
+	b.WriteString("```\n\n")
 }
 
 // writeHist draws a 10-bin text histogram.

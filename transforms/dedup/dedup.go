@@ -1,0 +1,309 @@
+// Package dedup finds near-duplicate clips by perceptual fingerprints: a
+// 64-bit difference hash (dHash) per keyframe, candidate pairs found by
+// locality-sensitive bucketing on hash bands, and the best copy of each
+// group of duplicates kept. Dedup is the Beam transform; Decide does the
+// same in memory (tests and small jobs).
+package dedup
+
+import (
+	"fmt"
+	"image"
+	"math"
+	"math/bits"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/corona10/goimagehash"
+
+	"realdpo/schemas"
+)
+
+// Options control near-duplicate search.
+type Options struct {
+	// MaxDistance is the largest clip distance (mean keyframe Hamming
+	// distance, of 64 bits) that still counts as the same footage.
+	MaxDistance int
+	// Bands cuts each 64-bit hash into this many bands (1, 2, 4, 8 or 16);
+	// two clips are compared when any keyframe hash shares a band exactly.
+	// With 4 bands any two hashes within 3 bits share one.
+	Bands int
+	// Rounds of label propagation: a duplicate chain up to this many hops
+	// long ends with one kept copy.
+	Rounds int
+	// MaxBucket caps the members compared in one bucket (near-flat frames
+	// would otherwise put everything into one bucket); the rest of an
+	// oversized bucket is compared against its first MaxBucket members only.
+	MaxBucket int
+}
+
+// OptionsFrom takes the dedup settings of a review configuration.
+func OptionsFrom(r schemas.ReviewConfig) Options {
+	return Options{MaxDistance: r.DedupMaxDistance, Bands: r.DedupBands, Rounds: r.DedupRounds, MaxBucket: r.DedupMaxBucket}
+}
+
+// Validate reports settings the search cannot use.
+func (o Options) Validate() error {
+	switch o.Bands {
+	case 1, 2, 4, 8, 16:
+	default:
+		return fmt.Errorf("dedup: bands must be 1, 2, 4, 8 or 16, got %d", o.Bands)
+	}
+	if o.MaxDistance < 0 || o.MaxDistance > 64 {
+		return fmt.Errorf("dedup: max distance %d outside 0..64", o.MaxDistance)
+	}
+	if o.Rounds < 1 {
+		return fmt.Errorf("dedup: rounds must be at least 1, got %d", o.Rounds)
+	}
+	if o.MaxBucket < 2 {
+		return fmt.Errorf("dedup: max bucket must be at least 2, got %d", o.MaxBucket)
+	}
+	return nil
+}
+
+// HashRGB is the 64-bit difference hash of a packed RGB24 frame.
+func HashRGB(rgb []byte, w, h int) (uint64, error) {
+	if w <= 0 || h <= 0 || len(rgb) < w*h*3 {
+		return 0, fmt.Errorf("dedup: frame %dx%d needs %d bytes, have %d", w, h, w*h*3, len(rgb))
+	}
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i, j := 0, 0; i < w*h*3; i, j = i+3, j+4 {
+		img.Pix[j], img.Pix[j+1], img.Pix[j+2], img.Pix[j+3] = rgb[i], rgb[i+1], rgb[i+2], 255
+	}
+	return HashImage(img)
+}
+
+// HashImage is the 64-bit difference hash of an image.
+func HashImage(img image.Image) (uint64, error) {
+	h, err := goimagehash.DifferenceHash(img)
+	if err != nil {
+		return 0, fmt.Errorf("dedup: dhash: %w", err)
+	}
+	return h.GetHash(), nil
+}
+
+// KeyframeIndices are k evenly spaced frame indices of n (the middle of k
+// equal spans), so the same clip gives the same keyframes.
+func KeyframeIndices(n, k int) []int {
+	if n <= 0 || k <= 0 {
+		return nil
+	}
+	k = min(k, n)
+	out := make([]int, k)
+	for i := range out {
+		out[i] = min(n-1, int((float64(i)+0.5)*float64(n)/float64(k)))
+	}
+	return out
+}
+
+// minInfoBits: a hash with fewer set (or unset) bits than this comes from
+// a near-flat frame and says nothing about the footage.
+const minInfoBits = 4
+
+// Informative reports whether a keyframe hash carries enough structure to
+// compare (a flat or plain-gradient frame hashes to all zeros or ones).
+func Informative(h uint64) bool {
+	n := bits.OnesCount64(h)
+	return n >= minInfoBits && n <= 64-minInfoBits
+}
+
+// Hamming is the number of differing bits.
+func Hamming(a, b uint64) int { return bits.OnesCount64(a ^ b) }
+
+// Distance between two clips: for each informative keyframe of one, the
+// Hamming distance to the closest keyframe of the other, averaged and
+// rounded, the larger of the two directions (so a short excerpt is not
+// the same footage as a long clip that contains it unless both agree).
+// It is -1 when either clip has no informative keyframe.
+func Distance(a, b []uint64) int {
+	da, db := directed(a, b), directed(b, a)
+	if da < 0 || db < 0 {
+		return -1
+	}
+	return int(math.Round(max(da, db)))
+}
+
+func directed(a, b []uint64) float64 {
+	sum, n := 0, 0
+	for _, x := range a {
+		if !Informative(x) {
+			continue
+		}
+		best := 65
+		for _, y := range b {
+			if Informative(y) {
+				best = min(best, Hamming(x, y))
+			}
+		}
+		if best == 65 {
+			return -1
+		}
+		sum += best
+		n++
+	}
+	if n == 0 {
+		return -1
+	}
+	return float64(sum) / float64(n)
+}
+
+// BandKeys are the buckets an item falls into: one per distinct band value
+// of its informative keyframe hashes, plus its clip id (identical clips
+// always meet).
+func BandKeys(it schemas.DedupItem, bands int) []string {
+	width := 64 / bands
+	mask := uint64(1)<<width - 1
+	if width == 64 {
+		mask = ^uint64(0)
+	}
+	seen := map[string]bool{}
+	keys := []string{"id:" + it.ID}
+	for _, h := range it.Hashes {
+		if !Informative(h) {
+			continue
+		}
+		for b := 0; b < bands; b++ {
+			k := "b" + strconv.Itoa(b) + ":" + strconv.FormatUint((h>>(uint(b)*uint(width)))&mask, 16)
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys
+}
+
+// RankKey orders copies of the same footage, smallest best: higher source
+// resolution, then longer source, then the higher quality score, then the
+// better caption evidence (0 best), then the clip id and the record key,
+// so the choice never depends on which worker saw what.
+func RankKey(pixels int, durationS, quality float64, captionRank int, id, key string) string {
+	const big = 1e12
+	inv := func(v float64) int64 { return int64(big - math.Max(0, math.Min(big-1, v))) }
+	return fmt.Sprintf("%013d|%013d|%013d|%02d|%s|%s", inv(float64(pixels)), inv(math.Round(durationS*1000)),
+		inv(math.Round(quality*1000)), min(max(captionRank, 0), 99), id, key)
+}
+
+// Edge is a near-duplicate pair as seen from one end.
+type Edge struct {
+	To       string
+	Distance int
+}
+
+// label is what propagation passes around: the best rank reachable, with
+// its key and clip id, separated by a unit separator (sorts as the rank).
+func label(it schemas.DedupItem) string { return it.Rank + "\x1f" + it.Key + "\x1f" + it.ID }
+
+func splitLabel(l string) (key, id string) {
+	parts := strings.Split(l, "\x1f")
+	if len(parts) < 3 {
+		return "", ""
+	}
+	return parts[len(parts)-2], parts[len(parts)-1]
+}
+
+// sortBucket orders a bucket's members by rank, then key.
+func sortBucket(m []schemas.DedupItem) {
+	sort.Slice(m, func(i, j int) bool {
+		if m[i].Rank != m[j].Rank {
+			return m[i].Rank < m[j].Rank
+		}
+		return m[i].Key < m[j].Key
+	})
+}
+
+// bucketEdges compares the members of one bucket and calls emit for every
+// near-duplicate pair, once in each direction. overflow reports members
+// compared only against the first max.
+func bucketEdges(members []schemas.DedupItem, o Options, emit func(from string, e Edge)) (overflow int) {
+	sortBucket(members)
+	for j := 1; j < len(members); j++ {
+		lim := j
+		if lim > o.MaxBucket {
+			lim = o.MaxBucket
+			overflow++
+		}
+		for i := 0; i < lim; i++ {
+			a, b := members[i], members[j]
+			if a.Key == b.Key {
+				continue
+			}
+			d := Distance(a.Hashes, b.Hashes)
+			if a.ID == b.ID && a.ID != "" {
+				d = max(d, 0) // the same clip id is the same bytes
+			}
+			if d < 0 || d > o.MaxDistance {
+				continue
+			}
+			emit(a.Key, Edge{To: b.Key, Distance: d})
+			emit(b.Key, Edge{To: a.Key, Distance: d})
+		}
+	}
+	return overflow
+}
+
+// Decide deduplicates in memory exactly as Dedup does in Beam: the same
+// buckets, edges and label propagation, so the two agree decision for
+// decision. Decisions come back sorted by key.
+func Decide(items []schemas.DedupItem, o Options) ([]schemas.DedupDecision, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	buckets := map[string][]schemas.DedupItem{}
+	byKey := map[string]schemas.DedupItem{}
+	for _, it := range items {
+		if _, dup := byKey[it.Key]; dup {
+			return nil, fmt.Errorf("dedup: key %q appears twice", it.Key)
+		}
+		byKey[it.Key] = it
+		for _, k := range BandKeys(it, o.Bands) {
+			buckets[k] = append(buckets[k], it)
+		}
+	}
+	adj := map[string][]Edge{}
+	for _, m := range buckets {
+		bucketEdges(m, o, func(from string, e Edge) { adj[from] = append(adj[from], e) })
+	}
+	labels := map[string]string{}
+	for k, it := range byKey {
+		labels[k] = label(it)
+	}
+	for r := 0; r < o.Rounds; r++ {
+		next := map[string]string{}
+		for k, l := range labels {
+			next[k] = orSelf(next, k, l)
+			for _, e := range adj[k] {
+				next[e.To] = orSelf(next, e.To, l)
+			}
+		}
+		labels = next
+	}
+	out := make([]schemas.DedupDecision, 0, len(items))
+	for k := range byKey {
+		out = append(out, decision(k, labels[k], adj[k]))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// orSelf is min(m[k], l) treating a missing entry as l.
+func orSelf(m map[string]string, k, l string) string {
+	if v, ok := m[k]; ok && v < l {
+		return v
+	}
+	return l
+}
+
+func decision(key, lbl string, edges []Edge) schemas.DedupDecision {
+	keptKey, keptID := splitLabel(lbl)
+	if keptKey == key || keptKey == "" {
+		return schemas.DedupDecision{Key: key, Keep: true, Distance: -1}
+	}
+	d := -1
+	for _, e := range edges {
+		if e.To == keptKey && (d < 0 || e.Distance < d) {
+			d = e.Distance
+		}
+	}
+	return schemas.DedupDecision{Key: key, KeptKey: keptKey, KeptID: keptID, Distance: d}
+}

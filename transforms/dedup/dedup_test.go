@@ -1,0 +1,152 @@
+package dedup
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"realdpo/schemas"
+)
+
+// frame draws a deterministic textured RGB frame; shift moves the pattern
+// and gain brightens it, like a re-encode or a slightly different copy.
+func frame(w, h, seed int, gain float64) []byte {
+	r := rand.New(rand.NewPCG(uint64(seed), 7))
+	blobs := make([][3]int, 6)
+	for i := range blobs {
+		blobs[i] = [3]int{r.IntN(w), r.IntN(h), 40 + r.IntN(200)}
+	}
+	out := make([]byte, w*h*3)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			v := 30.0
+			for _, b := range blobs {
+				dx, dy := float64(x-b[0])/float64(w), float64(y-b[1])/float64(h)
+				if dx*dx+dy*dy < 0.02 {
+					v = float64(b[2])
+				}
+			}
+			v = min(255, v*gain)
+			o := (y*w + x) * 3
+			out[o], out[o+1], out[o+2] = byte(v), byte(v*0.8), byte(v*0.6)
+		}
+	}
+	return out
+}
+
+func TestHashRGBNearDuplicates(t *testing.T) {
+	a, err := HashRGB(frame(160, 90, 1, 1), 160, 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same picture at a smaller size and a touch brighter: close.
+	b, _ := HashRGB(frame(120, 68, 1, 1.05), 120, 68)
+	// A different picture: far.
+	c, _ := HashRGB(frame(160, 90, 2, 1), 160, 90)
+	if d := Hamming(a, b); d > 6 {
+		t.Errorf("rescaled, brightened copy at distance %d, want <= 6", d)
+	}
+	if d := Hamming(a, c); d < 12 {
+		t.Errorf("different frames at distance %d, want >= 12", d)
+	}
+	if _, err := HashRGB(make([]byte, 10), 160, 90); err == nil {
+		t.Error("short frame buffer accepted")
+	}
+	if Informative(0) || Informative(^uint64(0)) || !Informative(a) {
+		t.Error("Informative: flat hashes must not count, a real one must")
+	}
+}
+
+func TestDistanceAndKeyframes(t *testing.T) {
+	if got := KeyframeIndices(17, 4); fmt.Sprint(got) != "[2 6 10 14]" {
+		t.Errorf("KeyframeIndices(17,4) = %v", got)
+	}
+	if got := KeyframeIndices(3, 8); len(got) != 3 {
+		t.Errorf("KeyframeIndices(3,8) = %v, want 3 frames", got)
+	}
+	a := []uint64{0x0f0f0f0f0f0f0f0f, 0x00ff00ff00ff00ff}
+	b := []uint64{0x00ff00ff00ff00ff ^ 1, 0x0f0f0f0f0f0f0f0f ^ 3} // reordered, 1 and 2 bits off
+	if d := Distance(a, b); d != 2 {
+		t.Errorf("Distance = %d, want 2 (mean of 1 and 2, rounded)", d)
+	}
+	if d := Distance(a, []uint64{0}); d != -1 {
+		t.Errorf("Distance to a flat clip = %d, want -1", d)
+	}
+}
+
+func item(key, id string, rank string, hashes ...uint64) schemas.DedupItem {
+	return schemas.DedupItem{Key: key, ID: id, Rank: rank, Hashes: hashes}
+}
+
+func TestDecideKeepsBestCopy(t *testing.T) {
+	o := Options{MaxDistance: 6, Bands: 4, Rounds: 3, MaxBucket: 100}
+	h := uint64(0x9a3c5e7f1b2d4c6e)
+	items := []schemas.DedupItem{
+		item("a", "A", RankKey(640*360, 10, 1, 0, "A", "a"), h, h^0xff00),
+		item("b", "B", RankKey(1280*720, 10, 1, 0, "B", "b"), h^1, h^0xff01), // best: higher resolution
+		item("c", "C", RankKey(640*360, 12, 1, 0, "C", "c"), h^3),            // longer than a
+		item("d", "D", RankKey(1920*1080, 9, 1, 0, "D", "d"), ^h),            // unrelated
+		item("e", "E", RankKey(640*360, 10, 1, 0, "E", "e"), 0),              // flat: never a duplicate
+		item("f", "A", RankKey(640*360, 10, 1, 0, "A", "f"), 0),              // same clip id as a, flat hashes
+	}
+	got, err := Decide(items, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": "b", "b": "", "c": "b", "d": "", "e": "", "f": "b"}
+	for _, d := range got {
+		if w := want[d.Key]; (w == "") != d.Keep || d.KeptKey != w {
+			t.Errorf("%s: %+v, want kept=%v kept_key=%q", d.Key, d, w == "", w)
+		}
+	}
+	// Input order never matters.
+	rev := append([]schemas.DedupItem(nil), items...)
+	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
+		rev[i], rev[j] = rev[j], rev[i]
+	}
+	again, _ := Decide(rev, o)
+	if fmt.Sprint(again) != fmt.Sprint(got) {
+		t.Errorf("order changed the decisions:\n%v\n%v", got, again)
+	}
+	if _, err := Decide(append(items, items[0]), o); err == nil {
+		t.Error("repeated key accepted")
+	}
+	if _, err := Decide(items, Options{Bands: 3, Rounds: 1, MaxBucket: 2}); err == nil {
+		t.Error("3 bands accepted")
+	}
+}
+
+func TestDecideChain(t *testing.T) {
+	// a-b-c-d: each link within the distance, the ends far apart; d is best.
+	o := Options{MaxDistance: 4, Bands: 4, Rounds: 3, MaxBucket: 100}
+	h := uint64(0x123456789abcdef0)
+	items := []schemas.DedupItem{
+		item("a", "A", "4", h), item("b", "B", "3", h^0x7), item("c", "C", "2", h^0x7f), item("d", "D", "1", h^0x7ff),
+	}
+	got, _ := Decide(items, o)
+	for _, d := range got {
+		if d.Key == "d" != d.Keep || (!d.Keep && d.KeptKey != "d") {
+			t.Errorf("%+v, want every link of the chain a duplicate of d", d)
+		}
+	}
+}
+
+func TestRankKeyOrder(t *testing.T) {
+	hi := RankKey(1920*1080, 5, 1, 3, "z", "z")
+	lo := RankKey(640*360, 50, 9, 0, "a", "a")
+	if !(hi < lo) {
+		t.Error("resolution must come first")
+	}
+	if !(RankKey(100, 6, 0, 0, "b", "b") < RankKey(100, 5, 9, 0, "a", "a")) {
+		t.Error("then duration")
+	}
+	if !(RankKey(100, 5, 2, 5, "b", "b") < RankKey(100, 5, 1, 0, "a", "a")) {
+		t.Error("then quality")
+	}
+	if !(RankKey(100, 5, 1, 0, "b", "b") < RankKey(100, 5, 1, 1, "a", "a")) {
+		t.Error("then caption evidence")
+	}
+	if !(RankKey(100, 5, 1, 0, "a", "z") < RankKey(100, 5, 1, 0, "b", "a")) {
+		t.Error("then id")
+	}
+}
