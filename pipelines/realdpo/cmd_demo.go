@@ -12,10 +12,11 @@ import (
 )
 
 var demoFlags struct {
-	workdir string
-	count   int
-	seed    uint64
-	runner  string
+	workdir    string
+	count      int
+	seed       uint64
+	heldout    int
+	trainSteps int
 }
 
 func init() {
@@ -25,7 +26,9 @@ func init() {
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&demoFlags.workdir, "workdir", "out/demo", "directory for every stage's output")
 			fs.IntVar(&demoFlags.count, "count", 24, "footage files to generate")
-			fs.Uint64Var(&demoFlags.seed, "seed", 2026, "footage seed (the built-in base model was trained on other seeds)")
+			fs.Uint64Var(&demoFlags.seed, "seed", 2026, "footage seed; held-out footage uses seed+1 (the built-in base model was trained on seed 9001)")
+			fs.IntVar(&demoFlags.heldout, "heldout", 8, "held-out footage files for the evaluation")
+			fs.IntVar(&demoFlags.trainSteps, "train_steps", 40, "RealDPO and SFT training steps")
 		},
 		Run: runDemo,
 	})
@@ -36,11 +39,12 @@ func init() {
 type demoStage struct {
 	name string
 	args []string
-	// needs names the subcommand that must exist; stages of later issues are
-	// skipped with a message until their subcommand lands.
-	needs string
 }
 
+// The demo's settings are sized for two CPU cores and 15 minutes: few DDIM
+// steps for the negatives and the evaluation samples, tens of training
+// steps. The held-out footage comes from its own seed, so evaluation never
+// sees a training clip; the base model was trained on yet another seed.
 func runDemo(ctx context.Context) error {
 	wd, err := filepath.Abs(demoFlags.workdir)
 	if err != nil {
@@ -50,19 +54,33 @@ func runDemo(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo: locate realdpo binary: %w", err)
 	}
-	footage := filepath.Join(wd, "footage")
-	dataset := filepath.Join(wd, "dataset")
+	p := func(name string) string { return filepath.Join(wd, name) }
+	footage, dataset := p("footage"), p("dataset")
+	heldFootage, held := p("heldout_footage"), p("heldout")
+	steps := fmt.Sprint("--steps=", demoFlags.trainSteps)
 	stages := []demoStage{
 		{"synth", []string{"synth", "--output=" + footage, fmt.Sprint("--count=", demoFlags.count), fmt.Sprint("--seed=", demoFlags.seed),
-			"--sizes=640x360,854x480", "--max_seconds=10", "--contact_sheet"}, "synth"},
-		{"curate", []string{"curate", "--input=" + footage, "--output=" + dataset, "--profile=demo"}, "curate"},
+			"--sizes=640x360,854x480", "--max_seconds=10", "--contact_sheet"}},
+		{"curate", []string{"curate", "--input=" + footage, "--output=" + dataset, "--profile=demo"}},
+		{"synth held-out", []string{"synth", "--output=" + heldFootage, fmt.Sprint("--count=", demoFlags.heldout), fmt.Sprint("--seed=", demoFlags.seed+1),
+			"--sizes=640x360", "--max_seconds=8", "--defect_share=0"}},
+		{"curate held-out", []string{"curate", "--input=" + heldFootage, "--output=" + held, "--profile=demo"}},
+		{"negatives", []string{"negatives", "--dataset=" + dataset, "--output=" + p("negatives"), "--per_clip=2", "--steps=8", "--guidance=3"}},
+		{"pairs", []string{"pairs", "--dataset=" + dataset, "--negatives=" + p("negatives"), "--output=" + p("pairs"),
+			"--negatives_per_pair=2", "--target_shard_mb=1", "--loader_workers=2"}},
+		{"negatives held-out", []string{"negatives", "--dataset=" + held, "--output=" + p("heldout_negatives"), "--per_clip=2", "--steps=8", "--guidance=3"}},
+		{"pairs held-out", []string{"pairs", "--dataset=" + held, "--negatives=" + p("heldout_negatives"), "--output=" + p("heldout_pairs"),
+			"--negatives_per_pair=2", "--target_shard_mb=1", "--loader_workers=1"}},
+		{"train RealDPO", []string{"train", "--pairs=" + p("pairs"), "--output=" + p("train-realdpo"), "--objective=dpo", steps,
+			"--lr=1e-4", "--beta=5000", "--sft_weight=1000", "--ema_every=10", "--ema_rate=0.05", "--checkpoint_every=20"}},
+		{"train SFT", []string{"train", "--pairs=" + p("pairs"), "--output=" + p("train-sft"), "--objective=sft", steps,
+			"--lr=1e-4", "--checkpoint_every=20"}},
+		{"eval", []string{"eval", "--dataset=" + held, "--pairs=" + p("heldout_pairs"),
+			"--models=base,sft=" + p("train-sft/final.safetensors") + ",realdpo=" + p("train-realdpo/final.safetensors"),
+			"--output=" + p("eval"), "--steps=10", "--guidance=3", "--samples=1"}},
 	}
 	start := time.Now()
 	for _, st := range stages {
-		if _, ok := subcommands[st.needs]; !ok {
-			slog.Warn("demo: stage not built yet, skipped", "stage", st.name)
-			continue
-		}
 		slog.Info("demo: stage", "stage", st.name, "args", st.args)
 		t0 := time.Now()
 		cmd := exec.CommandContext(ctx, self, st.args...)
@@ -74,8 +92,10 @@ func runDemo(ctx context.Context) error {
 	}
 	fmt.Printf("\nrealdpo demo finished in %s\n", time.Since(start).Round(time.Second))
 	fmt.Printf("  footage and ground truth: %s (contact sheet: %s)\n", footage, filepath.Join(footage, "contact_sheet.png"))
-	if _, ok := subcommands["curate"]; ok {
-		fmt.Printf("  RealAction dataset:       %s (dataset card: %s)\n", dataset, filepath.Join(dataset, "README.md"))
-	}
+	fmt.Printf("  RealAction dataset:       %s (dataset card: %s)\n", dataset, filepath.Join(dataset, "README.md"))
+	fmt.Printf("  preference pairs:         %s (index: %s)\n", p("pairs"), filepath.Join(p("pairs"), "index.json"))
+	fmt.Printf("  RealDPO training:         %s (plots in %s)\n", p("train-realdpo"), filepath.Join(p("train-realdpo"), "plots"))
+	fmt.Printf("  SFT baseline:             %s\n", p("train-sft"))
+	fmt.Printf("  evaluation report:        %s\n", filepath.Join(p("eval"), "report.html"))
 	return nil
 }
