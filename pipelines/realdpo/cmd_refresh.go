@@ -39,7 +39,11 @@ func refreshConfig() (refresh.Config, error) {
 	if err != nil {
 		return refresh.Config{}, err
 	}
-	return refresh.Config{Curate: ccfg, DatasetRoot: refreshFlags.datasetRoot}, nil
+	cfg := refresh.Config{Curate: ccfg, DatasetRoot: refreshFlags.datasetRoot}
+	if !ccfg.Review.DedupOff {
+		cfg.Dedup = refresh.CurateDedup{Review: ccfg.Review} // across the carried and the new clips
+	}
+	return cfg, nil
 }
 
 // refreshPipeline is the curate pipeline a first refresh runs (every source

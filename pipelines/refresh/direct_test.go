@@ -22,7 +22,7 @@ func TestCurateDirectRunner(t *testing.T) {
 	setFlags(t, map[string]string{"runner": "direct"})
 	in := t.TempDir()
 	corpus(t, in, 2)
-	cfg, err := pcurate.NewConfig(in, filepath.Join(t.TempDir(), "out"), schemas.ProfileDemo)
+	cfg, err := untaggedConfig(in, filepath.Join(t.TempDir(), "out"), schemas.ProfileDemo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,11 +129,11 @@ func TestCurateGCSThroughFaults(t *testing.T) {
 		srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "footage", Name: "raw/" + e.Name()}, Content: data})
 	}
 	srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "footage", Name: "raw/src00.json"},
-		Content: []byte(`{"title":"Someone walking","tags":["walking"]}`)})
+		Content: []byte(`{"title":"Someone walking slowly along a quiet park path","tags":["walking"]}`)})
 	fp, host := newFaultProxy(t, srv.URL(), 4)
 	t.Setenv("STORAGE_EMULATOR_HOST", host)
 
-	cfg, err := pcurate.NewConfig("gs://footage/raw", "gs://footage/dataset", schemas.ProfileDemo)
+	cfg, err := untaggedConfig("gs://footage/raw", "gs://footage/dataset", schemas.ProfileDemo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
-	pcurate "realdpo/pipelines/curate"
 	"realdpo/schemas"
 	"realdpo/transforms/quality/testclips"
 )
@@ -40,7 +39,7 @@ func TestRefreshGCSThroughFaults(t *testing.T) {
 	fp, host := newFaultProxy(t, srv.URL(), 5)
 	t.Setenv("STORAGE_EMULATOR_HOST", host)
 
-	ccfg, err := pcurate.NewConfig("gs://b/raw", "", schemas.ProfileDemo)
+	ccfg, err := untaggedConfig("gs://b/raw", "", schemas.ProfileDemo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func TestCurateHostileCorpus(t *testing.T) {
 	write("half.mp4", data[:len(data)/3])
 	reject["half.mp4"] = []string{schemas.ReasonTruncated, schemas.ReasonNotVideo}
 
-	cfg, err := pcurate.NewConfig(in, filepath.Join(t.TempDir(), "out"), schemas.ProfileDemo)
+	cfg, err := untaggedConfig(in, filepath.Join(t.TempDir(), "out"), schemas.ProfileDemo)
 	if err != nil {
 		t.Fatal(err)
 	}

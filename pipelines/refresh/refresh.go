@@ -81,7 +81,31 @@ type Report struct {
 // merged manifest so a new clip that repeats an old one is caught.
 type Deduper interface {
 	Name() string
-	Dedup(ctx context.Context, man []schemas.ManifestRecord) (keep []schemas.ManifestRecord, dropped []schemas.RejectRecord, err error)
+	// versionDir is the new version's directory, holding every record's files.
+	Dedup(ctx context.Context, versionDir string, man []schemas.ManifestRecord) (keep []schemas.ManifestRecord, dropped []schemas.RejectRecord, err error)
+}
+
+// CurateDedup is the curate pipeline's near-duplicate search run over the
+// merged manifest (curate.DedupRecords): a new clip that repeats a carried
+// one is rejected as its duplicate_of, and the files of clips no kept
+// record holds are removed from the new version.
+type CurateDedup struct {
+	Review schemas.ReviewConfig
+}
+
+// Name implements Deduper.
+func (d CurateDedup) Name() string { return "curate dedup (difference hashes, hash-band buckets)" }
+
+// Dedup implements Deduper.
+func (d CurateDedup) Dedup(ctx context.Context, versionDir string, man []schemas.ManifestRecord) ([]schemas.ManifestRecord, []schemas.RejectRecord, error) {
+	keep, rej, removed, err := tc.DedupRecords(man, d.Review)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := tc.RemoveClipFiles(ctx, versionDir, removed); err != nil {
+		return nil, nil, err
+	}
+	return keep, rej, nil
 }
 
 // Config is one refresh.
@@ -90,8 +114,8 @@ type Config struct {
 	// the refresh to the new version's directory.
 	Curate      schemas.CurateConfig
 	DatasetRoot string // local directory or gs://bucket/prefix
-	// Dedup runs across old and new records when set. The curate pipeline has
-	// no cross-source dedup transform yet; when it lands, the command passes it here.
+	// Dedup runs across old and new records when set; the command passes
+	// CurateDedup, the curate pipeline's own near-duplicate search.
 	Dedup Deduper
 	// Now names the version (tests pin it); time.Now when nil.
 	Now func() time.Time
@@ -207,9 +231,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			rej = append(rej, r)
 		}
 	}
-	rep.Dedup = "none: the curate pipeline has no cross-source dedup transform in this build"
+	rep.Dedup = "none"
 	if cfg.Dedup != nil {
-		keep, dropped, err := cfg.Dedup.Dedup(ctx, man)
+		keep, dropped, err := cfg.Dedup.Dedup(ctx, verDir, man)
 		if err != nil {
 			return Result{}, fmt.Errorf("refresh: dedup %s: %w", cfg.Dedup.Name(), err)
 		}

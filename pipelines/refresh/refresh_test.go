@@ -21,6 +21,7 @@ import (
 	pcurate "realdpo/pipelines/curate"
 	"realdpo/schemas"
 	"realdpo/transforms/quality/testclips"
+	"realdpo/transforms/synth"
 )
 
 func TestMain(m *testing.M) {
@@ -45,7 +46,7 @@ func clock(ts ...string) func() time.Time {
 type failingDedup struct{}
 
 func (failingDedup) Name() string { return "failing" }
-func (failingDedup) Dedup(context.Context, []schemas.ManifestRecord) ([]schemas.ManifestRecord, []schemas.RejectRecord, error) {
+func (failingDedup) Dedup(context.Context, string, []schemas.ManifestRecord) ([]schemas.ManifestRecord, []schemas.RejectRecord, error) {
 	return nil, nil, errors.New("injected dedup failure")
 }
 
@@ -93,11 +94,28 @@ func TestRefresh(t *testing.T) {
 	testclips.RequireFFmpeg(t)
 	ctx := context.Background()
 	in, root := t.TempDir(), t.TempDir()
+	// Four distinct videos (other actions, scenes and people): lavfi test
+	// footage would be one scene under colour filters, which the dedup
+	// across versions rightly calls near-duplicates.
 	clips := t.TempDir()
-	walk := testclips.Make(t, clips, "walk.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
-	other := testclips.Make(t, clips, "other.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3, Post: "hflip,hue=h=120:s=1.4"})
-	third := testclips.Make(t, clips, "third.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3, Post: "negate"})
-	fourth := testclips.Make(t, clips, "fourth.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3, Post: "vflip,hue=h=200:s=1.6"})
+	gts, err := synth.Generate(ctx, synth.Config{Output: clips, Count: 24, Seed: 77, DefectShare: 0,
+		Sizes: []synth.Size{{W: 320, H: 180}}, MinSeconds: 3, MaxSeconds: 4, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Static camera, calm actions: fast whole-body motion can
+	// read as camera motion at this size, and this test is about versions.
+	calm := map[string]bool{"waving": true, "drinking": true, "eating": true, "cooking": true, "cleaning": true, "yoga": true, "squats": true, "hugging": true}
+	var videos []string
+	for _, g := range gts {
+		if g.Camera == "static" && calm[g.Action] && g.Expected[schemas.ProfileDemo].Accept {
+			videos = append(videos, filepath.Join(clips, g.File))
+		}
+	}
+	if len(videos) < 4 {
+		t.Fatalf("synth gave %d usable videos", len(videos))
+	}
+	walk, other, third, fourth := videos[0], videos[1], videos[2], videos[3]
 	cp := func(src, name string) {
 		data, err := os.ReadFile(src)
 		if err != nil {
@@ -108,15 +126,16 @@ func TestRefresh(t *testing.T) {
 		}
 	}
 	cp(walk, "a.mp4")
-	os.WriteFile(filepath.Join(in, "a.json"), []byte(`{"title":"Someone walking","tags":["walking"]}`), 0o644)
+	os.WriteFile(filepath.Join(in, "a.json"), []byte(`{"title":"Someone walking slowly along a quiet park path","tags":["walking"]}`), 0o644)
 	cp(other, "b.mp4")
 	os.WriteFile(filepath.Join(in, "bad.mp4"), []byte("<html>not a video</html>"), 0o644)
 
-	ccfg, err := pcurate.NewConfig(in, "", schemas.ProfileDemo)
+	ccfg, err := untaggedConfig(in, "", schemas.ProfileDemo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Curate: ccfg, DatasetRoot: root, Now: clock("2026-11-25T10:00:00Z")}
+	ccfg.Review.DedupOff = false
+	cfg := Config{Curate: ccfg, DatasetRoot: root, Now: clock("2026-11-25T10:00:00Z"), Dedup: CurateDedup{Review: ccfg.Review}}
 
 	// 1. From nothing.
 	r1, err := Run(ctx, cfg)
@@ -131,7 +150,7 @@ func TestRefresh(t *testing.T) {
 		t.Fatalf("first refresh new=%v carried=%d", got, r1.Report.Carried)
 	}
 	if st := r1.Stats; st.Inputs != 3 || st.InputsAccepted != 2 || st.InputsRejected != 1 {
-		t.Fatalf("first refresh: %s", st.AccountingLine())
+		t.Fatalf("first refresh: %s %v", st.AccountingLine(), st.Decisions)
 	}
 	d1 := filepath.Join(root, v1)
 	man1 := readManifest(t, d1)
@@ -141,8 +160,10 @@ func TestRefresh(t *testing.T) {
 	}
 
 	// 2. One new source (c), one changed (b gets other footage); a and the
-	// rejected bad.mp4 are carried.
+	// rejected bad.mp4 are carried. d is a's footage again: the dedup across
+	// old and new rejects it as a's duplicate.
 	cp(third, "c.mp4")
+	cp(walk, "d.mp4")
 	cp(fourth, "b.mp4")
 	cfg.Now = clock("2026-11-25T11:00:00Z")
 	r2, err := Run(ctx, cfg)
@@ -153,10 +174,10 @@ func TestRefresh(t *testing.T) {
 	if v2 != "VERSION=20261125T110000.000Z" || r2.Report.Previous != v1 || r2.Report.FullRebuild {
 		t.Fatalf("second refresh: LATEST=%q report %+v", v2, r2.Report)
 	}
-	if !slices.Equal(r2.Report.New, []string{"c.mp4"}) || !slices.Equal(r2.Report.Changed, []string{"b.mp4"}) || r2.Report.Carried != 2 {
+	if !slices.Equal(r2.Report.New, []string{"c.mp4", "d.mp4"}) || !slices.Equal(r2.Report.Changed, []string{"b.mp4"}) || r2.Report.Carried != 2 {
 		t.Fatalf("second refresh: new=%v changed=%v carried=%d", r2.Report.New, r2.Report.Changed, r2.Report.Carried)
 	}
-	if st := r2.Stats; st.Inputs != 4 || st.InputsAccepted != 3 || st.InputsRejected != 1 {
+	if st := r2.Stats; st.Inputs != 5 || st.InputsAccepted != 3 || st.InputsRejected != 2 {
 		t.Fatalf("second refresh: %s", st.AccountingLine())
 	}
 	d2 := filepath.Join(root, v2)
@@ -168,7 +189,7 @@ func TestRefresh(t *testing.T) {
 		t.Errorf("a.mp4 not carried: v1 %v v2 %v", src1["a.mp4"], src2["a.mp4"])
 	}
 	for _, id := range src2["a.mp4"] {
-		if man2[id].Caption != "Someone walking" || man2[id].Category != schemas.CategoryWalking {
+		if !strings.HasPrefix(man2[id].Caption, "Someone walking slowly along a quiet park path") || man2[id].Category != schemas.CategoryWalking {
 			t.Errorf("carried record lost its sidecar: %+v", man2[id])
 		}
 		s1, _ := os.Stat(filepath.Join(d1, man1[id].Clip))
@@ -191,8 +212,14 @@ func TestRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rej2) != 1 || rej2[0].Source != "bad.mp4" || rej2[0].Reason != schemas.ReasonNotVideo {
+	if len(rej2) != 2 || rej2[0].Source != "bad.mp4" || rej2[0].Reason != schemas.ReasonNotVideo {
 		t.Errorf("rejects not carried: %+v", rej2)
+	}
+	if len(rej2) == 2 && (rej2[1].Source != "d.mp4" || rej2[1].Reason != schemas.ReasonDuplicate || rej2[1].DuplicateOfSource != "a.mp4") {
+		t.Errorf("d.mp4 is a's footage, want it rejected as a duplicate of a.mp4: %+v", rej2[1])
+	}
+	if len(src2["d.mp4"]) != 0 || r2.Report.Dedup != (CurateDedup{}).Name() {
+		t.Errorf("duplicate kept: %v, dedup %q", src2["d.mp4"], r2.Report.Dedup)
 	}
 	states, err := readJSONL[SourceState](ctx, filepath.Join(d2, SourcesFile))
 	if err != nil {
@@ -202,7 +229,7 @@ func TestRefresh(t *testing.T) {
 	for _, s := range states {
 		curatedIn[s.Rel] = s.Version
 	}
-	if curatedIn["a.mp4"] != v1 || curatedIn["bad.mp4"] != v1 || curatedIn["b.mp4"] != v2 || curatedIn["c.mp4"] != v2 {
+	if curatedIn["a.mp4"] != v1 || curatedIn["bad.mp4"] != v1 || curatedIn["b.mp4"] != v2 || curatedIn["c.mp4"] != v2 || curatedIn["d.mp4"] != v2 {
 		t.Errorf("sources.jsonl versions: %v", curatedIn)
 	}
 	// The previous version is untouched.
@@ -248,9 +275,21 @@ func TestRefresh(t *testing.T) {
 func TestRefreshBadLatest(t *testing.T) {
 	root := t.TempDir()
 	os.WriteFile(filepath.Join(root, LatestFile), []byte("../../etc\n"), 0o644)
-	ccfg, _ := pcurate.NewConfig(t.TempDir(), "", schemas.ProfileDemo)
+	ccfg, _ := untaggedConfig(t.TempDir(), "", schemas.ProfileDemo)
 	_, err := Run(context.Background(), Config{Curate: ccfg, DatasetRoot: root})
 	if err == nil || !strings.Contains(err.Error(), "not a version name") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// untaggedConfig is curate's config for these tests' footage: they test
+// runners, storage, hostile names and versions, not the review stages. The
+// footage has no sidecars, so untagged clips are kept as "others", and it
+// is one lavfi scene under colour filters or copies of one file under many
+// names, near-duplicates by construction, so dedup is off.
+func untaggedConfig(in, out, profile string) (schemas.CurateConfig, error) {
+	cfg, err := pcurate.NewConfig(in, out, profile)
+	cfg.Review.KeepUntagged = true
+	cfg.Review.DedupOff = true
+	return cfg, err
 }

@@ -111,7 +111,7 @@ func TestCurateKilledMidwayThenRerun(t *testing.T) {
 	corpus(t, in, 6)
 	ref, out := filepath.Join(t.TempDir(), "ref"), filepath.Join(t.TempDir(), "out")
 
-	cfg, err := pcurate.NewConfig(in, out, schemas.ProfileDemo)
+	cfg, err := untaggedConfig(in, out, schemas.ProfileDemo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestCurateUniversalPrismJobServer(t *testing.T) {
 	})
 	in := t.TempDir()
 	corpus(t, in, 2)
-	cfg, err := pcurate.NewConfig(in, filepath.Join(t.TempDir(), "out"), schemas.ProfileDemo)
+	cfg, err := untaggedConfig(in, filepath.Join(t.TempDir(), "out"), schemas.ProfileDemo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -294,22 +294,77 @@ func (fn *applyDedupFn) ProcessElement(ctx context.Context, _ string, recs func(
 			emit(m)
 		} else {
 			count(ctx, "reject_"+schemas.StageDedup+"_"+schemas.ReasonDuplicate)
-			r := clipReject(m, schemas.StageDedup, schemas.ReasonDuplicate, "", schemas.ReasonDuplicate)
-			r.DuplicateOf = d.KeptID
-			if i := strings.Index(d.KeptKey, "|"); i >= 0 {
-				r.DuplicateOfSource = d.KeptKey[i+1:]
-			}
-			if d.Distance >= 0 {
-				dist := d.Distance
-				r.Distance = &dist
-				r.Detail = fmt.Sprintf("duplicate_of: %s (%s), fingerprint distance %d", r.DuplicateOf, r.DuplicateOfSource, dist)
-			} else {
-				r.Detail = fmt.Sprintf("duplicate_of: %s (%s), through a chain of near-duplicates", r.DuplicateOf, r.DuplicateOfSource)
-			}
+			r := duplicateReject(m, d)
 			rej(r)
 		}
 		m = schemas.ManifestRecord{}
 	}
+}
+
+// duplicateReject is the reject record of m, a copy of d's kept clip.
+func duplicateReject(m schemas.ManifestRecord, d schemas.DedupDecision) schemas.RejectRecord {
+	r := clipReject(m, schemas.StageDedup, schemas.ReasonDuplicate, "", schemas.ReasonDuplicate)
+	r.DuplicateOf = d.KeptID
+	if i := strings.Index(d.KeptKey, "|"); i >= 0 {
+		r.DuplicateOfSource = d.KeptKey[i+1:]
+	}
+	if d.Distance >= 0 {
+		dist := d.Distance
+		r.Distance = &dist
+		r.Detail = fmt.Sprintf("duplicate_of: %s (%s), fingerprint distance %d", r.DuplicateOf, r.DuplicateOfSource, dist)
+	} else {
+		r.Detail = fmt.Sprintf("duplicate_of: %s (%s), through a chain of near-duplicates", r.DuplicateOf, r.DuplicateOfSource)
+	}
+	return r
+}
+
+// DedupRecords is Dedup in memory, for a merged manifest that one process
+// already holds (refresh runs it across the carried and the new records):
+// the same fingerprints, ranking and reject records as the pipeline's.
+// removed lists the clip ids no kept record holds any more, whose files
+// the caller deletes.
+func DedupRecords(man []schemas.ManifestRecord, review schemas.ReviewConfig) (keep []schemas.ManifestRecord, rejects []schemas.RejectRecord, removed []string, err error) {
+	items := make([]schemas.DedupItem, len(man))
+	for i, m := range man {
+		items[i] = DedupItemOf(m)
+	}
+	decisions, err := dedup.Decide(items, dedup.OptionsFrom(review))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	byKey := make(map[string]schemas.DedupDecision, len(decisions))
+	for _, d := range decisions {
+		byKey[d.Key] = d
+	}
+	held := map[string]bool{}
+	for _, m := range man {
+		if d, ok := byKey[DedupKey(m)]; !ok || d.Keep {
+			keep = append(keep, m) // no decision cannot happen; keep rather than lose it
+			held[m.ID] = true
+		} else {
+			rejects = append(rejects, duplicateReject(m, d))
+		}
+	}
+	for _, r := range rejects {
+		if !held[r.ClipID] {
+			held[r.ClipID] = true
+			removed = append(removed, r.ClipID)
+		}
+	}
+	return keep, rejects, removed, nil
+}
+
+// RemoveClipFiles deletes the clip and first frame of each id under root
+// (local or gs://); files already gone are fine.
+func RemoveClipFiles(ctx context.Context, root string, ids []string) error {
+	for _, id := range ids {
+		for _, rel := range []string{"clips/" + id + ".mp4", "first_frames/" + id + ".png"} {
+			if err := removeIfExists(ctx, stage.JoinPath(root, rel)); err != nil {
+				return fmt.Errorf("remove %s: %w", rel, err)
+			}
+		}
+	}
+	return nil
 }
 
 func keyByClipID(m schemas.ManifestRecord) (string, schemas.ManifestRecord)   { return m.ID, m }
