@@ -263,23 +263,7 @@ type reportFn struct {
 
 func (fn *reportFn) ProcessElement(ctx context.Context, _ string, samples func(*schemas.EvalSample) bool, dpos func(*schemas.EvalDPO) bool,
 	rejects func(*schemas.EvalReject) bool, _ func(*string) bool) error {
-	var ss []schemas.EvalSample
-	var s schemas.EvalSample
-	for samples(&s) {
-		ss = append(ss, s)
-		s = schemas.EvalSample{}
-	}
-	var ds []schemas.EvalDPO
-	var d schemas.EvalDPO
-	for dpos(&d) {
-		ds = append(ds, d)
-		d = schemas.EvalDPO{}
-	}
-	var rs []schemas.EvalReject
-	var r schemas.EvalReject
-	for rejects(&r) {
-		rs = append(rs, r)
-	}
+	ss, ds, rs := stage.Collect(samples), stage.Collect(dpos), stage.Collect(rejects)
 	rep, strips, err := buildReport(fn.Cfg, fn.Geo, ss, ds, rs)
 	if err != nil {
 		return err

@@ -359,18 +359,7 @@ type assembleFn struct {
 
 func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func(*schemas.PairClip) bool, negIt func(*schemas.PairNegative) bool,
 	emit func(schemas.PlannedPair), issue func(schemas.PairIssue)) error {
-	var clips []schemas.PairClip
-	var cl schemas.PairClip
-	for clipIt(&cl) {
-		clips = append(clips, cl)
-		cl = schemas.PairClip{}
-	}
-	var negs []schemas.PairNegative
-	var ng schemas.PairNegative
-	for negIt(&ng) {
-		negs = append(negs, ng)
-		ng = schemas.PairNegative{}
-	}
+	clips, negs := stage.Collect(clipIt), stage.Collect(negIt)
 	sort.Slice(negs, func(i, j int) bool {
 		a, b := negs[i].Record, negs[j].Record
 		if a.Index != b.Index {

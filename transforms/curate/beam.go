@@ -524,24 +524,7 @@ type writeFn struct {
 
 func (fn *writeFn) ProcessElement(ctx context.Context, _ string, _ func(*string) bool, srcIt func(*schemas.SourceFile) bool,
 	manIt func(*schemas.ManifestRecord) bool, rejIt func(*schemas.RejectRecord) bool) error {
-	var sources []schemas.SourceFile
-	var man []schemas.ManifestRecord
-	var rej []schemas.RejectRecord
-	var sf schemas.SourceFile
-	for srcIt(&sf) {
-		sources = append(sources, sf)
-		sf = schemas.SourceFile{}
-	}
-	var mr schemas.ManifestRecord
-	for manIt(&mr) {
-		man = append(man, mr)
-		mr = schemas.ManifestRecord{}
-	}
-	var rr schemas.RejectRecord
-	for rejIt(&rr) {
-		rej = append(rej, rr)
-		rr = schemas.RejectRecord{}
-	}
+	sources, man, rej := stage.Collect(srcIt), stage.Collect(manIt), stage.Collect(rejIt)
 	stage.SortRecords(sources, man, rej)
 	st := stage.ComputeStats(fn.Cfg.Profile, fn.Cfg.Thresholds, sources, man, rej)
 	manData, err := stage.JSONLines(man)

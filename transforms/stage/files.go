@@ -277,3 +277,17 @@ func Retry(ctx context.Context, what string, fn func(attempt int) error) error {
 	}
 	return fmt.Errorf("%s: gave up after %d attempts: %w", what, RetryAttempts, err)
 }
+
+// Collect drains a Beam iterator (a CoGroupByKey or GroupByKey side) into a
+// slice. Each element is decoded into a fresh value, so no field of one
+// element leaks into the next.
+func Collect[T any](next func(*T) bool) []T {
+	var out []T
+	for {
+		var v T
+		if !next(&v) {
+			return out
+		}
+		out = append(out, v)
+	}
+}

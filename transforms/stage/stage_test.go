@@ -301,3 +301,26 @@ func testImage() *image.NRGBA {
 	}
 	return img
 }
+
+// Collect gives each element a fresh value: a field set by one element never
+// shows up in the next, as it would when decoding into one reused variable.
+func TestCollectFreshValues(t *testing.T) {
+	in := []schemas.RejectRecord{{Source: "a", Detail: "only a has detail"}, {Source: "b"}}
+	i := 0
+	got := Collect(func(r *schemas.RejectRecord) bool {
+		if i == len(in) {
+			return false
+		}
+		if in[i].Source != "" {
+			r.Source = in[i].Source
+		}
+		if in[i].Detail != "" {
+			r.Detail = in[i].Detail
+		}
+		i++
+		return true
+	})
+	if len(got) != 2 || got[0].Detail == "" || got[1].Detail != "" || got[1].Source != "b" {
+		t.Fatalf("collected %+v", got)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"realdpo/schemas"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/shards"
+	"realdpo/transforms/stage"
 )
 
 func init() {
@@ -160,18 +161,7 @@ type trainFn struct {
 }
 
 func (fn *trainFn) ProcessElement(ctx context.Context, _ string, exIt func(*schemas.TrainExample) bool, rejIt func(*schemas.TrainReject) bool, emit func(schemas.TrainSummary)) error {
-	var exs []schemas.TrainExample
-	var ex schemas.TrainExample
-	for exIt(&ex) {
-		exs = append(exs, ex)
-		ex = schemas.TrainExample{}
-	}
-	var rejs []schemas.TrainReject
-	var r schemas.TrainReject
-	for rejIt(&r) {
-		rejs = append(rejs, r)
-		r = schemas.TrainReject{}
-	}
+	exs, rejs := stage.Collect(exIt), stage.Collect(rejIt)
 	st := &store{root: fn.Cfg.Output}
 	if err := writeRejects(ctx, st, rejs); err != nil {
 		return err
