@@ -240,9 +240,9 @@ func Build(s beam.Scope, cfg schemas.EvalConfig, geo model.Config, clips []schem
 	beam.ParDo0(s, &reportFn{Cfg: cfg, Geo: geo}, grouped)
 }
 
-// Run evaluates on the runner chosen by Beam's flags (prism by default)
-// and reads report.json back.
-func Run(ctx context.Context, cfg schemas.EvalConfig) (*schemas.EvalReport, error) {
+// Pipeline checks the models, reads the held-out manifest and builds the
+// evaluation pipeline without running it (the Dataflow dry run uses it too).
+func Pipeline(ctx context.Context, cfg schemas.EvalConfig) (*beam.Pipeline, error) {
 	if err := Validate(cfg); err != nil {
 		return nil, err
 	}
@@ -262,6 +262,16 @@ func Run(ctx context.Context, cfg schemas.EvalConfig) (*schemas.EvalReport, erro
 	}
 	p, s := beam.NewPipelineWithRoot()
 	Build(s, cfg, mc, clips, rejects)
+	return p, nil
+}
+
+// Run evaluates on the runner chosen by Beam's flags (prism by default)
+// and reads report.json back.
+func Run(ctx context.Context, cfg schemas.EvalConfig) (*schemas.EvalReport, error) {
+	p, err := Pipeline(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := beamx.Run(ctx, p); err != nil {
 		return nil, fmt.Errorf("eval pipeline: %w", err)
 	}

@@ -147,16 +147,27 @@ func BuildNegatives(s beam.Scope, c NegativesConfig) {
 
 // RunNegatives runs the negatives pipeline on the runner Beam's flags
 // choose and reads back its stats.
-func RunNegatives(ctx context.Context, c NegativesConfig) (schemas.NegativesStats, error) {
+// NegativesPipeline validates c, applies its accelerator hint and builds
+// the negatives pipeline without running it (the Dataflow dry run uses it
+// too). It returns c with its roots resolved.
+func NegativesPipeline(c NegativesConfig) (*beam.Pipeline, NegativesConfig, error) {
 	c.Dataset, c.Output = absRoot(c.Dataset), absRoot(c.Output)
 	if err := c.Validate(); err != nil {
-		return schemas.NegativesStats{}, err
+		return nil, c, err
 	}
 	if c.Accelerator != "" {
 		ApplyAcceleratorHint(c.Accelerator)
 	}
 	p, s := beam.NewPipelineWithRoot()
 	BuildNegatives(s, c)
+	return p, c, nil
+}
+
+func RunNegatives(ctx context.Context, c NegativesConfig) (schemas.NegativesStats, error) {
+	p, c, err := NegativesPipeline(c)
+	if err != nil {
+		return schemas.NegativesStats{}, err
+	}
 	if err := beamx.Run(ctx, p); err != nil {
 		return schemas.NegativesStats{}, fmt.Errorf("negatives pipeline: %w", err)
 	}

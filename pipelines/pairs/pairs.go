@@ -193,13 +193,23 @@ type PairsResult struct {
 }
 
 // RunPairs runs the pairs pipeline and reads back what it wrote.
-func RunPairs(ctx context.Context, c PairsConfig) (PairsResult, error) {
+// PairsPipeline resolves and validates c and builds the pairs pipeline
+// without running it (the Dataflow dry run uses it too).
+func PairsPipeline(ctx context.Context, c PairsConfig) (*beam.Pipeline, PairsConfig, error) {
 	c = c.Resolve(ctx)
 	if err := c.Validate(); err != nil {
-		return PairsResult{}, err
+		return nil, c, err
 	}
 	p, s := beam.NewPipelineWithRoot()
 	BuildPairs(s, c)
+	return p, c, nil
+}
+
+func RunPairs(ctx context.Context, c PairsConfig) (PairsResult, error) {
+	p, c, err := PairsPipeline(ctx, c)
+	if err != nil {
+		return PairsResult{}, err
+	}
 	if err := beamx.Run(ctx, p); err != nil {
 		return PairsResult{}, fmt.Errorf("pairs pipeline: %w", err)
 	}

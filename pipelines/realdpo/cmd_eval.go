@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
 	"context"
 	"flag"
 	"fmt"
@@ -36,19 +38,32 @@ func init() {
 			fs.IntVar(&c.MaxPairs, "max_pairs", 0, "score at most this many pairs, in index order (0: all)")
 			fs.Float64Var(&c.Beta, "beta", d.Beta, "DPO beta for the reported inside values (the accuracy does not depend on it)")
 		},
-		Run:      runEval,
+		Run: runEval,
+		Pipeline: func(ctx context.Context) (*beam.Pipeline, error) {
+			cfg, err := evalConfig()
+			if err != nil {
+				return nil, err
+			}
+			return peval.Pipeline(ctx, cfg)
+		},
 		UsesBeam: true,
 	})
 }
 
-func runEval(ctx context.Context) error {
+// evalConfig is the configuration the eval flags describe.
+func evalConfig() (schemas.EvalConfig, error) {
 	cfg := evalFlags.cfg
 	ms, err := peval.ParseModels(evalFlags.models)
 	if err != nil {
-		return err
+		return cfg, err
 	}
 	cfg.Models = ms
-	if err := peval.ResolveReference(&cfg, evalFlags.reference); err != nil {
+	return cfg, peval.ResolveReference(&cfg, evalFlags.reference)
+}
+
+func runEval(ctx context.Context) error {
+	cfg, err := evalConfig()
+	if err != nil {
 		return err
 	}
 	rep, err := peval.Run(ctx, cfg)

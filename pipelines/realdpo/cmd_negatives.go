@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
 	"context"
 	"flag"
 	"fmt"
@@ -36,14 +38,24 @@ func init() {
 			fs.StringVar(&negFlags.acceleratorType, "accelerator_type", "", "GPU type for the job's workers as a Beam accelerator resource hint (Dataflow: nvidia-tesla-t4, nvidia-l4, ...); empty: no hint")
 			fs.IntVar(&negFlags.acceleratorCount, "accelerator_count", 1, "GPUs per worker with --accelerator_type")
 		},
-		Run:      runNegatives,
+		Run: runNegatives,
+		Pipeline: func(ctx context.Context) (*beam.Pipeline, error) {
+			p, _, err := pairs.NegativesPipeline(negativesConfig())
+			return p, err
+		},
 		UsesBeam: true,
 	})
 }
 
-func runNegatives(ctx context.Context) error {
+// negativesConfig is the configuration the negatives flags describe.
+func negativesConfig() pairs.NegativesConfig {
 	c := negFlags.cfg
 	c.Accelerator = pairs.AcceleratorHint(negFlags.acceleratorType, negFlags.acceleratorCount)
+	return c
+}
+
+func runNegatives(ctx context.Context) error {
+	c := negativesConfig()
 	t0 := time.Now()
 	st, err := pairs.RunNegatives(ctx, c)
 	if err != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
 	"context"
 	"flag"
 	"fmt"
@@ -26,7 +28,11 @@ func init() {
 			fs.Float64Var(&c.TargetShardMB, "target_shard_mb", d.TargetShardMB, "target shard size, MiB")
 			fs.IntVar(&c.LoaderWorkers, "loader_workers", d.LoaderWorkers, "training data-loader workers: the shard count is a multiple of this")
 		},
-		Run:      runPairs,
+		Run: runPairs,
+		Pipeline: func(ctx context.Context) (*beam.Pipeline, error) {
+			p, _, err := pairs.PairsPipeline(ctx, pairsCfg)
+			return p, err
+		},
 		UsesBeam: true,
 	})
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
 	"context"
 	"flag"
 	"fmt"
@@ -43,6 +45,7 @@ func init() {
 			fs.Float64Var(&c.LogEverySeconds, "log_every", c.LogEverySeconds, "seconds between progress lines")
 		},
 		Run:      runTrain,
+		Pipeline: func(ctx context.Context) (*beam.Pipeline, error) { return ptrain.Pipeline(ctx, trainCfg) },
 		UsesBeam: true,
 	})
 }

@@ -45,14 +45,35 @@ func realdpo(t *testing.T, env []string, args ...string) (stdout, stderr string,
 	return o.String(), e.String(), 0
 }
 
-// dryRunArgs are each pipeline subcommand's required flags for a dry run;
-// a subcommand that builds a pipeline must have an entry here.
-func dryRunArgs(dir string) map[string][]string {
+// dryRunCase is a pipeline subcommand's required flags for a dry run and the
+// stages its pipeline must hold.
+type dryRunCase struct {
+	args, stages []string
+}
+
+// dryRunArgs has an entry for every subcommand that builds a pipeline. The
+// inputs that a builder reads before building (eval's held-out manifest)
+// are written under dir; everything else points at gs://.
+func dryRunArgs(dir string) map[string]dryRunCase {
 	in := filepath.Join(dir, "in")
 	os.MkdirAll(in, 0o755)
-	return map[string][]string{
-		"curate":  {"--input=" + in, "--output=gs://bucket/dataset", "--profile=demo"},
-		"refresh": {"--input=gs://bucket/raw", "--dataset_root=gs://bucket/realaction"},
+	held := filepath.Join(dir, "heldout")
+	os.MkdirAll(held, 0o755)
+	os.WriteFile(filepath.Join(held, "manifest.jsonl"), []byte(`{"id":"c1","clip":"clips/c1.mp4","first_frame":"first_frames/c1.png",`+
+		`"caption":"a person waving","frames":17,"fps":8,"width":96,"height":64}`+"\n"), 0o644)
+	return map[string]dryRunCase{
+		"curate": {[]string{"--input=" + in, "--output=gs://bucket/dataset", "--profile=demo"},
+			[]string{"curate.MatchInputs", "curate.Probe", "curate.Analyse", "curate.Normalise", "curate.WriteDataset"}},
+		"refresh": {[]string{"--input=gs://bucket/raw", "--dataset_root=gs://bucket/realaction"},
+			[]string{"curate.MatchInputs", "curate.Probe", "curate.Analyse", "curate.Normalise", "curate.WriteDataset"}},
+		"negatives": {[]string{"--dataset=gs://bucket/dataset", "--output=gs://bucket/negatives", "--accelerator_type=nvidia-l4"},
+			[]string{"negatives", "ReadManifest", "Generate", "Write"}},
+		"pairs": {[]string{"--dataset=gs://bucket/dataset", "--negatives=gs://bucket/negatives", "--output=gs://bucket/pairs", "--input_layout=curate"},
+			[]string{"pairs", "Assemble", "Plan", "WriteShards"}},
+		"train": {[]string{"--pairs=gs://bucket/pairs", "--output=gs://bucket/train"},
+			[]string{"train.ReadPairs", "train.Train"}},
+		"eval": {[]string{"--dataset=" + held, "--output=gs://bucket/eval"},
+			[]string{"eval"}},
 	}
 }
 
@@ -81,7 +102,8 @@ func TestDryRunEverySubcommand(t *testing.T) {
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			args, ok := dryRunArgs(dir)[name]
+			dr, ok := dryRunArgs(dir)[name]
+			args := dr.args
 			if !ok {
 				t.Fatalf("add %s's required flags to dryRunArgs", name)
 			}
@@ -118,7 +140,7 @@ func TestDryRunEverySubcommand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, want := range []string{"curate.MatchInputs", "curate.Probe", "curate.Analyse", "curate.Normalise", "curate.WriteDataset", "beam:env:docker:v1"} {
+			for _, want := range append(dr.stages, "beam:env:docker:v1") {
 				if !strings.Contains(string(pdata), want) {
 					t.Errorf("pipeline JSON lacks %q", want)
 				}
@@ -128,7 +150,7 @@ func TestDryRunEverySubcommand(t *testing.T) {
 	}
 	// A launcher that passes only flags names the subcommand in the environment.
 	out := filepath.Join(t.TempDir(), "env.json")
-	if _, stderr, code := realdpo(t, append(noNet, "REALDPO_SUBCOMMAND=curate"), append(dryRunArgs(t.TempDir())["curate"],
+	if _, stderr, code := realdpo(t, append(noNet, "REALDPO_SUBCOMMAND=curate"), append(dryRunArgs(t.TempDir())["curate"].args,
 		"--dry_run", "--dry_run_output="+out)...); code != 0 {
 		t.Errorf("REALDPO_SUBCOMMAND=curate: exit %d: %s", code, stderr)
 	} else if _, err := os.Stat(out); err != nil {

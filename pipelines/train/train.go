@@ -27,6 +27,24 @@ func DefaultConfig(pairs, output string) schemas.TrainConfig {
 
 // Run builds the pipeline and runs it on the runner chosen by Beam's flags
 // (prism by default), then reads back summary.json.
+// Pipeline builds the training pipeline without running it (the Dataflow
+// dry run uses it too).
+func Pipeline(ctx context.Context, cfg schemas.TrainConfig) (*beam.Pipeline, error) {
+	if err := tt.Validate(cfg); err != nil {
+		return nil, err
+	}
+	// The model's geometry decides the decode size; read it before
+	// building the graph so a bad --init fails here, not on a worker.
+	m, err := tt.LoadInit(ctx, cfg.Init)
+	if err != nil {
+		return nil, err
+	}
+	p, s := beam.NewPipelineWithRoot()
+	examples, rejects := tt.ReadPairs(s, cfg.Pairs, m.Config())
+	tt.Train(s, cfg, m.Config(), examples, rejects)
+	return p, nil
+}
+
 func Run(ctx context.Context, cfg schemas.TrainConfig) (schemas.TrainSummary, error) {
 	var sum schemas.TrainSummary
 	if err := tt.Validate(cfg); err != nil {
@@ -37,15 +55,10 @@ func Run(ctx context.Context, cfg schemas.TrainConfig) (schemas.TrainSummary, er
 	if _, err := shards.ReadIndex(ctx, cfg.Pairs); err != nil {
 		return sum, fmt.Errorf("train: pair set %s: %w", cfg.Pairs, err)
 	}
-	// The model's geometry decides the decode size; read it before
-	// building the graph so a bad --init fails here, not on a worker.
-	m, err := tt.LoadInit(ctx, cfg.Init)
+	p, err := Pipeline(ctx, cfg)
 	if err != nil {
 		return sum, err
 	}
-	p, s := beam.NewPipelineWithRoot()
-	examples, rejects := tt.ReadPairs(s, cfg.Pairs, m.Config())
-	tt.Train(s, cfg, m.Config(), examples, rejects)
 	if err := beamx.Run(ctx, p); err != nil {
 		return sum, fmt.Errorf("train pipeline: %w", err)
 	}
