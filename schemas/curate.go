@@ -105,6 +105,11 @@ type Thresholds struct {
 	ProbeTimeout  time.Duration `json:"probe_timeout"`
 	DecodeTimeout time.Duration `json:"decode_timeout"`
 	EncodeTimeout time.Duration `json:"encode_timeout"`
+
+	// FFmpegThreads caps each ffmpeg's decoder and encoder threads (0 lets
+	// ffmpeg choose). The pipeline runs many files at once, so one thread
+	// each keeps every core busy without the cost of threads contending.
+	FFmpegThreads int `json:"ffmpeg_threads"`
 }
 
 // DefaultThresholds are the documented defaults for a profile.
@@ -146,6 +151,7 @@ func DefaultThresholds(p Profile) Thresholds {
 		ProbeTimeout:  30 * time.Second,
 		DecodeTimeout: 10 * time.Minute,
 		EncodeTimeout: 5 * time.Minute,
+		FFmpegThreads: 1,
 	}
 	if p.Name == ProfileDemo {
 		// The demo's tiny clips come from small footage; twice the clip

@@ -91,6 +91,7 @@ var thresholdFlags = []thresholdFlag{
 	{"probe_timeout", "ffprobe deadline per file", func(t *schemas.Thresholds) any { return &t.ProbeTimeout }},
 	{"decode_timeout", "ffmpeg deadline per decode", func(t *schemas.Thresholds) any { return &t.DecodeTimeout }},
 	{"encode_timeout", "ffmpeg deadline per clip encode", func(t *schemas.Thresholds) any { return &t.EncodeTimeout }},
+	{"ffmpeg_threads", "decoder and encoder threads per ffmpeg call (0: ffmpeg chooses); files run in parallel, so 1 wastes least", func(t *schemas.Thresholds) any { return &t.FFmpegThreads }},
 }
 
 // flagValues holds what the user typed; only flags actually set override

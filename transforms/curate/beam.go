@@ -463,7 +463,7 @@ func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, 
 		clipPath, pngPath = filepath.Join(work, id+".mp4"), filepath.Join(work, id+".png")
 	}
 	fp := newFrameSampler(fn.Cfg)
-	padded, err := stage.NormaliseClipVisit(ctx, loc.Path, c.StartS, p, clipPath, pngPath, th, fp.visit)
+	padded, err := stage.NormaliseClipVisit(ctx, loc.Path, c.StartS, p, clipPath, pngPath, th, fp.indices(), fp.visit)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -82,6 +83,21 @@ func (fs *frameSampler) visit(i int, rgb []byte) error {
 		fs.jpegs[k] = j
 	}
 	return nil
+}
+
+// indices are the frames visit needs, ascending.
+func (fs *frameSampler) indices() []int {
+	out := []int{}
+	for i := range fs.hashAt {
+		out = append(out, i)
+	}
+	for i := range fs.jpegAt {
+		if _, dup := fs.hashAt[i]; !dup {
+			out = append(out, i)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (fs *frameSampler) fingerprint() []string {

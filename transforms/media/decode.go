@@ -34,7 +34,9 @@ type DecodeOptions struct {
 	Format    PixelFormat
 	// Filter, when set, is an extra ffmpeg video filter placed before the scaling
 	// (for example a crop).
-	Filter  string
+	Filter string
+	// Threads caps the decoder's threads; 0 lets ffmpeg choose.
+	Threads int
 	Timeout time.Duration
 }
 
@@ -67,6 +69,9 @@ func OpenFrames(ctx context.Context, path string, o DecodeOptions) (*FrameReader
 	inArgs := ffmpeg.KwArgs{}
 	if o.Start > 0 {
 		inArgs["ss"] = strconv.FormatFloat(o.Start, 'f', 4, 64)
+	}
+	if o.Threads > 0 {
+		inArgs["threads"] = strconv.Itoa(o.Threads)
 	}
 	if o.Duration > 0 {
 		inArgs["t"] = strconv.FormatFloat(o.Duration, 'f', 4, 64)

@@ -96,29 +96,7 @@ func NewEncoder(ctx context.Context, path string, o EncodeOptions) (*Encoder, er
 	if err != nil {
 		return nil, err
 	}
-	args := ffmpeg.KwArgs{"c:v": o.Codec, "pix_fmt": "yuv420p", "format": format, "an": ""}
-	if o.Threads > 0 {
-		args["threads"] = strconv.Itoa(o.Threads)
-	}
-	switch o.Codec {
-	case "libx264":
-		args["preset"] = firstNonEmpty(o.Preset, "veryfast")
-		if o.CRF > 0 {
-			args["crf"] = strconv.Itoa(o.CRF)
-		}
-	case "libvpx-vp9":
-		// Real-time mode: good enough quality for footage at a small fraction of the default cost.
-		args["deadline"] = "realtime"
-		args["cpu-used"] = "8"
-		args["row-mt"] = "1"
-		args["b:v"] = "0"
-		args["crf"] = strconv.Itoa(max(o.CRF, 32))
-	case "mpeg4":
-		args["q:v"] = "4"
-	}
-	if o.FastStart && (format == "mp4" || format == "mov") {
-		args["movflags"] = "+faststart"
-	}
+	args := encoderArgs(o, format)
 	ctx, cancel := withDefaultTimeout(ctx, o.Timeout)
 	in := ffmpeg.Input("pipe:0", ffmpeg.KwArgs{
 		"format":    "rawvideo",

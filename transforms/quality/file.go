@@ -17,6 +17,7 @@ type FileOptions struct {
 	Width, Height int     // analysis frame size (even)
 	FPS           float64 // analysis rate (frames are resampled to it)
 	MaxFrames     int     // 0: no limit
+	Threads       int     // decoder threads, 0: ffmpeg chooses
 	Timeout       time.Duration
 }
 
@@ -48,7 +49,7 @@ func AnalyzeFile(ctx context.Context, path string, o FileOptions) (*FileResult, 
 	}
 	r, err := media.OpenFrames(ctx, path, media.DecodeOptions{
 		Width: o.Width, Height: o.Height, FPS: o.FPS, MaxFrames: o.MaxFrames,
-		Format: media.RGB24, Timeout: o.Timeout,
+		Format: media.RGB24, Threads: o.Threads, Timeout: o.Timeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("analyse %s: %w", path, err)

@@ -40,7 +40,8 @@ func AnalyseSource(ctx context.Context, local string, info schemas.SourceInfo, t
 	if th.MaxDurationS > 0 {
 		maxFrames = int(math.Ceil(th.MaxDurationS*afps)) + 1
 	}
-	res, err := quality.AnalyzeFile(ctx, local, quality.FileOptions{Width: w, Height: h, FPS: afps, MaxFrames: maxFrames, Timeout: th.DecodeTimeout})
+	res, err := quality.AnalyzeFile(ctx, local, quality.FileOptions{Width: w, Height: h, FPS: afps, MaxFrames: maxFrames,
+		Threads: th.FFmpegThreads, Timeout: th.DecodeTimeout})
 	if err != nil {
 		if errors.Is(err, media.ErrTimeout) {
 			return nil, Reject(schemas.StageAnalyse, schemas.ReasonTimeout, "decode ran past %v", th.DecodeTimeout)

@@ -13,6 +13,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 
 	"realdpo/schemas"
 	"realdpo/transforms/media"
@@ -32,8 +34,17 @@ func ClipID(sourceSHA256 string, p schemas.Profile, startS float64) string {
 // resample time first (cheapest), scale to cover the target, centre-crop to
 // its aspect, square pixels.
 func NormaliseFilter(p schemas.Profile) string {
-	return fmt.Sprintf("fps=%g,scale=%d:%d:force_original_aspect_ratio=increase:flags=bicubic,crop=%d:%d,setsar=1",
-		p.FPS, p.Width, p.Height, p.Width, p.Height)
+	return media.FilterChain(normaliseSteps(p))
+}
+
+func normaliseSteps(p schemas.Profile) []media.FilterStep {
+	w, h := strconv.Itoa(p.Width), strconv.Itoa(p.Height)
+	return []media.FilterStep{
+		{Name: "fps", Args: []string{strconv.FormatFloat(p.FPS, 'g', -1, 64)}},
+		{Name: "scale", Args: []string{w, h}, Params: map[string]string{"force_original_aspect_ratio": "increase", "flags": "bicubic"}},
+		{Name: "crop", Args: []string{w, h}},
+		{Name: "setsar", Args: []string{"1"}},
+	}
 }
 
 // MaxPadFrames is how many frames a window may come up short at the very end
@@ -45,25 +56,64 @@ const MaxPadFrames = 2
 // to clipPath, and the first frame as PNG to pngPath, each temp-then-rename.
 // It returns how many final frames repeat the last decoded one.
 func NormaliseClip(ctx context.Context, local string, startS float64, p schemas.Profile, clipPath, pngPath string, th schemas.Thresholds) (int, error) {
-	return NormaliseClipVisit(ctx, local, startS, p, clipPath, pngPath, th, nil)
+	return NormaliseClipVisit(ctx, local, startS, p, clipPath, pngPath, th, []int{0}, nil)
 }
 
-// NormaliseClipVisit is NormaliseClip that also shows visit every final
-// frame (index, packed RGB24 at the profile size; the buffer is reused),
-// so fingerprints and keyframes come from the same decode.
-func NormaliseClipVisit(ctx context.Context, local string, startS float64, p schemas.Profile, clipPath, pngPath string, th schemas.Thresholds, visit func(i int, rgb []byte) error) (int, error) {
+// NormaliseClipVisit is NormaliseClip that also shows visit the final
+// frames listed in show (ascending indices; nil: every frame) as packed RGB24
+// at the profile size (the buffer is reused), so fingerprints and keyframes
+// come from the same decode.
+func NormaliseClipVisit(ctx context.Context, local string, startS float64, p schemas.Profile, clipPath, pngPath string, th schemas.Thresholds, show []int, visit func(i int, rgb []byte) error) (int, error) {
+	// The common case, a window well inside the source, is one ffmpeg:
+	// decode, filter, encode, with the frames wanted here shown on the way.
+	if show != nil && !slices.Contains(show, 0) {
+		show = append([]int{0}, show...) // the first frame is the PNG
+	}
+	complete, err := media.Transcode(ctx, local, clipPath, media.TranscodeOptions{
+		Start: startS, Frames: p.Frames, Show: show, Filters: normaliseSteps(p),
+		Encode: clipEncodeOptions(p, th), DecodeThreads: th.FFmpegThreads, Timeout: th.DecodeTimeout + th.EncodeTimeout,
+	}, func(i int, rgb []byte) error {
+		if i == 0 {
+			if err := writePNG(pngPath, rgb, p.Width, p.Height); err != nil {
+				return err
+			}
+		}
+		if visit != nil {
+			return visit(i, rgb)
+		}
+		return nil
+	})
+	if err != nil {
+		os.Remove(pngPath)
+		return 0, fmt.Errorf("normalise %s at %.2fs: %w", local, startS, err)
+	}
+	if complete {
+		return 0, nil
+	}
+	// The window runs off the end of the source: decode here and repeat the
+	// last frame, which a single ffmpeg cannot report.
+	return normaliseAndPad(ctx, local, startS, p, clipPath, pngPath, th, visit)
+}
+
+func clipEncodeOptions(p schemas.Profile, th schemas.Thresholds) media.EncodeOptions {
+	return media.EncodeOptions{
+		Width: p.Width, Height: p.Height, FPS: p.FPS, Codec: "libx264", CRF: 18, Preset: "veryfast",
+		FastStart: true, Threads: th.FFmpegThreads, Timeout: th.EncodeTimeout,
+	}
+}
+
+// normaliseAndPad is the two-process path: ffmpeg decodes into this process,
+// which pads a short window and feeds a second ffmpeg that encodes.
+func normaliseAndPad(ctx context.Context, local string, startS float64, p schemas.Profile, clipPath, pngPath string, th schemas.Thresholds, visit func(i int, rgb []byte) error) (int, error) {
 	r, err := media.OpenFrames(ctx, local, media.DecodeOptions{
 		Width: p.Width, Height: p.Height, Start: startS, MaxFrames: p.Frames,
-		Format: media.RGB24, Filter: NormaliseFilter(p), Timeout: th.DecodeTimeout,
+		Format: media.RGB24, Filter: NormaliseFilter(p), Threads: th.FFmpegThreads, Timeout: th.DecodeTimeout,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("normalise %s: %w", local, err)
 	}
 	defer r.Close()
-	enc, err := media.NewEncoder(ctx, clipPath, media.EncodeOptions{
-		Width: p.Width, Height: p.Height, FPS: p.FPS, Codec: "libx264", CRF: 18, Preset: "veryfast",
-		FastStart: true, Timeout: th.EncodeTimeout,
-	})
+	enc, err := media.NewEncoder(ctx, clipPath, clipEncodeOptions(p, th))
 	if err != nil {
 		return 0, fmt.Errorf("normalise %s: %w", local, err)
 	}
@@ -138,7 +188,9 @@ func writePNG(path string, rgb []byte, w, h int) error {
 	if err != nil {
 		return err
 	}
-	if err := png.Encode(f, img); err != nil {
+	// Fastest deflate: the first frame is written for every clip and read
+	// once; the bytes saved by harder compression are few.
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(f, img); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return fmt.Errorf("write %s: %w", path, err)

@@ -234,6 +234,26 @@ func TestNormaliseClipSpec(t *testing.T) {
 	if err != nil || len(r.Frames) != 17 {
 		t.Fatalf("clip decodes to %d frames: %v", len(r.Frames), err)
 	}
+	// A window inside the source is one ffmpeg and needs no padding; the
+	// frames shown on the way are the clip's.
+	inside, insidePNG := filepath.Join(dir, "out", "in.mp4"), filepath.Join(dir, "out", "in.png")
+	shown := 0
+	padded, err = NormaliseClipVisit(context.Background(), src, 0.4, demo, inside, insidePNG, th, nil, func(i int, rgb []byte) error {
+		if i != shown || len(rgb) != 96*64*3 {
+			t.Errorf("frame %d shown as %d, %d bytes", shown, i, len(rgb))
+		}
+		shown++
+		return nil
+	})
+	if err != nil || padded != 0 || shown != 17 {
+		t.Fatalf("window inside: padded %d, shown %d, %v", padded, shown, err)
+	}
+	if r, err := quality.AnalyzeFile(context.Background(), inside, quality.FileOptions{Width: 96, Height: 64, FPS: 8}); err != nil || len(r.Frames) != 17 {
+		t.Fatalf("inside clip decodes to %v frames: %v", r, err)
+	}
+	if _, err := os.Stat(insidePNG); err != nil {
+		t.Fatalf("first frame: %v", err)
+	}
 	// A window past the end fails and leaves nothing behind.
 	if _, err := NormaliseClip(context.Background(), src, 2.5, demo, filepath.Join(dir, "late.mp4"), filepath.Join(dir, "late.png"), th); err == nil {
 		t.Error("window past the end normalised")
