@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -122,6 +123,16 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if p := os.Getenv("REALDPO_CPUPROFILE"); p != "" {
+		// Locally the runner and its workers share this process, so one
+		// profile covers the whole run (ffmpeg children aside).
+		stopProfile, err := startCPUProfile(p)
+		if err != nil {
+			slog.Error("realdpo: cpu profile", "err", err)
+			return 1
+		}
+		defer stopProfile()
+	}
 	if isDryRun() {
 		if err := dryRun(ctx, cmd); err != nil {
 			slog.Error("realdpo "+cmd.Name+" --dry_run failed", "err", err)
@@ -145,4 +156,23 @@ func isWorkerInvocation(args []string) bool {
 		}
 	}
 	return false
+}
+
+// startCPUProfile writes a pprof CPU profile to path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			slog.Error("realdpo: cpu profile", "path", path, "err", err)
+		}
+	}, nil
 }
