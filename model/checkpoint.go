@@ -148,6 +148,12 @@ func writeAtomic(path string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("model: creating temporary checkpoint in %s: %w", dir, err)
 	}
+	// CreateTemp makes 0600 files; datasets and checkpoints are shared.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
 	tmp := f.Name()
 	fail := func(err error) error {
 		f.Close()

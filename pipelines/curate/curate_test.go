@@ -147,6 +147,16 @@ func TestCurateLocal(t *testing.T) {
 	testclips.RequireFFmpeg(t)
 	in, out := t.TempDir(), t.TempDir()
 	want := localCorpus(t, in)
+	// What a killed earlier run leaves: a half-written clip and manifest.
+	stale := []string{filepath.Join(out, "clips", ".deadbeef.mp4.tmp-123"), filepath.Join(out, ".manifest.jsonl.tmp-9")}
+	for _, p := range stale {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfg, err := NewConfig(in, out, schemas.ProfileDemo)
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +166,11 @@ func TestCurateLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(st.AccountingLine())
+	for _, p := range stale {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s: a killed run's temp file survived the next run (%v)", p, err)
+		}
+	}
 	if st.Inputs != len(want) || st.Inputs != st.InputsAccepted+st.InputsRejected {
 		t.Errorf("accounting: %s, want %d inputs", st.AccountingLine(), len(want))
 	}
@@ -183,7 +198,17 @@ func TestCurateLocal(t *testing.T) {
 	if len(man) != st.Clips || len(rej) != st.Rejects {
 		t.Errorf("files hold %d clips and %d rejects, stats say %d and %d", len(man), len(rej), st.Clips, st.Rejects)
 	}
+	for _, f := range []string{"manifest.jsonl", "rejected.jsonl", "stats.json", "README.md"} {
+		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: %v %v, want mode 0644 so the dataset can be shared", f, fi.Mode(), err)
+		}
+	}
 	for _, m := range man {
+		for _, f := range []string{m.Clip, m.FirstFrame} {
+			if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Mode().Perm() != 0o644 {
+				t.Errorf("%s: %v %v, want mode 0644", f, fi.Mode(), err)
+			}
+		}
 		codec, pix, w, h, n, fps := ffprobeClip(t, filepath.Join(out, m.Clip))
 		if codec != "h264" || pix != "yuv420p" || w != 96 || h != 64 || n != 17 || fps != "8/1" {
 			t.Errorf("%s: %s %s %dx%d %d frames at %s, want h264 yuv420p 96x64 17 at 8/1", m.Clip, codec, pix, w, h, n, fps)

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
@@ -515,17 +516,31 @@ func WriteDataset(s beam.Scope, cfg schemas.CurateConfig, sources, records, reje
 		beam.ParDo(s, keySource, sources),
 		beam.ParDo(s, keyManifest, records),
 		beam.ParDo(s, keyReject, rejects))
-	beam.ParDo0(s, &writeFn{Cfg: cfg}, grouped)
+	// Temp files older than this graph can only be left by a killed run.
+	beam.ParDo0(s, &writeFn{Cfg: cfg, BuiltUnixNano: time.Now().UnixNano()}, grouped)
 }
 
 type writeFn struct {
-	Cfg schemas.CurateConfig
+	Cfg           schemas.CurateConfig
+	BuiltUnixNano int64
 }
 
 func (fn *writeFn) ProcessElement(ctx context.Context, _ string, _ func(*string) bool, srcIt func(*schemas.SourceFile) bool,
 	manIt func(*schemas.ManifestRecord) bool, rejIt func(*schemas.RejectRecord) bool) error {
 	sources, man, rej := stage.Collect(srcIt), stage.Collect(manIt), stage.Collect(rejIt)
 	stage.SortRecords(sources, man, rej)
+	if !stage.IsRemote(fn.Cfg.Output) {
+		// Every clip of this run is written by now: what is left of killed
+		// runs' temp files can go.
+		removed, err := stage.RemoveStaleTemps(fn.Cfg.Output, []string{"clips", "first_frames", "."}, time.Unix(0, fn.BuiltUnixNano))
+		if err != nil {
+			slog.Warn("curate: could not remove stale temp files", "output", fn.Cfg.Output, "err", err)
+		}
+		if removed > 0 {
+			beam.NewCounter(counterNS, "stale_temp_files_removed").Inc(ctx, int64(removed))
+			slog.Info("curate: removed temp files left by an earlier, killed run", "count", removed)
+		}
+	}
 	st := stage.ComputeStats(fn.Cfg.Profile, fn.Cfg.Thresholds, sources, man, rej)
 	manData, err := stage.JSONLines(man)
 	if err != nil {

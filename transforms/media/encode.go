@@ -91,6 +91,7 @@ func NewEncoder(ctx context.Context, path string, o EncodeOptions) (*Encoder, er
 		return nil, fmt.Errorf("encode %s: %w", path, err)
 	}
 	tmp := tmpFile.Name()
+	tmpFile.Chmod(0o644) // CreateTemp makes 0600 files; videos are shared
 	tmpFile.Close()
 	out, err := SafeInput(tmp)
 	if err != nil {

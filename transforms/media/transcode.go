@@ -110,6 +110,7 @@ func Transcode(ctx context.Context, src, dst string, o TranscodeOptions, visit f
 		return false, fmt.Errorf("transcode %s: %w", src, err)
 	}
 	tmp := tmpFile.Name()
+	tmpFile.Chmod(0o644) // CreateTemp makes 0600 files; clips are shared
 	tmpFile.Close()
 	committed := false
 	defer func() {

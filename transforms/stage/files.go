@@ -139,6 +139,12 @@ func WriteAtomic(ctx context.Context, dst string, r io.Reader) error {
 		if err != nil {
 			return err
 		}
+		// CreateTemp makes 0600 files; datasets and checkpoints are shared.
+		if err := f.Chmod(0o644); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return err
+		}
 		if _, err := io.Copy(f, r); err != nil {
 			f.Close()
 			os.Remove(f.Name())
@@ -290,4 +296,31 @@ func Collect[T any](next func(*T) bool) []T {
 		}
 		out = append(out, v)
 	}
+}
+
+// RemoveStaleTemps deletes the temp files WriteAtomic and the encoders leave
+// when a run is killed mid-write (".NAME.tmp-*") in the given subdirectories
+// of a local root, if they were last written before cutoff, and reports how
+// many went. Newer ones may belong to a writer still running.
+func RemoveStaleTemps(root string, subdirs []string, cutoff time.Time) (int, error) {
+	removed := 0
+	var errs []error
+	for _, sub := range subdirs {
+		matches, err := filepath.Glob(filepath.Join(root, sub, ".*.tmp-*"))
+		if err != nil {
+			return removed, err
+		}
+		for _, m := range matches {
+			fi, err := os.Lstat(m)
+			if err != nil || !fi.Mode().IsRegular() || !fi.ModTime().Before(cutoff) {
+				continue
+			}
+			if err := os.Remove(m); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			removed++
+		}
+	}
+	return removed, errors.Join(errs...)
 }

@@ -188,6 +188,12 @@ func writePNG(path string, rgb []byte, w, h int) error {
 	if err != nil {
 		return err
 	}
+	// CreateTemp makes 0600 files; datasets and checkpoints are shared.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
 	// Fastest deflate: the first frame is written for every clip and read
 	// once; the bytes saved by harder compression are few.
 	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(f, img); err != nil {

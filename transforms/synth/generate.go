@@ -223,11 +223,12 @@ func writeFileAtomic(path string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	merr := f.Chmod(0o644) // CreateTemp makes 0600 files; footage is shared
 	_, werr := f.Write(data)
 	cerr := f.Close()
-	if werr != nil || cerr != nil {
+	if merr != nil || werr != nil || cerr != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, errors.Join(werr, cerr))
+		return fmt.Errorf("write %s: %w", path, errors.Join(merr, werr, cerr))
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
 		os.Remove(f.Name())
