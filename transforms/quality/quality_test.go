@@ -17,7 +17,7 @@ var (
 	corpus     map[string]string
 )
 
-func testCorpus(t *testing.T) map[string]string {
+func testCorpus(t testing.TB) map[string]string {
 	t.Helper()
 	testclips.RequireFFmpeg(t)
 	corpusOnce.Do(func() {
