@@ -79,7 +79,10 @@ func (t *tailBuffer) String() string {
 // prepare makes cmd killable as a group: ffmpeg may spawn helpers, and a
 // timeout must take them all down. Cancel fires when ctx ends.
 func prepare(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own group, so a timeout kills its helpers too; and killed with this
+	// process, so a worker that dies (SIGKILL, OOM) leaves no ffmpeg behind
+	// still writing into the output's temp files.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error {
 		if cmd.Process == nil {
 			return nil
