@@ -66,13 +66,7 @@ func OpenFrames(ctx context.Context, path string, o DecodeOptions) (*FrameReader
 	if err != nil {
 		return nil, err
 	}
-	inArgs := ffmpeg.KwArgs{}
-	if o.Start > 0 {
-		inArgs["ss"] = strconv.FormatFloat(o.Start, 'f', 4, 64)
-	}
-	if o.Threads > 0 {
-		inArgs["threads"] = strconv.Itoa(o.Threads)
-	}
+	inArgs := inputArgs(o.Start, o.Threads)
 	if o.Duration > 0 {
 		inArgs["t"] = strconv.FormatFloat(o.Duration, 'f', 4, 64)
 	}
@@ -119,6 +113,20 @@ func OpenFrames(ctx context.Context, path string, o DecodeOptions) (*FrameReader
 		cancel: cancel, ctx: ctx, wait: make(chan error, 1), frameSz: o.Width * o.Height * bpp}
 	go func() { r.wait <- cmd.Wait() }()
 	return r, nil
+}
+
+// inputArgs seek the input to start seconds (input seeking: fast, and
+// exact since ffmpeg decodes from the keyframe before) and cap the
+// decoder's threads (0: ffmpeg chooses).
+func inputArgs(start float64, threads int) ffmpeg.KwArgs {
+	args := ffmpeg.KwArgs{}
+	if start > 0 {
+		args["ss"] = strconv.FormatFloat(start, 'f', 4, 64)
+	}
+	if threads > 0 {
+		args["threads"] = strconv.Itoa(threads)
+	}
+	return args
 }
 
 // FrameSize is the byte length of one frame.

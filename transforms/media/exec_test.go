@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -80,8 +81,8 @@ func TestFFmpegDiesWithItsParent(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			for _, pid := range left {
-				if p, err := os.FindProcess(atoi(pid)); err == nil {
-					p.Kill()
+				if n, err := strconv.Atoi(pid); err == nil {
+					syscall.Kill(n, syscall.SIGKILL)
 				}
 			}
 			t.Fatalf("ffmpeg %v outlived its killed parent", left)
@@ -91,12 +92,4 @@ func TestFFmpegDiesWithItsParent(t *testing.T) {
 	if _, err := os.Stat(dst); err == nil {
 		t.Error("the killed encode still produced its final file")
 	}
-}
-
-func atoi(s string) int {
-	n := 0
-	for _, c := range s {
-		n = n*10 + int(c-'0')
-	}
-	return n
 }

@@ -123,14 +123,7 @@ func Transcode(ctx context.Context, src, dst string, o TranscodeOptions, visit f
 		return false, err
 	}
 
-	inArgs := ffmpeg.KwArgs{}
-	if o.Start > 0 {
-		inArgs["ss"] = strconv.FormatFloat(o.Start, 'f', 4, 64)
-	}
-	if o.DecodeThreads > 0 {
-		inArgs["threads"] = strconv.Itoa(o.DecodeThreads)
-	}
-	v := ffmpeg.Input(in, inArgs).Video()
+	v := ffmpeg.Input(in, inputArgs(o.Start, o.DecodeThreads)).Video()
 	for _, f := range o.Filters {
 		kw := ffmpeg.KwArgs{}
 		for k, val := range f.Params {
