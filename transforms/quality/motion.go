@@ -180,11 +180,20 @@ func globalShift(prev, cur []uint8, w, h int) (int, int) {
 		for dx := -coarseR; dx <= coarseR; dx++ {
 			var s int64
 			for y := coarseR; y < qh-coarseR; y++ {
-				rc := qc[y*qw:]
-				rp := qp[(y-dy)*qw:]
-				for x := coarseR; x < qw-coarseR; x++ {
-					s += absDiff(rc[x], rp[x-dx])
+				// Rows sliced to the compared span once, so the inner loop
+				// runs without bounds checks (the hottest loop of analysis).
+				rc := qc[y*qw+coarseR : y*qw+qw-coarseR]
+				rp := qp[(y-dy)*qw+coarseR-dx : (y-dy)*qw+qw-coarseR-dx]
+				rp = rp[:len(rc)]
+				row := 0
+				for x, c := range rc {
+					d := int(c) - int(rp[x])
+					if d < 0 {
+						d = -d
+					}
+					row += d
 				}
+				s += int64(row)
 				if s >= best {
 					break
 				}
