@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	ffmpeg "github.com/u2takey/ffmpeg-go"
+	"golang.org/x/sys/unix"
 )
 
 func init() {
@@ -120,4 +123,18 @@ func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, 
 		d = DefaultTimeout
 	}
 	return context.WithTimeout(ctx, d)
+}
+
+// pipeBytes is the pipe buffer asked for frame streams: Linux's default 64
+// KiB is smaller than one 256-pixel RGB frame, so every frame would cost
+// ffmpeg and the reader several context switches. 1 MiB is the unprivileged
+// limit (fs.pipe-max-size).
+const pipeBytes = 1 << 20
+
+// growPipe enlarges a pipe's buffer where the kernel allows it; elsewhere
+// (or when refused) the default buffer only costs some speed.
+func growPipe(f *os.File) {
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, pipeBytes); err != nil {
+		slog.Debug("pipe buffer left at its default", "err", err)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func requireFFmpeg(t testing.TB) {
@@ -191,5 +193,53 @@ func TestEncoderAbortLeavesNothing(t *testing.T) {
 	}
 	if err := enc.WriteFrame(make([]byte, 10)); err == nil {
 		t.Fatal("short frame accepted")
+	}
+}
+
+// TestSkipLoopFilterReachesTheDecoder decodes a heavily compressed H.264
+// clip with and without deblocking: the frames must differ (the option
+// reached the decoder) yet stay close (only block edges move).
+func TestSkipLoopFilterReachesTheDecoder(t *testing.T) {
+	requireFFmpeg(t)
+	src := filepath.Join(t.TempDir(), "blocky.mp4")
+	encodeTestVideo(t, src, EncodeOptions{Width: 128, Height: 96, FPS: 24, Codec: "libx264", CRF: 45}, 24)
+	o := DecodeOptions{Width: 128, Height: 96}
+	plain, err := ReadFrames(context.Background(), src, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.SkipLoopFilter = true
+	skipped, err := ReadFrames(context.Background(), src, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plain) != 24 || len(skipped) != 24 {
+		t.Fatalf("decoded %d and %d frames, want 24 each", len(plain), len(skipped))
+	}
+	var diff float64
+	for i := range plain {
+		diff += meanAbsDiff(plain[i], skipped[i]) / float64(len(plain))
+	}
+	if diff == 0 || diff > 8 {
+		t.Errorf("mean absolute change without deblocking %.3f, want small but above 0", diff)
+	}
+}
+
+// TestGrowPipe checks frame pipes get the larger buffer, which saves
+// several context switches a frame.
+func TestGrowPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	growPipe(w)
+	got, err := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got < pipeBytes {
+		t.Errorf("pipe buffer %d bytes, want %d", got, pipeBytes)
 	}
 }

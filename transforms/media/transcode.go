@@ -171,6 +171,7 @@ func Transcode(ctx context.Context, src, dst string, o TranscodeOptions, visit f
 		return false, fmt.Errorf("transcode %s: %w", src, err)
 	}
 	defer pr.Close()
+	growPipe(pw)
 	cmd.Stdout = pw
 	if err := cmd.Start(); err != nil {
 		pw.Close()
