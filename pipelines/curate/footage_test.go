@@ -12,7 +12,6 @@ import (
 	"realdpo/schemas"
 	"realdpo/transforms/quality/testclips"
 	"realdpo/transforms/synth"
-	"realdpo/transforms/topic"
 )
 
 // TestSharedFootage runs the realaction profile on real footage nobody here
@@ -257,23 +256,16 @@ func SemanticReport(gts []schemas.GroundTruth, st schemas.CurateStats, rej []sch
 			pred[pair(r.Source, r.DuplicateOfSource)] = true
 		}
 	}
-	// The topic filter judges the sidecars of every file, whatever an
-	// earlier stage decided (synth skylines often fail the overlay filter
-	// first), and no on-topic file may end rejected off_topic.
-	tl := topic.Default()
+	// Exclusion phrases in the sidecars are screened before anything else, so
+	// every off-topic file must end rejected off_topic, and no other file may.
 	offGot := map[string]bool{}
-	for _, g := range gts {
-		if m := topic.Classify(tl, topic.Text{Title: g.Title, Tags: g.Tags, Caption: g.Caption}, false); !m.OnTopic && g.Title != "" {
-			offGot[g.File] = true
-		}
-	}
 	accepted := map[string]bool{}
 	for _, d := range st.Decisions {
 		if d.Accept {
 			accepted[d.Source] = true
 		}
-		if !d.Accept && d.Reason == schemas.ReasonOffTopic && !offWant[d.Source] {
-			offGot[d.Source+" (pipeline)"] = true
+		if !d.Accept && d.Reason == schemas.ReasonOffTopic {
+			offGot[d.Source] = true
 		}
 	}
 	for f := range offWant {

@@ -21,6 +21,7 @@ import (
 
 	"realdpo/schemas"
 	"realdpo/transforms/stage"
+	"realdpo/transforms/topic"
 )
 
 func init() {
@@ -283,6 +284,18 @@ func (fn *probeFn) ProcessElement(ctx context.Context, src schemas.SourceFile, e
 	}
 	if src.MatchError != "" {
 		fail(schemas.SourceInfo{}, stage.Reject(schemas.StageInput, schemas.ReasonUnreadable, "%s", src.MatchError))
+		return nil
+	}
+	// Exclusion phrases in the title or tags make footage off-topic whatever
+	// else is learnt about it (the topic stage would reject it the same way),
+	// so it is the cheapest check of all: nothing is read or decoded.
+	if hits := topic.Excluded(fn.Cfg.Review.Topics, src.Title, src.Tags); len(hits) > 0 {
+		count(ctx, "failed_check_topic_excluded")
+		r := inputReject(src, schemas.SourceInfo{SizeBytes: src.SizeBytes}, stage.Reject(schemas.StageTopic, schemas.ReasonOffTopic,
+			"excluded: %s (screened on the sidecar, before decoding)", strings.Join(hits, ", ")))
+		r.Failed = []string{"topic_excluded"}
+		count(ctx, "reject_"+r.Stage+"_"+r.Reason)
+		rej(r)
 		return nil
 	}
 	if r := stage.CheckLimits(src.SizeBytes, nil, th); r != nil {

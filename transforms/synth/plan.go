@@ -295,6 +295,9 @@ func expected(it *item, items []item, p Profile) schemas.Outcome {
 	v := &it.spec
 	rej := func(reason string) schemas.Outcome { return schemas.Outcome{Reason: reason} }
 	switch it.defect {
+	case schemas.DefectOffTopic:
+		// Its tags carry an exclusion phrase (timelapse), screened before anything is read.
+		return rej(schemas.ReasonOffTopic)
 	case schemas.DefectZeroByte:
 		return rej(schemas.ReasonEmptyFile)
 	case schemas.DefectNotVideo:
@@ -324,8 +327,6 @@ func expected(it *item, items []item, p Profile) schemas.Outcome {
 		return rej(schemas.ReasonExposure)
 	case schemas.DefectOverlay:
 		return rej(schemas.ReasonOverlay)
-	case schemas.DefectOffTopic:
-		return rej(schemas.ReasonOffTopic)
 	case schemas.DefectExactDup, schemas.DefectNearDup:
 		orig := &items[it.dupOf]
 		if o := expected(orig, items, p); !o.Accept {

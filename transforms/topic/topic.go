@@ -147,15 +147,7 @@ func Classify(tl schemas.TopicList, t Text, keepUntagged bool) Match {
 		}
 		return Match{Detail: "no title, tags or caption to match (caption with --captioner=vlm, judge with --judge=vlm, or --keep_untagged)"}
 	}
-	var excl []string
-	for _, f := range weights {
-		for _, k := range tl.Exclude {
-			if contains(fields[f.field], k) {
-				excl = append(excl, f.field+":"+k)
-			}
-		}
-	}
-	if len(excl) > 0 {
+	if excl := excluded(tl, fields); len(excl) > 0 {
 		return Match{Hits: excl, Detail: "excluded: " + strings.Join(excl, ", ")}
 	}
 	bestScore, best := 0, -1
@@ -181,6 +173,28 @@ func Classify(tl schemas.TopicList, t Text, keepUntagged bool) Match {
 	}
 	return Match{Category: tl.Topics[best].Category, OnTopic: true, Hits: bestHits,
 		Detail: fmt.Sprintf("%s: %s", tl.Topics[best].Category, strings.Join(bestHits, ", "))}
+}
+
+// Excluded lists the exclusion phrases in the title and tags, as
+// "field:phrase". Any hit makes footage off-topic whatever its caption says,
+// so curation can screen sources on their sidecars before decoding them.
+func Excluded(tl schemas.TopicList, title string, tags []string) []string {
+	return excluded(tl, map[string]string{
+		"tags":  " " + Normalize(strings.Join(tags, " , ")) + " ",
+		"title": " " + Normalize(title) + " ",
+	})
+}
+
+func excluded(tl schemas.TopicList, fields map[string]string) []string {
+	var excl []string
+	for _, f := range weights {
+		for _, k := range tl.Exclude {
+			if contains(fields[f.field], k) {
+				excl = append(excl, f.field+":"+k)
+			}
+		}
+	}
+	return excl
 }
 
 func scoreTopic(tp schemas.Topic, fields map[string]string) (int, []string) {

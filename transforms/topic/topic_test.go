@@ -84,3 +84,30 @@ func TestParseYesNo(t *testing.T) {
 		}
 	}
 }
+
+// TestExcludedScreensTitleAndTags: exclusion phrases in the title or tags
+// are found (the early screen relies on them being final), and Classify
+// agrees with the screen whenever it fires, whatever the caption says.
+func TestExcludedScreensTitleAndTags(t *testing.T) {
+	tl := Default()
+	cases := []struct {
+		title string
+		tags  []string
+		want  []string
+	}{
+		{"City skyline timelapse at dusk", []string{"city", "time-lapse"}, []string{"tags:time-lapse", "title:timelapse"}},
+		{"A woman cooking pasta", []string{"cooking", "kitchen"}, nil},
+		{"", []string{"Drone shot", "beach"}, []string{"tags:drone shot"}},
+		{"", nil, nil},
+	}
+	for _, c := range cases {
+		got := Excluded(tl, c.title, c.tags)
+		if strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("Excluded(%q, %q) = %q, want %q", c.title, c.tags, got, c.want)
+		}
+		m := Classify(tl, Text{Title: c.title, Tags: c.tags, Caption: "A man is cooking dinner in a kitchen."}, true)
+		if len(got) > 0 && (m.OnTopic || !strings.HasPrefix(m.Detail, "excluded")) {
+			t.Errorf("%q: screen excluded it but Classify says %+v", c.title, m)
+		}
+	}
+}
