@@ -248,23 +248,13 @@ func laplacianVar(y []uint8, w, h int) float64 {
 }
 
 // contentDelta is PySceneDetect's ContentDetector score with its default
-// weights (hue, saturation, value equally; edges off).
+// weights (hue, saturation, value equally; edges off). The mean of the three
+// channel means is the mean over all interleaved bytes: the channel sums are
+// integers far below 2**53, so adding them as floats was exact and one
+// integer total gives the same figure.
 func contentDelta(a, b []uint8) float64 {
-	var dh, ds, dv int64
-	for i := 0; i < len(a); i += 3 {
-		dh += absDiff(a[i], b[i])
-		ds += absDiff(a[i+1], b[i+1])
-		dv += absDiff(a[i+2], b[i+2])
-	}
 	n := float64(len(a) / 3)
-	return (float64(dh) + float64(ds) + float64(dv)) / (3 * n)
-}
-
-func absDiff(a, b uint8) int64 {
-	if a > b {
-		return int64(a - b)
-	}
-	return int64(b - a)
+	return float64(sad(a, b)) / (3 * n)
 }
 
 func downsample2(src []uint8, w, h int, dst []uint8, dw, dh int) {

@@ -45,11 +45,7 @@ type blockVec struct {
 // textured blocks and measures what moves against it.
 func estimateMotion(prev, cur []uint8, w, h int) motion {
 	var m motion
-	var sad int64
-	for i := range cur {
-		sad += absDiff(cur[i], prev[i])
-	}
-	m.meanAbsDiff = float64(sad) / float64(len(cur))
+	m.meanAbsDiff = float64(sad(cur, prev)) / float64(len(cur))
 
 	gx, gy := globalShift(prev, cur, w, h)
 
@@ -208,17 +204,17 @@ func globalShift(prev, cur []uint8, w, h int) (int, int) {
 }
 
 func blockTexture(y []uint8, w, px, py int) float64 {
-	var g int64
+	var g int
 	for r := py; r < py+blockSize; r++ {
 		row := y[r*w:]
 		for x := px; x < px+blockSize-1; x++ {
-			g += absDiff(row[x], row[x+1])
+			g += absDiffInt(row[x], row[x+1])
 		}
 	}
 	for r := py; r < py+blockSize-1; r++ {
 		row, nxt := y[r*w:], y[(r+1)*w:]
 		for x := px; x < px+blockSize; x++ {
-			g += absDiff(row[x], nxt[x])
+			g += absDiffInt(row[x], nxt[x])
 		}
 	}
 	return float64(g) / float64(2*blockSize*(blockSize-1))
