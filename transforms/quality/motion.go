@@ -1,6 +1,7 @@
 package quality
 
 import (
+	"encoding/binary"
 	"math"
 	"sort"
 )
@@ -57,9 +58,10 @@ func estimateMotion(prev, cur []uint8, w, h int) motion {
 			b := blockVec{px: px, py: py,
 				cx: float64(px) + blockSize/2 - float64(w)/2,
 				cy: float64(py) + blockSize/2 - float64(h)/2}
-			b.textured = blockTexture(cur, w, px, py) >= minTexture
+			c := loadBlock(cur, w, px, py)
+			b.textured = blockTexture(c) >= minTexture
 			if b.textured {
-				b.vx, b.vy, b.bestSAD = matchBlock(prev, cur, w, h, px, py, gx, gy)
+				b.vx, b.vy, b.bestSAD = matchBlock(prev, c, w, h, px, py, gx, gy)
 			}
 			blocks = append(blocks, b)
 		}
@@ -112,7 +114,7 @@ func estimateMotion(prev, cur []uint8, w, h int) motion {
 		// Accept the camera's prediction when it matches nearly as well as
 		// the best vector: noise and flat texture make spurious vectors.
 		ix, iy := int(math.Round(px)), int(math.Round(py))
-		if s, ok := blockSAD(prev, cur, w, h, b.px, b.py, ix, iy); ok && s <= b.bestSAD+b.bestSAD/8+2*blockSize*blockSize {
+		if s, ok := blockSAD(prev, loadBlock(cur, w, b.px, b.py), w, h, b.px, b.py, ix, iy); ok && s <= b.bestSAD+b.bestSAD/8+2*blockSize*blockSize {
 			continue
 		}
 		resid += r
@@ -203,50 +205,61 @@ func globalShift(prev, cur []uint8, w, h int) (int, int) {
 	return 2 * bx, 2 * by
 }
 
-func blockTexture(y []uint8, w, px, py int) float64 {
-	var g int
-	for r := py; r < py+blockSize; r++ {
-		row := y[r*w:]
-		for x := px; x < px+blockSize-1; x++ {
-			g += absDiffInt(row[x], row[x+1])
-		}
+// block8 is one 8x8 block of luma, a row to a word (byte i of a row is
+// column i), so the block's sums run eight pixels at a time.
+type block8 [blockSize]uint64
+
+func loadBlock(y []uint8, w, px, py int) *block8 {
+	var b block8
+	rows := y[py*w+px : (py+blockSize-1)*w+px+blockSize]
+	for r := range b {
+		b[r] = binary.LittleEndian.Uint64(rows[r*w:])
 	}
-	for r := py; r < py+blockSize-1; r++ {
-		row, nxt := y[r*w:], y[(r+1)*w:]
-		for x := px; x < px+blockSize; x++ {
-			g += absDiffInt(row[x], nxt[x])
-		}
-	}
-	return float64(g) / float64(2*blockSize*(blockSize-1))
+	return &b
 }
 
-// blockSAD compares cur's block at (px,py) with prev displaced by -v.
-func blockSAD(prev, cur []uint8, w, h, px, py, vx, vy int) (int, bool) {
+// blockTexture is the block's mean absolute gradient: 7 horizontal steps
+// in each of 8 rows and 8 vertical steps in each of 7 row pairs.
+func blockTexture(c *block8) float64 {
+	var acc uint64 // 16-bit lanes, each at most 15*510
+	for r := range c {
+		// Each byte against its right neighbour; the last byte has none
+		// in the word, so its lane is dropped.
+		acc += pairSum16(absDiff8(c[r], c[r]>>8) & 0x00ffffffffffffff)
+	}
+	for r := 0; r < blockSize-1; r++ {
+		acc += pairSum16(absDiff8(c[r], c[r+1]))
+	}
+	return float64(sum16(acc)) / float64(2*blockSize*(blockSize-1))
+}
+
+// blockSAD compares cur's block c (top-left px,py) with prev displaced by
+// -v, if that lies inside the frame.
+func blockSAD(prev []uint8, c *block8, w, h, px, py, vx, vy int) (int, bool) {
 	sx, sy := px-vx, py-vy
 	if sx < 0 || sy < 0 || sx+blockSize > w || sy+blockSize > h {
 		return 0, false
 	}
-	s := 0
-	for r := 0; r < blockSize; r++ {
-		rc := cur[(py+r)*w+px : (py+r)*w+px+blockSize]
-		rp := prev[(sy+r)*w+sx : (sy+r)*w+sx+blockSize]
-		for x := 0; x < blockSize; x++ {
-			d := int(rc[x]) - int(rp[x])
-			if d < 0 {
-				d = -d
-			}
-			s += d
-		}
+	return sadBlock(prev, c, w, sx, sy), true
+}
+
+// sadBlock is the sum of absolute differences between c and prev's block
+// at (sx,sy), which must lie inside prev.
+func sadBlock(prev []uint8, c *block8, w, sx, sy int) int {
+	rows := prev[sy*w+sx : (sy+blockSize-1)*w+sx+blockSize]
+	var acc uint64 // 16-bit lanes, each at most 8*510: the total fits sum16
+	for r := range c {
+		acc += pairSum16(absDiff8(c[r], binary.LittleEndian.Uint64(rows[r*w:])))
 	}
-	return s, true
+	return sum16(acc)
 }
 
 // matchBlock searches around zero and around the global shift, then refines
 // to sub-pixel with a parabola through the neighbouring costs.
-func matchBlock(prev, cur []uint8, w, h, px, py, gx, gy int) (float64, float64, int) {
+func matchBlock(prev []uint8, c *block8, w, h, px, py, gx, gy int) (float64, float64, int) {
 	best, bx, by := math.MaxInt, 0, 0
 	try := func(vx, vy int) {
-		if s, ok := blockSAD(prev, cur, w, h, px, py, vx, vy); ok {
+		if s, ok := blockSAD(prev, c, w, h, px, py, vx, vy); ok {
 			if s < best || (s == best && vx*vx+vy*vy < bx*bx+by*by) {
 				best, bx, by = s, vx, vy
 			}
@@ -271,13 +284,13 @@ func matchBlock(prev, cur []uint8, w, h, px, py, gx, gy int) (float64, float64, 
 		return 0, 0, 0
 	}
 	fx, fy := float64(bx), float64(by)
-	if l, ok1 := blockSAD(prev, cur, w, h, px, py, bx-1, by); ok1 {
-		if r, ok2 := blockSAD(prev, cur, w, h, px, py, bx+1, by); ok2 {
+	if l, ok1 := blockSAD(prev, c, w, h, px, py, bx-1, by); ok1 {
+		if r, ok2 := blockSAD(prev, c, w, h, px, py, bx+1, by); ok2 {
 			fx += parabola(l, best, r)
 		}
 	}
-	if u, ok1 := blockSAD(prev, cur, w, h, px, py, bx, by-1); ok1 {
-		if d, ok2 := blockSAD(prev, cur, w, h, px, py, bx, by+1); ok2 {
+	if u, ok1 := blockSAD(prev, c, w, h, px, py, bx, by-1); ok1 {
+		if d, ok2 := blockSAD(prev, c, w, h, px, py, bx, by+1); ok2 {
 			fy += parabola(u, best, d)
 		}
 	}
