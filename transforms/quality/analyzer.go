@@ -106,8 +106,9 @@ func (a *Analyzer) Push(rgb []byte) error {
 	}
 	var fs FrameStats
 	fs.T = float64(a.n) / a.FPS
-	toLumaHSV(rgb[:a.W*a.H*3], a.luma, a.hsv)
-	fs.LumaMean, fs.LumaStd, fs.DarkFrac, fs.BrightFrac = lumaStats(a.luma)
+	var hist [256]int
+	toLumaHSV(rgb[:a.W*a.H*3], a.luma, a.hsv, &hist)
+	fs.LumaMean, fs.LumaStd, fs.DarkFrac, fs.BrightFrac = lumaStats(&hist, len(a.luma))
 	fs.Sharpness = laplacianVar(a.luma, a.W, a.H)
 	if a.havePrev {
 		fs.ContentDelta = contentDelta(a.hsv, a.prevHSV)
@@ -172,42 +173,65 @@ func (a *Analyzer) OverlayScore(from, to int) (persistent, mean float64) {
 	return float64(hits) / float64(total), mean / float64(n)
 }
 
+// recip[k] is floor(2**32/k)+1, so that n*recip[k]>>32 == n/k exactly for
+// every n with n*k < 2**32 (here n <= 255*255+127): the per-pixel divisions
+// of the HSV conversion become multiplies. recip[0] is 0, which yields the
+// 0 the conversion wants wherever it would divide by zero (the numerator is
+// 0 there too).
+var recip = func() (t [256]uint64) {
+	for k := 1; k < 256; k++ {
+		t[k] = 1<<32/uint64(k) + 1
+	}
+	return t
+}()
+
 // toLumaHSV converts packed RGB to BT.601 luma and OpenCV-style HSV
-// (H 0..179, S and V 0..255), as PySceneDetect sees frames.
-func toLumaHSV(rgb []byte, luma, hsv []uint8) {
-	for i, j := 0, 0; j < len(luma); i, j = i+3, j+1 {
-		r, g, b := int(rgb[i]), int(rgb[i+1]), int(rgb[i+2])
-		luma[j] = uint8((77*r + 150*g + 29*b + 128) >> 8)
+// (H 0..179, S and V 0..255), as PySceneDetect sees frames, and counts the
+// luma values into hist (which it clears first).
+func toLumaHSV(rgb []byte, luma, hsv []uint8, hist *[256]int) {
+	// Four histograms, so that runs of equal luma do not wait on one
+	// counter's previous increment.
+	var h4 [4][256]int32
+	n := len(luma)
+	rgb, hsv = rgb[:3*n], hsv[:3*n]
+	for j := range luma {
+		i := 3 * j
+		p := rgb[i : i+3 : i+3]
+		r, g, b := int(p[0]), int(p[1]), int(p[2])
+		y := uint8((77*r + 150*g + 29*b + 128) >> 8)
+		luma[j] = y
+		h4[j&3][y]++
 		v := max(r, g, b)
-		mn := min(r, g, b)
-		d := v - mn
-		var h, s int
-		if v > 0 {
-			s = (255*d + v/2) / v
+		d := v - min(r, g, b)
+		s := int(uint64(255*d+v/2) * recip[uint8(v)] >> 32)
+		// The hue's sector: the first channel equal to the maximum.
+		num, off := r-g, 120
+		if v == g {
+			num, off = b-r, 60
 		}
-		if d > 0 {
-			switch v {
-			case r:
-				h = 30 * (g - b) / d
-			case g:
-				h = 60 + 30*(b-r)/d
-			default:
-				h = 120 + 30*(r-g)/d
-			}
-			if h < 0 {
-				h += 180
-			}
+		if v == r {
+			num, off = g-b, 0
 		}
-		o := j * 3
-		hsv[o], hsv[o+1], hsv[o+2] = uint8(h), uint8(s), uint8(v)
+		// 30*num/d, truncated toward zero as Go's division does.
+		q := int(uint64(30*abs(num)) * recip[uint8(d)] >> 32)
+		if num < 0 {
+			q = -q
+		}
+		h := off + q
+		if h < 0 {
+			h += 180
+		}
+		o := hsv[i : i+3 : i+3]
+		o[0], o[1], o[2] = uint8(h), uint8(s), uint8(v)
+	}
+	for v := range hist {
+		hist[v] = int(h4[0][v] + h4[1][v] + h4[2][v] + h4[3][v])
 	}
 }
 
-func lumaStats(y []uint8) (mean, std, dark, bright float64) {
-	var hist [256]int
-	for _, v := range y {
-		hist[v]++
-	}
+// lumaStats derives the luma figures from the histogram of a frame of n
+// pixels.
+func lumaStats(hist *[256]int, npix int) (mean, std, dark, bright float64) {
 	var sum, sum2 float64
 	nd, nb := 0, 0
 	for v, c := range hist {
@@ -220,7 +244,7 @@ func lumaStats(y []uint8) (mean, std, dark, bright float64) {
 			nb += c
 		}
 	}
-	n := float64(len(y))
+	n := float64(npix)
 	mean = sum / n
 	std = math.Sqrt(math.Max(0, sum2/n-mean*mean))
 	return mean, std, float64(nd) / n, float64(nb) / n

@@ -47,3 +47,57 @@ func TestSAD(t *testing.T) {
 		}
 	}
 }
+
+// refToLumaHSV is the conversion as first written (branches and divisions),
+// kept to check the table-driven one against.
+func refToLumaHSV(r, g, b int) (y, h, s, v uint8) {
+	y = uint8((77*r + 150*g + 29*b + 128) >> 8)
+	vv := max(r, g, b)
+	mn := min(r, g, b)
+	d := vv - mn
+	var hh, ss int
+	if vv > 0 {
+		ss = (255*d + vv/2) / vv
+	}
+	if d > 0 {
+		switch vv {
+		case r:
+			hh = 30 * (g - b) / d
+		case g:
+			hh = 60 + 30*(b-r)/d
+		default:
+			hh = 120 + 30*(r-g)/d
+		}
+		if hh < 0 {
+			hh += 180
+		}
+	}
+	return y, uint8(hh), uint8(ss), uint8(vv)
+}
+
+// TestToLumaHSVAllColours checks every one of the 2**24 RGB colours.
+func TestToLumaHSVAllColours(t *testing.T) {
+	const n = 256 * 256 // one row of all (g, b) for each r
+	rgb := make([]byte, 3*n)
+	luma, hsv := make([]uint8, n), make([]uint8, 3*n)
+	var hist [256]int
+	for r := 0; r < 256; r++ {
+		for j := 0; j < n; j++ {
+			rgb[3*j], rgb[3*j+1], rgb[3*j+2] = byte(r), byte(j>>8), byte(j)
+		}
+		toLumaHSV(rgb, luma, hsv, &hist)
+		var want [256]int
+		for j := 0; j < n; j++ {
+			g, b := j>>8, j&255
+			y, h, s, v := refToLumaHSV(r, g, b)
+			want[y]++
+			if luma[j] != y || hsv[3*j] != h || hsv[3*j+1] != s || hsv[3*j+2] != v {
+				t.Fatalf("rgb %d,%d,%d: got y %d hsv %d,%d,%d, want %d %d,%d,%d",
+					r, g, b, luma[j], hsv[3*j], hsv[3*j+1], hsv[3*j+2], y, h, s, v)
+			}
+		}
+		if hist != want {
+			t.Fatalf("r=%d: luma histogram differs", r)
+		}
+	}
+}
