@@ -177,6 +177,7 @@ var goldenCases = []goldenCase{
 	{256, 192, 15, 72},
 	{256, 170, 30, 72}, // odd motion-resolution height; stride 4
 	{96, 64, 8, 72},    // too small for the global search; stride 1
+	{170, 256, 15, 72}, // portrait, width not a multiple of 8
 }
 
 // goldenDump runs every case through a fresh Analyzer and writes every
