@@ -101,3 +101,26 @@ func TestToLumaHSVAllColours(t *testing.T) {
 		}
 	}
 }
+
+func TestAnySteepExhaustive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for a := 0; a < 256; a++ {
+		for b := 0; b < 256; b++ {
+			// The pair in one lane, the other lanes never steep.
+			lane := (a ^ b) & 7
+			var x, y [8]byte
+			for i := range x {
+				x[i] = byte(rng.Uint32())
+				y[i] = byte(int(x[i]) + int(rng.Uint32()%(2*strokeContrast-1)) - (strokeContrast - 1))
+				if absDiffInt(x[i], y[i]) >= strokeContrast {
+					y[i] = x[i]
+				}
+			}
+			x[lane], y[lane] = byte(a), byte(b)
+			want := absDiffInt(byte(a), byte(b)) >= strokeContrast
+			if got := anySteep(binary.LittleEndian.Uint64(x[:]), binary.LittleEndian.Uint64(y[:])); got != want {
+				t.Fatalf("anySteep with |%d-%d| in lane %d = %v", a, b, lane, got)
+			}
+		}
+	}
+}
