@@ -52,6 +52,7 @@ func estimateMotion(prev, cur []uint8, w, h int) motion {
 
 	bw, bh := w/blockSize, h/blockSize
 	blocks := make([]blockVec, 0, bw*bh)
+	hx, hy := gx, gy // the last block's vector, a likely one for the next
 	for by := 0; by < bh; by++ {
 		for bx := 0; bx < bw; bx++ {
 			px, py := bx*blockSize, by*blockSize
@@ -61,7 +62,7 @@ func estimateMotion(prev, cur []uint8, w, h int) motion {
 			c := loadBlock(cur, w, px, py)
 			b.textured = blockTexture(c) >= minTexture
 			if b.textured {
-				b.vx, b.vy, b.bestSAD = matchBlock(prev, c, w, h, px, py, gx, gy)
+				b.vx, b.vy, b.bestSAD, hx, hy = matchBlock(prev, c, w, h, px, py, gx, gy, hx, hy)
 			}
 			blocks = append(blocks, b)
 		}
@@ -254,15 +255,57 @@ func sadBlock(prev []uint8, c *block8, w, sx, sy int) int {
 	return sum16(acc)
 }
 
+// sadBlockOver is sadBlock, except that once the first half of the block
+// already costs more than limit it returns that partial cost (still more
+// than limit): the search only needs to know such a candidate loses.
+func sadBlockOver(prev []uint8, c *block8, w, sx, sy, limit int) int {
+	rows := prev[sy*w+sx : (sy+blockSize-1)*w+sx+blockSize]
+	var acc uint64
+	for r := 0; r < blockSize/2; r++ {
+		acc += pairSum16(absDiff8(c[r], binary.LittleEndian.Uint64(rows[r*w:])))
+	}
+	if s := sum16(acc); s > limit {
+		return s
+	}
+	for r := blockSize / 2; r < blockSize; r++ {
+		acc += pairSum16(absDiff8(c[r], binary.LittleEndian.Uint64(rows[r*w:])))
+	}
+	return sum16(acc)
+}
+
 // matchBlock searches around zero and around the global shift, then refines
-// to sub-pixel with a parabola through the neighbouring costs.
-func matchBlock(prev []uint8, c *block8, w, h, px, py, gx, gy int) (float64, float64, int) {
+// to sub-pixel with a parabola through the neighbouring costs. It also
+// returns the whole-pixel vector found. (hx,hy) is a guess at it (the
+// previous block's), used only to stop costing hopeless candidates early.
+func matchBlock(prev []uint8, c *block8, w, h, px, py, gx, gy, hx, hy int) (float64, float64, int, int, int) {
+	inside := func(vx, vy int) bool {
+		sx, sy := px-vx, py-vy
+		return sx >= 0 && sy >= 0 && sx+blockSize <= w && sy+blockSize <= h
+	}
+	// The search keeps the least cost, then the shortest vector, then the
+	// first tried. A candidate costing more than some candidate of the
+	// search can never be that one, so once the guess, if it is one of the
+	// candidates, has been costed, anything dearer is dropped half-costed.
+	limit := math.MaxInt
+	inWindow := func(vx, vy int) bool {
+		return abs(vx) <= blockRadius && abs(vy) <= blockRadius ||
+			(gx != 0 || gy != 0) && abs(vx-gx) <= blockRadius && abs(vy-gy) <= blockRadius
+	}
+	if inWindow(hx, hy) && inside(hx, hy) {
+		limit = sadBlock(prev, c, w, px-hx, py-hy)
+	}
 	best, bx, by := math.MaxInt, 0, 0
 	try := func(vx, vy int) {
-		if s, ok := blockSAD(prev, c, w, h, px, py, vx, vy); ok {
-			if s < best || (s == best && vx*vx+vy*vy < bx*bx+by*by) {
-				best, bx, by = s, vx, vy
-			}
+		if !inside(vx, vy) {
+			return
+		}
+		s := sadBlockOver(prev, c, w, px-vx, py-vy, limit)
+		if s > limit {
+			return
+		}
+		if s < best || (s == best && vx*vx+vy*vy < bx*bx+by*by) {
+			best, bx, by = s, vx, vy
+			limit = s
 		}
 	}
 	for vy := -blockRadius; vy <= blockRadius; vy++ {
@@ -281,7 +324,7 @@ func matchBlock(prev []uint8, c *block8, w, h, px, py, gx, gy int) (float64, flo
 		}
 	}
 	if best == math.MaxInt {
-		return 0, 0, 0
+		return 0, 0, 0, hx, hy
 	}
 	fx, fy := float64(bx), float64(by)
 	if l, ok1 := blockSAD(prev, c, w, h, px, py, bx-1, by); ok1 {
@@ -294,7 +337,7 @@ func matchBlock(prev []uint8, c *block8, w, h, px, py, gx, gy int) (float64, flo
 			fy += parabola(u, best, d)
 		}
 	}
-	return fx, fy, best
+	return fx, fy, best, bx, by
 }
 
 func parabola(l, c, r int) float64 {
