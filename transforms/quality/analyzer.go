@@ -66,6 +66,7 @@ type Analyzer struct {
 
 	mw, mh int
 	ring   [][]uint8 // downsampled luma of the last stride+1 frames
+	qring  [][]uint8 // the same downsampled again, for the global search
 	n      int
 
 	cellsX, cellsY int
@@ -89,8 +90,10 @@ func NewAnalyzer(w, h int, fps float64, o Options) (*Analyzer, error) {
 	a.prevHSV = make([]uint8, w*h*3)
 	a.mw, a.mh = w/2, h/2
 	a.ring = make([][]uint8, a.stride+1)
+	a.qring = make([][]uint8, a.stride+1)
 	for i := range a.ring {
 		a.ring[i] = make([]uint8, a.mw*a.mh)
+		a.qring[i] = make([]uint8, (a.mw/2)*(a.mh/2))
 	}
 	a.cellsX, a.cellsY = w/cellSize, h/cellSize
 	return a, nil
@@ -116,11 +119,14 @@ func (a *Analyzer) Push(rgb []byte) error {
 	a.hsv, a.prevHSV = a.prevHSV, a.hsv
 	a.havePrev = true
 
-	cur := a.ring[a.n%len(a.ring)]
+	cur, qcur := a.ring[a.n%len(a.ring)], a.qring[a.n%len(a.ring)]
 	downsample2(a.luma, a.W, a.H, cur, a.mw, a.mh)
+	// Each frame's quarter resolution is made once, here, rather than
+	// again for every pair it is in.
+	downsample2(cur, a.mw, a.mh, qcur, a.mw/2, a.mh/2)
 	if a.n >= a.stride {
-		prev := a.ring[(a.n-a.stride)%len(a.ring)]
-		m := estimateMotion(prev, cur, a.mw, a.mh)
+		prev, qprev := a.ring[(a.n-a.stride)%len(a.ring)], a.qring[(a.n-a.stride)%len(a.ring)]
+		m := estimateMotion(prev, cur, qprev, qcur, a.mw, a.mh)
 		dt := float64(a.stride) / a.FPS
 		toPct := 100 / float64(a.mw) / dt
 		fs.HasMotion = true

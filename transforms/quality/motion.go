@@ -44,11 +44,12 @@ type blockVec struct {
 // estimateMotion matches 8x8 blocks of cur against prev (content moved by v
 // means cur(p) = prev(p - v)), fits a similarity camera model robustly to the
 // textured blocks and measures what moves against it.
-func estimateMotion(prev, cur []uint8, w, h int) motion {
+// qprev and qcur are prev and cur downsampled by two again.
+func estimateMotion(prev, cur, qprev, qcur []uint8, w, h int) motion {
 	var m motion
 	m.meanAbsDiff = float64(sad(cur, prev)) / float64(len(cur))
 
-	gx, gy := globalShift(prev, cur, w, h)
+	gx, gy := globalShift(qprev, qcur, w/2, h/2)
 
 	bw, bh := w/blockSize, h/blockSize
 	blocks := make([]blockVec, 0, bw*bh)
@@ -163,36 +164,24 @@ func residual(prev, cur []uint8, w, h int, a, b, tx, ty float64) (meanDiff, chan
 }
 
 // globalShift finds the dominant translation by exhaustive search at
-// quarter resolution over a fixed central region (so every shift compares
-// the same number of pixels).
-func globalShift(prev, cur []uint8, w, h int) (int, int) {
-	qw, qh := w/2, h/2
+// quarter resolution (qp and qc, qw x qh) over a fixed central region (so
+// every shift compares the same number of pixels). It returns the shift at
+// motion resolution.
+func globalShift(qp, qc []uint8, qw, qh int) (int, int) {
 	if qw <= 2*coarseR+4 || qh <= 2*coarseR+4 {
 		return 0, 0
 	}
-	qp := make([]uint8, qw*qh)
-	qc := make([]uint8, qw*qh)
-	downsample2(prev, w, h, qp, qw, qh)
-	downsample2(cur, w, h, qc, qw, qh)
-	best, bx, by := int64(math.MaxInt64), 0, 0
+	best, bx, by := math.MaxInt, 0, 0
 	for dy := -coarseR; dy <= coarseR; dy++ {
 		for dx := -coarseR; dx <= coarseR; dx++ {
-			var s int64
+			s := 0
 			for y := coarseR; y < qh-coarseR; y++ {
-				// Rows sliced to the compared span once, so the inner loop
-				// runs without bounds checks (the hottest loop of analysis).
 				rc := qc[y*qw+coarseR : y*qw+qw-coarseR]
 				rp := qp[(y-dy)*qw+coarseR-dx : (y-dy)*qw+qw-coarseR-dx]
-				rp = rp[:len(rc)]
-				row := 0
-				for x, c := range rc {
-					d := int(c) - int(rp[x])
-					if d < 0 {
-						d = -d
-					}
-					row += d
-				}
-				s += int64(row)
+				s += sad(rc, rp)
+				// Stopping once a partial sum reaches best is part of the
+				// result (a tie so reached may still take a shorter
+				// shift), so it stays row by row.
 				if s >= best {
 					break
 				}

@@ -38,20 +38,28 @@ func sum16(x uint64) int {
 func sad(a, b []uint8) int {
 	b = b[:len(a)]
 	total := 0
-	for len(a) >= 8 {
+	if len(a) < 8 {
+		for i, x := range a {
+			total += absDiffInt(x, b[i])
+		}
+		return total
+	}
+	i := 0
+	for len(a)-i >= 8 {
 		// Up to 128 words in 16-bit lanes (each at most 128*510 < 65536),
 		// then folded into the total.
-		n := min(len(a)/8, 128)
+		n := min((len(a)-i)/8, 128)
 		var acc uint64
-		for i := 0; i < n; i++ {
-			acc += pairSum16(absDiff8(binary.LittleEndian.Uint64(a[8*i:]), binary.LittleEndian.Uint64(b[8*i:])))
+		for end := i + 8*n; i < end; i += 8 {
+			acc += pairSum16(absDiff8(binary.LittleEndian.Uint64(a[i:]), binary.LittleEndian.Uint64(b[i:])))
 		}
 		acc = acc&0x0000ffff0000ffff + acc>>16&0x0000ffff0000ffff
 		total += int(acc&0xffffffff + acc>>32)
-		a, b = a[8*n:], b[8*n:]
 	}
-	for i, x := range a {
-		total += absDiffInt(x, b[i])
+	if rem := len(a) - i; rem > 0 {
+		// The last eight bytes, less the lanes already counted.
+		d := absDiff8(binary.LittleEndian.Uint64(a[len(a)-8:]), binary.LittleEndian.Uint64(b[len(a)-8:]))
+		total += sum16(pairSum16(d >> (8 * (8 - rem))))
 	}
 	return total
 }

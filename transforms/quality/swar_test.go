@@ -30,7 +30,11 @@ func TestAbsDiff8Exhaustive(t *testing.T) {
 
 func TestSAD(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, n := range []int{0, 1, 7, 8, 9, 63, 64, 1023, 1024, 1025, 2055, 110592} {
+	lengths := []int{1023, 1024, 1025, 2055, 110592}
+	for n := 0; n <= 300; n++ {
+		lengths = append(lengths, n)
+	}
+	for _, n := range lengths {
 		a, b := make([]byte, n), make([]byte, n)
 		for i := range a {
 			a[i], b[i] = byte(rng.Uint32()), byte(rng.Uint32())
