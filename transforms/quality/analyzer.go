@@ -110,7 +110,8 @@ func (a *Analyzer) Push(rgb []byte) error {
 	var fs FrameStats
 	fs.T = float64(a.n) / a.FPS
 	var hist [256]int
-	toLumaHSV(rgb[:a.W*a.H*3], a.luma, a.hsv, &hist)
+	lumaHist(rgb[:a.W*a.H*3], a.luma, &hist)
+	toHSV(rgb[:a.W*a.H*3], a.hsv)
 	fs.LumaMean, fs.LumaStd, fs.DarkFrac, fs.BrightFrac = lumaStats(&hist, len(a.luma))
 	fs.Sharpness = laplacianVar(a.luma, a.W, a.H)
 	if a.havePrev {
@@ -191,25 +192,45 @@ var recip = func() (t [256]uint64) {
 	return t
 }()
 
-// toLumaHSV converts packed RGB to BT.601 luma and OpenCV-style HSV
-// (H 0..179, S and V 0..255), as PySceneDetect sees frames, and counts the
-// luma values into hist (which it clears first).
-func toLumaHSV(rgb []byte, luma, hsv []uint8, hist *[256]int) {
-	// Four histograms, so that runs of equal luma do not wait on one
-	// counter's previous increment.
-	var h4 [4][256]int32
+// lumaHist converts packed RGB to BT.601 luma and counts the luma values
+// into hist.
+func lumaHist(rgb []byte, luma []uint8, hist *[256]int) {
+	// Two histograms, one for even and one for odd pixels, so that runs of
+	// equal luma do not each wait on one counter's previous increment.
+	var h0, h1 [256]int32
 	n := len(luma)
-	rgb, hsv = rgb[:3*n], hsv[:3*n]
-	for j := range luma {
-		i := 3 * j
+	rgb = rgb[:3*n]
+	j := 0
+	for ; j+2 <= n; j += 2 {
+		p := rgb[3*j : 3*j+6 : 3*j+6]
+		y0 := uint8((77*int(p[0]) + 150*int(p[1]) + 29*int(p[2]) + 128) >> 8)
+		y1 := uint8((77*int(p[3]) + 150*int(p[4]) + 29*int(p[5]) + 128) >> 8)
+		l := luma[j : j+2 : j+2]
+		l[0], l[1] = y0, y1
+		h0[y0]++
+		h1[y1]++
+	}
+	for ; j < n; j++ {
+		y := uint8((77*int(rgb[3*j]) + 150*int(rgb[3*j+1]) + 29*int(rgb[3*j+2]) + 128) >> 8)
+		luma[j] = y
+		h0[y]++
+	}
+	for v := range hist {
+		hist[v] = int(h0[v] + h1[v])
+	}
+}
+
+// toHSV converts packed RGB to OpenCV-style HSV (H 0..179, S and V
+// 0..255), as PySceneDetect sees frames. (A pass of its own: together with
+// the luma, the loop's values did not fit the registers.)
+func toHSV(rgb []byte, hsv []uint8) {
+	hsv = hsv[:len(rgb)]
+	for i := 0; i+3 <= len(rgb); i += 3 {
 		p := rgb[i : i+3 : i+3]
 		r, g, b := int(p[0]), int(p[1]), int(p[2])
-		y := uint8((77*r + 150*g + 29*b + 128) >> 8)
-		luma[j] = y
-		h4[j&3][y]++
 		v := max(r, g, b)
 		d := v - min(r, g, b)
-		s := int(uint64(255*d+v/2) * recip[uint8(v)] >> 32)
+		s := uint64(255*d+v/2) * recip[uint8(v)] >> 32
 		// The hue's sector: the first channel equal to the maximum.
 		num, off := r-g, 120
 		if v == g {
@@ -229,9 +250,6 @@ func toLumaHSV(rgb []byte, luma, hsv []uint8, hist *[256]int) {
 		}
 		o := hsv[i : i+3 : i+3]
 		o[0], o[1], o[2] = uint8(h), uint8(s), uint8(v)
-	}
-	for v := range hist {
-		hist[v] = int(h4[0][v] + h4[1][v] + h4[2][v] + h4[3][v])
 	}
 }
 

@@ -89,7 +89,8 @@ func TestToLumaHSVAllColours(t *testing.T) {
 		for j := 0; j < n; j++ {
 			rgb[3*j], rgb[3*j+1], rgb[3*j+2] = byte(r), byte(j>>8), byte(j)
 		}
-		toLumaHSV(rgb, luma, hsv, &hist)
+		lumaHist(rgb, luma, &hist)
+		toHSV(rgb, hsv)
 		var want [256]int
 		for j := 0; j < n; j++ {
 			g, b := j>>8, j&255
