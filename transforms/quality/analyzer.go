@@ -276,23 +276,25 @@ func lumaStats(hist *[256]int, npix int) (mean, std, dark, bright float64) {
 
 // laplacianVar is OpenCV's cv2.Laplacian(ksize=1).var() on the interior.
 func laplacianVar(y []uint8, w, h int) float64 {
-	var sum, sum2 float64
+	// Integer sums: they were added up as floats row by row, but every
+	// partial sum is an integer below 2**53 (|l| <= 1020, so for any frame
+	// under 8e9 pixels), which floats hold exactly, so the totals are the
+	// same.
+	var sum, sum2 int
 	for r := 1; r < h-1; r++ {
 		row := y[r*w : (r+1)*w]
 		up := y[(r-1)*w : r*w]
 		dn := y[(r+1)*w : (r+2)*w]
-		var rs, rs2 int64
-		for x := 1; x < w-1; x++ {
-			l := int64(up[x]) + int64(dn[x]) + int64(row[x-1]) + int64(row[x+1]) - 4*int64(row[x])
-			rs += l
-			rs2 += l * l
+		up, dn = up[:len(row)], dn[:len(row)]
+		for x := 1; x < len(row)-1; x++ {
+			l := int(up[x]) + int(dn[x]) + int(row[x-1]) + int(row[x+1]) - 4*int(row[x])
+			sum += l
+			sum2 += l * l
 		}
-		sum += float64(rs)
-		sum2 += float64(rs2)
 	}
 	n := float64((w - 2) * (h - 2))
-	m := sum / n
-	return sum2/n - m*m
+	m := float64(sum) / n
+	return float64(sum2)/n - m*m
 }
 
 // contentDelta is PySceneDetect's ContentDetector score with its default
