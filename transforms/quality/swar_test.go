@@ -129,3 +129,28 @@ func TestAnySteepExhaustive(t *testing.T) {
 		}
 	}
 }
+
+func TestDownsample2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, sz := range [][2]int{{256, 144}, {128, 72}, {128, 85}, {170, 256}, {85, 128}, {18, 10}, {16, 16}, {9, 5}} {
+		w, h := sz[0], sz[1]
+		src := make([]uint8, w*h)
+		for i := range src {
+			src[i] = uint8(rng.Uint32())
+			if i%7 == 0 {
+				src[i] = 255 // the largest sums
+			}
+		}
+		dw, dh := w/2, h/2
+		got := make([]uint8, dw*dh)
+		downsample2(src, w, h, got, dw, dh)
+		for y := 0; y < dh; y++ {
+			for x := 0; x < dw; x++ {
+				want := uint8((int(src[2*y*w+2*x]) + int(src[2*y*w+2*x+1]) + int(src[(2*y+1)*w+2*x]) + int(src[(2*y+1)*w+2*x+1]) + 2) >> 2)
+				if got[y*dw+x] != want {
+					t.Fatalf("%dx%d at %d,%d: %d, want %d", w, h, x, y, got[y*dw+x], want)
+				}
+			}
+		}
+	}
+}
