@@ -72,6 +72,9 @@ type Analyzer struct {
 
 	cellsX, cellsY int
 	cells          [][]uint64 // per frame: text-like cells bitmap
+	cellCounts     []uint16   // textCells' counters, reused
+
+	ms motionScratch
 
 	Frames []FrameStats
 }
@@ -97,6 +100,7 @@ func NewAnalyzer(w, h int, fps float64, o Options) (*Analyzer, error) {
 		a.qring[i] = make([]uint8, (a.mw/2)*(a.mh/2))
 	}
 	a.cellsX, a.cellsY = w/cellSize, h/cellSize
+	a.cellCounts = make([]uint16, a.cellsX*a.cellsY)
 	return a, nil
 }
 
@@ -128,7 +132,7 @@ func (a *Analyzer) Push(rgb []byte) error {
 	downsample2(cur, a.mw, a.mh, qcur, a.mw/2, a.mh/2)
 	if a.n >= a.stride {
 		prev, qprev := a.ring[(a.n-a.stride)%len(a.ring)], a.qring[(a.n-a.stride)%len(a.ring)]
-		m := estimateMotion(prev, cur, qprev, qcur, a.mw, a.mh)
+		m := estimateMotion(prev, cur, qprev, qcur, a.mw, a.mh, &a.ms)
 		dt := float64(a.stride) / a.FPS
 		toPct := 100 / float64(a.mw) / dt
 		fs.HasMotion = true
@@ -142,7 +146,7 @@ func (a *Analyzer) Push(rgb []byte) error {
 		fs.ChangedFrac = m.changedFrac
 	}
 	bits := make([]uint64, (a.cellsX*a.cellsY+63)/64)
-	fs.TextFrac = textCells(a.luma, a.W, a.H, a.cellsX, a.cellsY, bits)
+	fs.TextFrac = textCells(a.luma, a.W, a.H, a.cellsX, a.cellsY, bits, a.cellCounts)
 	a.cells = append(a.cells, bits)
 	a.Frames = append(a.Frames, fs)
 	a.n++

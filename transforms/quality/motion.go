@@ -41,18 +41,27 @@ type blockVec struct {
 	textured bool
 }
 
+// motionScratch holds estimateMotion's working slices between frames, so
+// that a frame's analysis allocates (and leaves the collector) nothing.
+type motionScratch struct {
+	blocks  []blockVec
+	tex, in []int
+	xs, ys  []float64
+}
+
 // estimateMotion matches 8x8 blocks of cur against prev (content moved by v
 // means cur(p) = prev(p - v)), fits a similarity camera model robustly to the
 // textured blocks and measures what moves against it.
-// qprev and qcur are prev and cur downsampled by two again.
-func estimateMotion(prev, cur, qprev, qcur []uint8, w, h int) motion {
+// qprev and qcur are prev and cur downsampled by two again; sc holds
+// buffers reused from frame to frame.
+func estimateMotion(prev, cur, qprev, qcur []uint8, w, h int, sc *motionScratch) motion {
 	var m motion
 	m.meanAbsDiff = float64(sad(cur, prev)) / float64(len(cur))
 
 	gx, gy := globalShift(qprev, qcur, w/2, h/2)
 
 	bw, bh := w/blockSize, h/blockSize
-	blocks := make([]blockVec, 0, bw*bh)
+	blocks := sc.blocks[:0]
 	hx, hy := gx, gy // the last block's vector, a likely one for the next
 	for by := 0; by < bh; by++ {
 		for bx := 0; bx < bw; bx++ {
@@ -68,31 +77,34 @@ func estimateMotion(prev, cur, qprev, qcur []uint8, w, h int) motion {
 			blocks = append(blocks, b)
 		}
 	}
-	var tex []int
+	sc.blocks = blocks
+	tex := sc.tex[:0]
 	for i, b := range blocks {
 		if b.textured {
 			tex = append(tex, i)
 		}
 	}
+	sc.tex = tex
 	if len(tex) < 4 {
 		m.residualDiff, m.changedFrac = residual(prev, cur, w, h, 0, 0, 0, 0)
 		return m
 	}
 	// Robust start: the median vector, then a least-squares similarity fit
 	// to the blocks that agree with it (the background, usually).
-	xs := make([]float64, len(tex))
-	ys := make([]float64, len(tex))
-	for k, i := range tex {
-		xs[k], ys[k] = blocks[i].vx, blocks[i].vy
+	xs, ys := sc.xs[:0], sc.ys[:0]
+	for _, i := range tex {
+		xs, ys = append(xs, blocks[i].vx), append(ys, blocks[i].vy)
 	}
+	sc.xs, sc.ys = xs, ys
 	mx, my := median(xs), median(ys)
 	a, bb, tx, ty := 0.0, 0.0, mx, my
-	var in []int
+	in := sc.in[:0]
 	for _, i := range tex {
 		if math.Hypot(blocks[i].vx-mx, blocks[i].vy-my) <= 1.0 {
 			in = append(in, i)
 		}
 	}
+	sc.in = in
 	if len(in) >= 6 {
 		a, bb, tx, ty = fitSimilarity(blocks, in)
 		// Zoom and rotation are only believable when small; otherwise the fit
@@ -366,8 +378,9 @@ func fitSimilarity(blocks []blockVec, in []int) (a, b, tx, ty float64) {
 	return a, b, tx, ty
 }
 
+// median sorts v (in place) and returns its median.
 func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
+	s := v
 	sort.Float64s(s)
 	n := len(s)
 	if n == 0 {

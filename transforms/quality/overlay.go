@@ -14,12 +14,13 @@ const (
 
 // textCells marks cells crossed by many thin high-contrast strokes (a rise
 // and a fall within maxStroke pixels, horizontally or vertically) and returns
-// the share of cells marked.
-func textCells(y []uint8, w, h, cx, cy int, bits []uint64) float64 {
+// the share of cells marked. counts is scratch space of cx*cy counters.
+func textCells(y []uint8, w, h, cx, cy int, bits []uint64, counts []uint16) float64 {
 	if cx == 0 || cy == 0 {
 		return 0
 	}
-	counts := make([]uint16, cx*cy)
+	counts = counts[:cx*cy]
+	clear(counts)
 	cw := cx * cellSize
 	for r := 0; r < cy*cellSize; r++ {
 		row := y[r*w : (r+1)*w]
