@@ -66,8 +66,7 @@ type Analyzer struct {
 	havePrev bool
 
 	mw, mh int
-	ring   [][]uint8 // downsampled luma of the last stride+1 frames
-	qring  [][]uint8 // the same downsampled again, for the global search
+	ring   []motionFrame // the last stride+1 frames
 	n      int
 
 	cellsX, cellsY int
@@ -93,12 +92,15 @@ func NewAnalyzer(w, h int, fps float64, o Options) (*Analyzer, error) {
 	a.hsv = make([]uint8, w*h*3)
 	a.prevHSV = make([]uint8, w*h*3)
 	a.mw, a.mh = w/2, h/2
-	a.ring = make([][]uint8, a.stride+1)
-	a.qring = make([][]uint8, a.stride+1)
+	a.ring = make([]motionFrame, a.stride+1)
 	for i := range a.ring {
-		a.ring[i] = make([]uint8, a.mw*a.mh)
-		a.qring[i] = make([]uint8, (a.mw/2)*(a.mh/2))
+		a.ring[i] = motionFrame{
+			luma:    make([]uint8, a.mw*a.mh),
+			quarter: make([]uint8, (a.mw/2)*(a.mh/2)),
+			sums:    make([]uint16, a.mw*a.mh),
+		}
 	}
+	a.ms.colSums = make([]uint16, a.mw*a.mh)
 	a.cellsX, a.cellsY = w/cellSize, h/cellSize
 	a.cellCounts = make([]uint16, a.cellsX*a.cellsY)
 	return a, nil
@@ -125,14 +127,15 @@ func (a *Analyzer) Push(rgb []byte) error {
 	a.hsv, a.prevHSV = a.prevHSV, a.hsv
 	a.havePrev = true
 
-	cur, qcur := a.ring[a.n%len(a.ring)], a.qring[a.n%len(a.ring)]
-	downsample2(a.luma, a.W, a.H, cur, a.mw, a.mh)
-	// Each frame's quarter resolution is made once, here, rather than
+	cur := &a.ring[a.n%len(a.ring)]
+	downsample2(a.luma, a.W, a.H, cur.luma, a.mw, a.mh)
+	// What the search needs of a frame is made once, here, rather than
 	// again for every pair it is in.
-	downsample2(cur, a.mw, a.mh, qcur, a.mw/2, a.mh/2)
+	downsample2(cur.luma, a.mw, a.mh, cur.quarter, a.mw/2, a.mh/2)
+	windowSums(cur.luma, a.mw, a.mh, cur.sums, a.ms.colSums)
 	if a.n >= a.stride {
-		prev, qprev := a.ring[(a.n-a.stride)%len(a.ring)], a.qring[(a.n-a.stride)%len(a.ring)]
-		m := estimateMotion(prev, cur, qprev, qcur, a.mw, a.mh, &a.ms)
+		prev := &a.ring[(a.n-a.stride)%len(a.ring)]
+		m := estimateMotion(prev, cur, a.mw, a.mh, &a.ms)
 		dt := float64(a.stride) / a.FPS
 		toPct := 100 / float64(a.mw) / dt
 		fs.HasMotion = true

@@ -41,24 +41,67 @@ type blockVec struct {
 	textured bool
 }
 
-// motionScratch holds estimateMotion's working slices between frames, so
+// motionFrame is what motion estimation uses of a frame: its luma at motion
+// resolution, that downsampled again for the global search, and the sums of
+// its 8x4 windows (windowSums) for pruning the block search.
+type motionFrame struct {
+	luma, quarter []uint8
+	sums          []uint16
+}
+
+// motionScratch holds the analyser's working slices between frames, so
 // that a frame's analysis allocates (and leaves the collector) nothing.
 type motionScratch struct {
 	blocks  []blockVec
 	tex, in []int
 	xs, ys  []float64
+	colSums []uint16
+}
+
+// windowSums stores at sums[y*w+x] the sum of src (w x h) over the 8x4
+// window with top-left (x,y), for every window inside the frame; col is
+// scratch of w*h.
+func windowSums(src []uint8, w, h int, sums, col []uint16) {
+	if w < blockSize || h < blockSize/2 {
+		return
+	}
+	// Columns of four rows, sliding down.
+	c0 := col[:w]
+	for x := range c0 {
+		c0[x] = uint16(src[x]) + uint16(src[w+x]) + uint16(src[2*w+x]) + uint16(src[3*w+x])
+	}
+	for y := 1; y+4 <= h; y++ {
+		prevCol, c := col[(y-1)*w:y*w], col[y*w:(y+1)*w]
+		out, in := src[(y-1)*w:y*w], src[(y+3)*w:(y+4)*w]
+		for x := range c {
+			c[x] = prevCol[x] - uint16(out[x]) + uint16(in[x])
+		}
+	}
+	// Eight columns, sliding right.
+	for y := 0; y+4 <= h; y++ {
+		c, s := col[y*w:(y+1)*w], sums[y*w:(y+1)*w]
+		var v uint16
+		for x := 0; x < blockSize; x++ {
+			v += c[x]
+		}
+		s[0] = v
+		for x := 1; x+blockSize <= w; x++ {
+			v += c[x+blockSize-1] - c[x-1]
+			s[x] = v
+		}
+	}
 }
 
 // estimateMotion matches 8x8 blocks of cur against prev (content moved by v
 // means cur(p) = prev(p - v)), fits a similarity camera model robustly to the
 // textured blocks and measures what moves against it.
-// qprev and qcur are prev and cur downsampled by two again; sc holds
-// buffers reused from frame to frame.
-func estimateMotion(prev, cur, qprev, qcur []uint8, w, h int, sc *motionScratch) motion {
+// sc holds buffers reused from frame to frame.
+func estimateMotion(prevF, curF *motionFrame, w, h int, sc *motionScratch) motion {
+	prev, cur := prevF.luma, curF.luma
 	var m motion
 	m.meanAbsDiff = float64(sad(cur, prev)) / float64(len(cur))
 
-	gx, gy := globalShift(qprev, qcur, w/2, h/2)
+	gx, gy := globalShift(prevF.quarter, curF.quarter, w/2, h/2)
 
 	bw, bh := w/blockSize, h/blockSize
 	blocks := sc.blocks[:0]
@@ -72,7 +115,8 @@ func estimateMotion(prev, cur, qprev, qcur []uint8, w, h int, sc *motionScratch)
 			c := loadBlock(cur, w, px, py)
 			b.textured = blockTexture(c) >= minTexture
 			if b.textured {
-				b.vx, b.vy, b.bestSAD, hx, hy = matchBlock(prev, c, w, h, px, py, gx, gy, hx, hy)
+				top, bot := int(curF.sums[py*w+px]), int(curF.sums[(py+4)*w+px])
+				b.vx, b.vy, b.bestSAD, hx, hy = matchBlock(prev, prevF.sums, c, top, bot, w, h, px, py, gx, gy, hx, hy)
 			}
 			blocks = append(blocks, b)
 		}
@@ -279,50 +323,58 @@ func sadBlockOver(prev []uint8, c *block8, w, sx, sy, limit int) int {
 // matchBlock searches around zero and around the global shift, then refines
 // to sub-pixel with a parabola through the neighbouring costs. It also
 // returns the whole-pixel vector found. (hx,hy) is a guess at it (the
-// previous block's), used only to stop costing hopeless candidates early.
-func matchBlock(prev []uint8, c *block8, w, h, px, py, gx, gy, hx, hy int) (float64, float64, int, int, int) {
-	inside := func(vx, vy int) bool {
-		sx, sy := px-vx, py-vy
-		return sx >= 0 && sy >= 0 && sx+blockSize <= w && sy+blockSize <= h
-	}
+// previous block's), used only to stop costing hopeless candidates early,
+// as are ps, prev's window sums, and top and bot, the sums of c's upper and
+// lower halves.
+func matchBlock(prev []uint8, ps []uint16, c *block8, top, bot, w, h, px, py, gx, gy, hx, hy int) (float64, float64, int, int, int) {
 	// The search keeps the least cost, then the shortest vector, then the
 	// first tried. A candidate costing more than some candidate of the
 	// search can never be that one, so once the guess, if it is one of the
-	// candidates, has been costed, anything dearer is dropped half-costed.
+	// candidates, has been costed, anything dearer is dropped: on a floor
+	// under its cost, or half-costed. (Loops written out rather than a
+	// closure per candidate: the calls cost as much as the work.)
 	limit := math.MaxInt
-	inWindow := func(vx, vy int) bool {
-		return abs(vx) <= blockRadius && abs(vy) <= blockRadius ||
-			(gx != 0 || gy != 0) && abs(vx-gx) <= blockRadius && abs(vy-gy) <= blockRadius
-	}
-	if inWindow(hx, hy) && inside(hx, hy) {
-		limit = sadBlock(prev, c, w, px-hx, py-hy)
+	inZero := abs(hx) <= blockRadius && abs(hy) <= blockRadius
+	inShift := (gx != 0 || gy != 0) && abs(hx-gx) <= blockRadius && abs(hy-gy) <= blockRadius
+	if sx, sy := px-hx, py-hy; (inZero || inShift) && sx >= 0 && sy >= 0 && sx+blockSize <= w && sy+blockSize <= h {
+		limit = sadBlock(prev, c, w, sx, sy)
 	}
 	best, bx, by := math.MaxInt, 0, 0
-	try := func(vx, vy int) {
-		if !inside(vx, vy) {
-			return
-		}
-		s := sadBlockOver(prev, c, w, px-vx, py-vy, limit)
-		if s > limit {
-			return
-		}
-		if s < best || (s == best && vx*vx+vy*vy < bx*bx+by*by) {
-			best, bx, by = s, vx, vy
-			limit = s
-		}
-	}
-	for vy := -blockRadius; vy <= blockRadius; vy++ {
-		for vx := -blockRadius; vx <= blockRadius; vx++ {
-			try(vx, vy)
-		}
-	}
+	windows := 1 // around zero, then around the global shift if there is one
 	if gx != 0 || gy != 0 {
-		for vy := gy - blockRadius; vy <= gy+blockRadius; vy++ {
-			for vx := gx - blockRadius; vx <= gx+blockRadius; vx++ {
-				if abs(vx) <= blockRadius && abs(vy) <= blockRadius {
+		windows = 2
+	}
+	for win := 0; win < windows; win++ {
+		cx, cy := 0, 0
+		if win == 1 {
+			cx, cy = gx, gy
+		}
+		for vy := cy - blockRadius; vy <= cy+blockRadius; vy++ {
+			sy := py - vy
+			if sy < 0 || sy+blockSize > h {
+				continue
+			}
+			for vx := cx - blockRadius; vx <= cx+blockRadius; vx++ {
+				if win == 1 && abs(vx) <= blockRadius && abs(vy) <= blockRadius {
+					continue // tried around zero
+				}
+				sx := px - vx
+				if sx < 0 || sx+blockSize > w {
 					continue
 				}
-				try(vx, vy)
+				// The difference of the halves' sums is a floor under the
+				// cost (|sum a - sum b| <= sum |a-b|): most candidates
+				// already lose on it, without a pixel compared.
+				if abs(top-int(ps[sy*w+sx]))+abs(bot-int(ps[(sy+blockSize/2)*w+sx])) > limit {
+					continue
+				}
+				s := sadBlockOver(prev, c, w, sx, sy, limit)
+				if s > limit {
+					continue
+				}
+				if s < best || (s == best && vx*vx+vy*vy < bx*bx+by*by) {
+					best, bx, by, limit = s, vx, vy, s
+				}
 			}
 		}
 	}
