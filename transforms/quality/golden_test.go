@@ -167,17 +167,19 @@ func goldenClip(w, h, n int) []scene {
 }
 
 type goldenCase struct {
-	w, h int
-	fps  float64
-	n    int
+	w, h   int
+	fps    float64
+	n      int
+	repeat int // times each frame is pushed (a low-rate source resampled repeats frames)
 }
 
 var goldenCases = []goldenCase{
-	{256, 144, 15, 72},
-	{256, 192, 15, 72},
-	{256, 170, 30, 72}, // odd motion-resolution height; stride 4
-	{96, 64, 8, 72},    // too small for the global search; stride 1
-	{170, 256, 15, 72}, // portrait, width not a multiple of 8
+	{256, 144, 15, 72, 1},
+	{256, 192, 15, 72, 1},
+	{256, 170, 30, 72, 1}, // odd motion-resolution height; stride 4
+	{96, 64, 8, 72, 1},    // too small for the global search; stride 1
+	{170, 256, 15, 72, 1}, // portrait, width not a multiple of 8
+	{256, 144, 15, 40, 2}, // every frame twice: an 8 fps source analysed at 15
 }
 
 // goldenDump runs every case through a fresh Analyzer and writes every
@@ -192,11 +194,18 @@ func goldenDump(t testing.TB) []byte {
 			t.Fatal(err)
 		}
 		for f, sc := range goldenClip(c.w, c.h, c.n) {
-			if err := a.Push(render(sc, c.w, c.h, f)); err != nil {
-				t.Fatal(err)
+			rgb := render(sc, c.w, c.h, f)
+			for range c.repeat {
+				if err := a.Push(rgb); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-		fmt.Fprintf(&buf, "case %dx%d fps %g stride %d\n", c.w, c.h, c.fps, a.Stride())
+		fmt.Fprintf(&buf, "case %dx%d fps %g stride %d", c.w, c.h, c.fps, a.Stride())
+		if c.repeat > 1 {
+			fmt.Fprintf(&buf, " repeat %d", c.repeat)
+		}
+		buf.WriteByte('\n')
 		for f, fs := range a.Frames {
 			fmt.Fprintf(&buf, "frame %d%s cells", f, fieldBits(reflect.ValueOf(fs)))
 			for _, w := range a.cells[f] {
