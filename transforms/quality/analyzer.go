@@ -6,6 +6,7 @@
 package quality
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -64,6 +65,7 @@ type Analyzer struct {
 	hsv      []uint8 // 3 planes H,S,V interleaved by pixel
 	prevHSV  []uint8
 	havePrev bool
+	lastRGB  []byte // the previous frame, to know a repeat
 
 	mw, mh int
 	ring   []motionFrame // the last stride+1 frames
@@ -91,6 +93,7 @@ func NewAnalyzer(w, h int, fps float64, o Options) (*Analyzer, error) {
 	a.luma = make([]uint8, w*h)
 	a.hsv = make([]uint8, w*h*3)
 	a.prevHSV = make([]uint8, w*h*3)
+	a.lastRGB = make([]byte, w*h*3)
 	a.mw, a.mh = w/2, h/2
 	a.ring = make([]motionFrame, a.stride+1)
 	for i := range a.ring {
@@ -116,23 +119,45 @@ func (a *Analyzer) Push(rgb []byte) error {
 	}
 	var fs FrameStats
 	fs.T = float64(a.n) / a.FPS
-	var hist [256]int
-	lumaHist(rgb[:a.W*a.H*3], a.luma, &hist)
-	toHSV(rgb[:a.W*a.H*3], a.hsv)
-	fs.LumaMean, fs.LumaStd, fs.DarkFrac, fs.BrightFrac = lumaStats(&hist, len(a.luma))
-	fs.Sharpness = laplacianVar(a.luma, a.W, a.H)
-	if a.havePrev {
-		fs.ContentDelta = contentDelta(a.hsv, a.prevHSV)
-	}
-	a.hsv, a.prevHSV = a.prevHSV, a.hsv
-	a.havePrev = true
-
+	frame := rgb[:a.W*a.H*3]
 	cur := &a.ring[a.n%len(a.ring)]
-	downsample2(a.luma, a.W, a.H, cur.luma, a.mw, a.mh)
-	// What the search needs of a frame is made once, here, rather than
-	// again for every pair it is in.
-	downsample2(cur.luma, a.mw, a.mh, cur.quarter, a.mw/2, a.mh/2)
-	windowSums(cur.luma, a.mw, a.mh, cur.sums, a.ms.colSums)
+	var bits []uint64
+	// A frame equal to the one before (a source of lower rate than the
+	// analysis repeats frames) has that frame's luma, HSV and text cells,
+	// so its own figures are copied, and its HSV change is 0 (as summing
+	// the equal planes gave). Only the motion pair is new.
+	if a.havePrev && bytes.Equal(frame, a.lastRGB) {
+		last := &a.Frames[a.n-1]
+		fs.LumaMean, fs.LumaStd, fs.DarkFrac, fs.BrightFrac = last.LumaMean, last.LumaStd, last.DarkFrac, last.BrightFrac
+		fs.Sharpness, fs.TextFrac = last.Sharpness, last.TextFrac
+		bits = append([]uint64(nil), a.cells[a.n-1]...)
+		// a.luma and a.prevHSV already hold this frame's planes.
+		lastM := &a.ring[(a.n-1)%len(a.ring)]
+		copy(cur.luma, lastM.luma)
+		copy(cur.quarter, lastM.quarter)
+		copy(cur.sums, lastM.sums)
+	} else {
+		copy(a.lastRGB, frame)
+		var hist [256]int
+		lumaHist(frame, a.luma, &hist)
+		toHSV(frame, a.hsv)
+		fs.LumaMean, fs.LumaStd, fs.DarkFrac, fs.BrightFrac = lumaStats(&hist, len(a.luma))
+		fs.Sharpness = laplacianVar(a.luma, a.W, a.H)
+		if a.havePrev {
+			fs.ContentDelta = contentDelta(a.hsv, a.prevHSV)
+		}
+		a.hsv, a.prevHSV = a.prevHSV, a.hsv
+		a.havePrev = true
+
+		downsample2(a.luma, a.W, a.H, cur.luma, a.mw, a.mh)
+		// What the search needs of a frame is made once, here, rather
+		// than again for every pair it is in.
+		downsample2(cur.luma, a.mw, a.mh, cur.quarter, a.mw/2, a.mh/2)
+		windowSums(cur.luma, a.mw, a.mh, cur.sums, a.ms.colSums)
+
+		bits = make([]uint64, (a.cellsX*a.cellsY+63)/64)
+		fs.TextFrac = textCells(a.luma, a.W, a.H, a.cellsX, a.cellsY, bits, a.cellCounts)
+	}
 	if a.n >= a.stride {
 		prev := &a.ring[(a.n-a.stride)%len(a.ring)]
 		m := estimateMotion(prev, cur, a.mw, a.mh, &a.ms)
@@ -148,8 +173,6 @@ func (a *Analyzer) Push(rgb []byte) error {
 		fs.ResidualDiff = m.residualDiff / dt
 		fs.ChangedFrac = m.changedFrac
 	}
-	bits := make([]uint64, (a.cellsX*a.cellsY+63)/64)
-	fs.TextFrac = textCells(a.luma, a.W, a.H, a.cellsX, a.cellsY, bits, a.cellCounts)
 	a.cells = append(a.cells, bits)
 	a.Frames = append(a.Frames, fs)
 	a.n++
