@@ -65,7 +65,8 @@ type Analyzer struct {
 	hsv      []uint8 // 3 planes H,S,V interleaved by pixel
 	prevHSV  []uint8
 	havePrev bool
-	lastRGB  []byte // the previous frame, to know a repeat
+	lastRGB  []byte     // the previous frame, to know a repeat
+	lastFS   FrameStats // and its figures (Frames is the caller's to read)
 
 	mw, mh int
 	ring   []motionFrame // the last stride+1 frames
@@ -127,7 +128,7 @@ func (a *Analyzer) Push(rgb []byte) error {
 	// so its own figures are copied, and its HSV change is 0 (as summing
 	// the equal planes gave). Only the motion pair is new.
 	if a.havePrev && bytes.Equal(frame, a.lastRGB) {
-		last := &a.Frames[a.n-1]
+		last := &a.lastFS
 		fs.LumaMean, fs.LumaStd, fs.DarkFrac, fs.BrightFrac = last.LumaMean, last.LumaStd, last.DarkFrac, last.BrightFrac
 		fs.Sharpness, fs.TextFrac = last.Sharpness, last.TextFrac
 		bits = append([]uint64(nil), a.cells[a.n-1]...)
@@ -175,6 +176,7 @@ func (a *Analyzer) Push(rgb []byte) error {
 	}
 	a.cells = append(a.cells, bits)
 	a.Frames = append(a.Frames, fs)
+	a.lastFS = fs
 	a.n++
 	return nil
 }
