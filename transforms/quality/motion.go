@@ -193,7 +193,6 @@ func residual(prev, cur []uint8, w, h int, a, b, tx, ty float64) (meanDiff, chan
 	cx, cy := float64(w)/2, float64(h)/2
 	for y := 2; y < h-2; y++ {
 		fy := float64(y) + 0.5 - cy
-		crow := cur[y*w : y*w+w]
 		for x := 2; x < w-2; x++ {
 			fx := float64(x) + 0.5 - cx
 			// cur(p) = prev(p - v(p)).
@@ -205,14 +204,13 @@ func residual(prev, cur []uint8, w, h int, a, b, tx, ty float64) (meanDiff, chan
 			}
 			ax, ay := sx-float64(x0), sy-float64(y0)
 			i := y0*w + x0
-			p0, p1 := prev[i:i+2:i+2], prev[i+w:i+w+2:i+w+2]
-			p := (1-ay)*((1-ax)*float64(p0[0])+ax*float64(p0[1])) + ay*((1-ax)*float64(p1[0])+ax*float64(p1[1]))
-			d := math.Abs(float64(crow[x]) - p)
+			p := (1-ay)*((1-ax)*float64(prev[i])+ax*float64(prev[i+1])) + ay*((1-ax)*float64(prev[i+w])+ax*float64(prev[i+w+1]))
+			d := math.Abs(float64(cur[y*w+x]) - p)
 			sum += d
 			n++
-			// d > changeLevel, without a branch the data would mispredict:
-			// the sign of changeLevel-d (exact in sign; d is finite).
-			nc += int(math.Float64bits(changeLevel-d) >> 63)
+			if d > changeLevel {
+				nc++
+			}
 		}
 	}
 	if n == 0 {
