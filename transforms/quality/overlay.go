@@ -29,7 +29,17 @@ func textCells(y []uint8, w, h, cx, cy int, bits []uint64, counts []uint16) floa
 		// a stroke's edge, and those words are passed over whole. A word
 		// with one is gone through pixel by pixel as before.
 		for x0 := 0; x0 < cw; x0 += 8 {
-			if x0+9 <= w && !anySteep(binary.LittleEndian.Uint64(row[x0:]), binary.LittleEndian.Uint64(row[x0+1:])) {
+			a := binary.LittleEndian.Uint64(row[x0:])
+			var b uint64
+			if x0+9 <= w {
+				b = binary.LittleEndian.Uint64(row[x0+1:])
+			} else {
+				// The row's last word: its last step (to a pixel past the
+				// row) is not one the search takes (x+1 < cw), so that
+				// lane is made flat.
+				b = a>>8 | a&0xff00000000000000
+			}
+			if !anySteep(a, b) {
 				continue
 			}
 			for x := x0; x < x0+8 && x+1 < cw; x++ {
