@@ -1,6 +1,7 @@
 package quality
 
 import (
+	"encoding/binary"
 	"math"
 	"sort"
 )
@@ -40,59 +41,114 @@ type blockVec struct {
 	textured bool
 }
 
+// motionFrame is what motion estimation uses of a frame: its luma at motion
+// resolution, that downsampled again for the global search, and the sums of
+// its 8x4 windows (windowSums) for pruning the block search.
+type motionFrame struct {
+	luma, quarter []uint8
+	sums          []uint16
+}
+
+// motionScratch holds the analyser's working slices between frames, so
+// that a frame's analysis allocates (and leaves the collector) nothing.
+type motionScratch struct {
+	blocks  []blockVec
+	tex, in []int
+	xs, ys  []float64
+	colSums []uint16
+}
+
+// windowSums stores at sums[y*w+x] the sum of src (w x h) over the 8x4
+// window with top-left (x,y), for every window inside the frame; col is
+// scratch of w*h.
+func windowSums(src []uint8, w, h int, sums, col []uint16) {
+	if w < blockSize || h < blockSize/2 {
+		return
+	}
+	// Columns of four rows, sliding down.
+	c0 := col[:w]
+	for x := range c0 {
+		c0[x] = uint16(src[x]) + uint16(src[w+x]) + uint16(src[2*w+x]) + uint16(src[3*w+x])
+	}
+	for y := 1; y+4 <= h; y++ {
+		prevCol, c := col[(y-1)*w:y*w], col[y*w:(y+1)*w]
+		out, in := src[(y-1)*w:y*w], src[(y+3)*w:(y+4)*w]
+		for x := range c {
+			c[x] = prevCol[x] - uint16(out[x]) + uint16(in[x])
+		}
+	}
+	// Eight columns, sliding right.
+	for y := 0; y+4 <= h; y++ {
+		c, s := col[y*w:(y+1)*w], sums[y*w:(y+1)*w]
+		var v uint16
+		for x := 0; x < blockSize; x++ {
+			v += c[x]
+		}
+		s[0] = v
+		for x := 1; x+blockSize <= w; x++ {
+			v += c[x+blockSize-1] - c[x-1]
+			s[x] = v
+		}
+	}
+}
+
 // estimateMotion matches 8x8 blocks of cur against prev (content moved by v
 // means cur(p) = prev(p - v)), fits a similarity camera model robustly to the
 // textured blocks and measures what moves against it.
-func estimateMotion(prev, cur []uint8, w, h int) motion {
+// sc holds buffers reused from frame to frame.
+func estimateMotion(prevF, curF *motionFrame, w, h int, sc *motionScratch) motion {
+	prev, cur := prevF.luma, curF.luma
 	var m motion
-	var sad int64
-	for i := range cur {
-		sad += absDiff(cur[i], prev[i])
-	}
-	m.meanAbsDiff = float64(sad) / float64(len(cur))
+	m.meanAbsDiff = float64(sad(cur, prev)) / float64(len(cur))
 
-	gx, gy := globalShift(prev, cur, w, h)
+	gx, gy := globalShift(prevF.quarter, curF.quarter, w/2, h/2)
 
 	bw, bh := w/blockSize, h/blockSize
-	blocks := make([]blockVec, 0, bw*bh)
+	blocks := sc.blocks[:0]
+	hx, hy := gx, gy // the last block's vector, a likely one for the next
 	for by := 0; by < bh; by++ {
 		for bx := 0; bx < bw; bx++ {
 			px, py := bx*blockSize, by*blockSize
 			b := blockVec{px: px, py: py,
 				cx: float64(px) + blockSize/2 - float64(w)/2,
 				cy: float64(py) + blockSize/2 - float64(h)/2}
-			b.textured = blockTexture(cur, w, px, py) >= minTexture
+			c := loadBlock(cur, w, px, py)
+			b.textured = blockTexture(c) >= minTexture
 			if b.textured {
-				b.vx, b.vy, b.bestSAD = matchBlock(prev, cur, w, h, px, py, gx, gy)
+				top, bot := int(curF.sums[py*w+px]), int(curF.sums[(py+4)*w+px])
+				b.vx, b.vy, b.bestSAD, hx, hy = matchBlock(prev, prevF.sums, c, top, bot, w, h, px, py, gx, gy, hx, hy)
 			}
 			blocks = append(blocks, b)
 		}
 	}
-	var tex []int
+	sc.blocks = blocks
+	tex := sc.tex[:0]
 	for i, b := range blocks {
 		if b.textured {
 			tex = append(tex, i)
 		}
 	}
+	sc.tex = tex
 	if len(tex) < 4 {
 		m.residualDiff, m.changedFrac = residual(prev, cur, w, h, 0, 0, 0, 0)
 		return m
 	}
 	// Robust start: the median vector, then a least-squares similarity fit
 	// to the blocks that agree with it (the background, usually).
-	xs := make([]float64, len(tex))
-	ys := make([]float64, len(tex))
-	for k, i := range tex {
-		xs[k], ys[k] = blocks[i].vx, blocks[i].vy
+	xs, ys := sc.xs[:0], sc.ys[:0]
+	for _, i := range tex {
+		xs, ys = append(xs, blocks[i].vx), append(ys, blocks[i].vy)
 	}
+	sc.xs, sc.ys = xs, ys
 	mx, my := median(xs), median(ys)
 	a, bb, tx, ty := 0.0, 0.0, mx, my
-	var in []int
+	in := sc.in[:0]
 	for _, i := range tex {
 		if math.Hypot(blocks[i].vx-mx, blocks[i].vy-my) <= 1.0 {
 			in = append(in, i)
 		}
 	}
+	sc.in = in
 	if len(in) >= 6 {
 		a, bb, tx, ty = fitSimilarity(blocks, in)
 		// Zoom and rotation are only believable when small; otherwise the fit
@@ -116,7 +172,7 @@ func estimateMotion(prev, cur []uint8, w, h int) motion {
 		// Accept the camera's prediction when it matches nearly as well as
 		// the best vector: noise and flat texture make spurious vectors.
 		ix, iy := int(math.Round(px)), int(math.Round(py))
-		if s, ok := blockSAD(prev, cur, w, h, b.px, b.py, ix, iy); ok && s <= b.bestSAD+b.bestSAD/8+2*blockSize*blockSize {
+		if s, ok := blockSAD(prev, loadBlock(cur, w, b.px, b.py), w, h, b.px, b.py, ix, iy); ok && s <= b.bestSAD+b.bestSAD/8+2*blockSize*blockSize {
 			continue
 		}
 		resid += r
@@ -164,36 +220,24 @@ func residual(prev, cur []uint8, w, h int, a, b, tx, ty float64) (meanDiff, chan
 }
 
 // globalShift finds the dominant translation by exhaustive search at
-// quarter resolution over a fixed central region (so every shift compares
-// the same number of pixels).
-func globalShift(prev, cur []uint8, w, h int) (int, int) {
-	qw, qh := w/2, h/2
+// quarter resolution (qp and qc, qw x qh) over a fixed central region (so
+// every shift compares the same number of pixels). It returns the shift at
+// motion resolution.
+func globalShift(qp, qc []uint8, qw, qh int) (int, int) {
 	if qw <= 2*coarseR+4 || qh <= 2*coarseR+4 {
 		return 0, 0
 	}
-	qp := make([]uint8, qw*qh)
-	qc := make([]uint8, qw*qh)
-	downsample2(prev, w, h, qp, qw, qh)
-	downsample2(cur, w, h, qc, qw, qh)
-	best, bx, by := int64(math.MaxInt64), 0, 0
+	best, bx, by := math.MaxInt, 0, 0
 	for dy := -coarseR; dy <= coarseR; dy++ {
 		for dx := -coarseR; dx <= coarseR; dx++ {
-			var s int64
+			s := 0
 			for y := coarseR; y < qh-coarseR; y++ {
-				// Rows sliced to the compared span once, so the inner loop
-				// runs without bounds checks (the hottest loop of analysis).
 				rc := qc[y*qw+coarseR : y*qw+qw-coarseR]
 				rp := qp[(y-dy)*qw+coarseR-dx : (y-dy)*qw+qw-coarseR-dx]
-				rp = rp[:len(rc)]
-				row := 0
-				for x, c := range rc {
-					d := int(c) - int(rp[x])
-					if d < 0 {
-						d = -d
-					}
-					row += d
-				}
-				s += int64(row)
+				s += sad(rc, rp)
+				// Stopping once a partial sum reaches best is part of the
+				// result (a tie so reached may still take a shorter
+				// shift), so it stays row by row.
 				if s >= best {
 					break
 				}
@@ -207,85 +251,146 @@ func globalShift(prev, cur []uint8, w, h int) (int, int) {
 	return 2 * bx, 2 * by
 }
 
-func blockTexture(y []uint8, w, px, py int) float64 {
-	var g int64
-	for r := py; r < py+blockSize; r++ {
-		row := y[r*w:]
-		for x := px; x < px+blockSize-1; x++ {
-			g += absDiff(row[x], row[x+1])
-		}
+// block8 is one 8x8 block of luma, a row to a word (byte i of a row is
+// column i), so the block's sums run eight pixels at a time.
+type block8 [blockSize]uint64
+
+func loadBlock(y []uint8, w, px, py int) *block8 {
+	var b block8
+	rows := y[py*w+px : (py+blockSize-1)*w+px+blockSize]
+	for r := range b {
+		b[r] = binary.LittleEndian.Uint64(rows[r*w:])
 	}
-	for r := py; r < py+blockSize-1; r++ {
-		row, nxt := y[r*w:], y[(r+1)*w:]
-		for x := px; x < px+blockSize; x++ {
-			g += absDiff(row[x], nxt[x])
-		}
-	}
-	return float64(g) / float64(2*blockSize*(blockSize-1))
+	return &b
 }
 
-// blockSAD compares cur's block at (px,py) with prev displaced by -v.
-func blockSAD(prev, cur []uint8, w, h, px, py, vx, vy int) (int, bool) {
+// blockTexture is the block's mean absolute gradient: 7 horizontal steps
+// in each of 8 rows and 8 vertical steps in each of 7 row pairs.
+func blockTexture(c *block8) float64 {
+	var acc uint64 // 16-bit lanes, each at most 15*510
+	for r := range c {
+		// Each byte against its right neighbour; the last byte has none
+		// in the word, so its lane is dropped.
+		acc += pairSum16(absDiff8(c[r], c[r]>>8) & 0x00ffffffffffffff)
+	}
+	for r := 0; r < blockSize-1; r++ {
+		acc += pairSum16(absDiff8(c[r], c[r+1]))
+	}
+	return float64(sum16(acc)) / float64(2*blockSize*(blockSize-1))
+}
+
+// blockSAD compares cur's block c (top-left px,py) with prev displaced by
+// -v, if that lies inside the frame.
+func blockSAD(prev []uint8, c *block8, w, h, px, py, vx, vy int) (int, bool) {
 	sx, sy := px-vx, py-vy
 	if sx < 0 || sy < 0 || sx+blockSize > w || sy+blockSize > h {
 		return 0, false
 	}
-	s := 0
-	for r := 0; r < blockSize; r++ {
-		rc := cur[(py+r)*w+px : (py+r)*w+px+blockSize]
-		rp := prev[(sy+r)*w+sx : (sy+r)*w+sx+blockSize]
-		for x := 0; x < blockSize; x++ {
-			d := int(rc[x]) - int(rp[x])
-			if d < 0 {
-				d = -d
-			}
-			s += d
-		}
+	return sadBlock(prev, c, w, sx, sy), true
+}
+
+// sadBlock is the sum of absolute differences between c and prev's block
+// at (sx,sy), which must lie inside prev.
+func sadBlock(prev []uint8, c *block8, w, sx, sy int) int {
+	rows := prev[sy*w+sx : (sy+blockSize-1)*w+sx+blockSize]
+	var acc uint64 // 16-bit lanes, each at most 8*510: the total fits sum16
+	for r := range c {
+		acc += pairSum16(absDiff8(c[r], binary.LittleEndian.Uint64(rows[r*w:])))
 	}
-	return s, true
+	return sum16(acc)
+}
+
+// sadBlockOver is sadBlock, except that once the first half of the block
+// already costs more than limit it returns that partial cost (still more
+// than limit): the search only needs to know such a candidate loses.
+func sadBlockOver(prev []uint8, c *block8, w, sx, sy, limit int) int {
+	rows := prev[sy*w+sx : (sy+blockSize-1)*w+sx+blockSize]
+	var acc uint64
+	for r := 0; r < blockSize/2; r++ {
+		acc += pairSum16(absDiff8(c[r], binary.LittleEndian.Uint64(rows[r*w:])))
+	}
+	if s := sum16(acc); s > limit {
+		return s
+	}
+	for r := blockSize / 2; r < blockSize; r++ {
+		acc += pairSum16(absDiff8(c[r], binary.LittleEndian.Uint64(rows[r*w:])))
+	}
+	return sum16(acc)
 }
 
 // matchBlock searches around zero and around the global shift, then refines
-// to sub-pixel with a parabola through the neighbouring costs.
-func matchBlock(prev, cur []uint8, w, h, px, py, gx, gy int) (float64, float64, int) {
+// to sub-pixel with a parabola through the neighbouring costs. It also
+// returns the whole-pixel vector found. (hx,hy) is a guess at it (the
+// previous block's), used only to stop costing hopeless candidates early,
+// as are ps, prev's window sums, and top and bot, the sums of c's upper and
+// lower halves.
+func matchBlock(prev []uint8, ps []uint16, c *block8, top, bot, w, h, px, py, gx, gy, hx, hy int) (float64, float64, int, int, int) {
+	// The search keeps the least cost, then the shortest vector, then the
+	// first tried. A candidate costing more than some candidate of the
+	// search can never be that one, so once the guess, if it is one of the
+	// candidates, has been costed, anything dearer is dropped: on a floor
+	// under its cost, or half-costed. (Loops written out rather than a
+	// closure per candidate: the calls cost as much as the work.)
+	limit := math.MaxInt
+	inZero := abs(hx) <= blockRadius && abs(hy) <= blockRadius
+	inShift := (gx != 0 || gy != 0) && abs(hx-gx) <= blockRadius && abs(hy-gy) <= blockRadius
+	if sx, sy := px-hx, py-hy; (inZero || inShift) && sx >= 0 && sy >= 0 && sx+blockSize <= w && sy+blockSize <= h {
+		limit = sadBlock(prev, c, w, sx, sy)
+	}
 	best, bx, by := math.MaxInt, 0, 0
-	try := func(vx, vy int) {
-		if s, ok := blockSAD(prev, cur, w, h, px, py, vx, vy); ok {
-			if s < best || (s == best && vx*vx+vy*vy < bx*bx+by*by) {
-				best, bx, by = s, vx, vy
-			}
-		}
-	}
-	for vy := -blockRadius; vy <= blockRadius; vy++ {
-		for vx := -blockRadius; vx <= blockRadius; vx++ {
-			try(vx, vy)
-		}
-	}
+	windows := 1 // around zero, then around the global shift if there is one
 	if gx != 0 || gy != 0 {
-		for vy := gy - blockRadius; vy <= gy+blockRadius; vy++ {
-			for vx := gx - blockRadius; vx <= gx+blockRadius; vx++ {
-				if abs(vx) <= blockRadius && abs(vy) <= blockRadius {
+		windows = 2
+	}
+	for win := 0; win < windows; win++ {
+		cx, cy := 0, 0
+		if win == 1 {
+			cx, cy = gx, gy
+		}
+		for vy := cy - blockRadius; vy <= cy+blockRadius; vy++ {
+			sy := py - vy
+			if sy < 0 || sy+blockSize > h {
+				continue
+			}
+			for vx := cx - blockRadius; vx <= cx+blockRadius; vx++ {
+				if win == 1 && abs(vx) <= blockRadius && abs(vy) <= blockRadius {
+					continue // tried around zero
+				}
+				sx := px - vx
+				if sx < 0 || sx+blockSize > w {
 					continue
 				}
-				try(vx, vy)
+				// The difference of the halves' sums is a floor under the
+				// cost (|sum a - sum b| <= sum |a-b|): most candidates
+				// already lose on it, without a pixel compared.
+				if abs(top-int(ps[sy*w+sx]))+abs(bot-int(ps[(sy+blockSize/2)*w+sx])) > limit {
+					continue
+				}
+				s := sadBlockOver(prev, c, w, sx, sy, limit)
+				if s > limit {
+					continue
+				}
+				if s < best || (s == best && vx*vx+vy*vy < bx*bx+by*by) {
+					best, bx, by, limit = s, vx, vy, s
+				}
 			}
 		}
 	}
 	if best == math.MaxInt {
-		return 0, 0, 0
+		return 0, 0, 0, hx, hy
 	}
 	fx, fy := float64(bx), float64(by)
-	if l, ok1 := blockSAD(prev, cur, w, h, px, py, bx-1, by); ok1 {
-		if r, ok2 := blockSAD(prev, cur, w, h, px, py, bx+1, by); ok2 {
+	if l, ok1 := blockSAD(prev, c, w, h, px, py, bx-1, by); ok1 {
+		if r, ok2 := blockSAD(prev, c, w, h, px, py, bx+1, by); ok2 {
 			fx += parabola(l, best, r)
 		}
 	}
-	if u, ok1 := blockSAD(prev, cur, w, h, px, py, bx, by-1); ok1 {
-		if d, ok2 := blockSAD(prev, cur, w, h, px, py, bx, by+1); ok2 {
+	if u, ok1 := blockSAD(prev, c, w, h, px, py, bx, by-1); ok1 {
+		if d, ok2 := blockSAD(prev, c, w, h, px, py, bx, by+1); ok2 {
 			fy += parabola(u, best, d)
 		}
 	}
-	return fx, fy, best
+	return fx, fy, best, bx, by
 }
 
 func parabola(l, c, r int) float64 {
@@ -323,8 +428,9 @@ func fitSimilarity(blocks []blockVec, in []int) (a, b, tx, ty float64) {
 	return a, b, tx, ty
 }
 
+// median sorts v (in place) and returns its median.
 func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
+	s := v
 	sort.Float64s(s)
 	n := len(s)
 	if n == 0 {
