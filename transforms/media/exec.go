@@ -9,8 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,7 +17,6 @@ import (
 	"time"
 
 	ffmpeg "github.com/u2takey/ffmpeg-go"
-	"golang.org/x/sys/unix"
 )
 
 func init() {
@@ -82,10 +79,9 @@ func (t *tailBuffer) String() string {
 // prepare makes cmd killable as a group: ffmpeg may spawn helpers, and a
 // timeout must take them all down. Cancel fires when ctx ends.
 func prepare(cmd *exec.Cmd) {
-	// Its own group, so a timeout kills its helpers too; and killed with this
-	// process, so a worker that dies (SIGKILL, OOM) leaves no ffmpeg behind
-	// still writing into the output's temp files.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Its own group, so a timeout kills its helpers too; and, where the OS
+	// can, killed with this process (see procAttr).
+	cmd.SysProcAttr = procAttr()
 	cmd.Cancel = func() error {
 		if cmd.Process == nil {
 			return nil
@@ -123,18 +119,4 @@ func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, 
 		d = DefaultTimeout
 	}
 	return context.WithTimeout(ctx, d)
-}
-
-// pipeBytes is the pipe buffer asked for frame streams: Linux's default 64
-// KiB is smaller than one 256-pixel RGB frame, so every frame would cost
-// ffmpeg and the reader several context switches. 1 MiB is the unprivileged
-// limit (fs.pipe-max-size).
-const pipeBytes = 1 << 20
-
-// growPipe enlarges a pipe's buffer where the kernel allows it; elsewhere
-// (or when refused) the default buffer only costs some speed.
-func growPipe(f *os.File) {
-	if _, err := unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, pipeBytes); err != nil {
-		slog.Debug("pipe buffer left at its default", "err", err)
-	}
 }

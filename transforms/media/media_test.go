@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 func requireFFmpeg(t testing.TB) {
@@ -222,24 +220,5 @@ func TestSkipLoopFilterReachesTheDecoder(t *testing.T) {
 	}
 	if diff == 0 || diff > 8 {
 		t.Errorf("mean absolute change without deblocking %.3f, want small but above 0", diff)
-	}
-}
-
-// TestGrowPipe checks frame pipes get the larger buffer, which saves
-// several context switches a frame.
-func TestGrowPipe(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	growPipe(w)
-	got, err := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got < pipeBytes {
-		t.Errorf("pipe buffer %d bytes, want %d", got, pipeBytes)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ffmpegsWriting lists the pids of ffmpeg processes whose command line
@@ -91,5 +93,24 @@ func TestFFmpegDiesWithItsParent(t *testing.T) {
 	}
 	if _, err := os.Stat(dst); err == nil {
 		t.Error("the killed encode still produced its final file")
+	}
+}
+
+// TestGrowPipe checks frame pipes get the larger buffer, which saves
+// several context switches a frame.
+func TestGrowPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	growPipe(w)
+	got, err := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got < pipeBytes {
+		t.Errorf("pipe buffer %d bytes, want %d", got, pipeBytes)
 	}
 }
