@@ -18,28 +18,64 @@ const (
 )
 
 type graphKey struct {
-	kind  graphKind
-	batch int // videos in the batch
-	neg   int // DPO losers (kindTrain only): batch = 1 + neg, winner first
+	engine Engine
+	kind   graphKind
+	batch  int // videos in the batch
+	neg    int // DPO losers (kindTrain only): batch = 1 + neg, winner first
 }
+
+// Engine says how a Model runs its network. Both compute the same
+// function with Gorgonia graphs and Gorgonia's symbolic gradients.
+type Engine int
+
+const (
+	// EngineFused, the default, builds the network from layer-sized
+	// Gorgonia ops (fused_ops.go) and runs each graph on one TapeMachine
+	// compiled once and reused.
+	EngineFused Engine = iota
+	// EnginePrimitive writes the network from Gorgonia's primitive ops
+	// and runs it on a fresh LispMachine every time: the engine before
+	// the fused one, 6-13x slower, kept as an independent reference that
+	// tests check the fused engine against and benchmarks compare with.
+	EnginePrimitive
+)
+
+func (e Engine) String() string {
+	if e == EnginePrimitive {
+		return "primitive"
+	}
+	return "fused"
+}
+
+// SetEngine switches how m runs; graphs already built for the other
+// engine stay cached.
+func (m *Model) SetEngine(e Engine) { m.engine = e }
+
+// Engine reports how m runs.
+func (m *Model) Engine() Engine { return m.engine }
 
 // netGraph is one compiled Gorgonia graph over the model's parameters. The
 // parameter nodes wrap the model's own float32 slices, so all graphs of a
 // model see the same weights without copying.
 type netGraph struct {
-	key graphKey
-	g   *G.ExprGraph
+	key    graphKey
+	g      *G.ExprGraph
+	engine Engine
+	vm     G.VM // the fused engine's TapeMachine, compiled on first run
 
 	// Inputs: filled in place before each run.
 	x      *tensor.Dense // [B*N, 2*PatchDim] noisy patch | first-frame patch
 	temb   *tensor.Dense // [B, Dim] sinusoidal timestep features
 	capt   *tensor.Dense // [B, Vocab] pooled bag of caption words
 	target *tensor.Dense // [B*N, PatchDim] v target (loss and train)
-	w      *tensor.Dense // [B] weight of each per-sample loss in the objective
-	refL   *tensor.Dense // [B] reference per-sample losses (DPO)
-	sel    *tensor.Dense // [neg, B] winner-minus-loser selector (DPO)
-	nhb    *tensor.Dense // [1] -beta/2 (DPO)
-	red    *tensor.Dense // [1] reduction scale over losers (DPO)
+	// The objective's inputs. Primitive engine, float32:
+	w    *tensor.Dense // [B] weight of each per-sample loss in the objective
+	refL *tensor.Dense // [B] reference per-sample losses (DPO)
+	sel  *tensor.Dense // [neg, B] winner-minus-loser selector (DPO)
+	nhb  *tensor.Dense // [1] -beta/2 (DPO)
+	red  *tensor.Dense // [1] reduction scale over losers (DPO)
+	// Fused engine, float64: weights, reference losses, (-beta/2, reduction).
+	wd, refd, hp *tensor.Dense
 
 	inputs map[*G.Node]*tensor.Dense
 
@@ -64,7 +100,7 @@ func (b *builder) read(n *G.Node) *readout {
 	}
 	r := &readout{}
 	if !n.Shape().IsScalar() {
-		r.v = tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(n.Shape().Clone()...))
+		r.v = tensor.New(tensor.Of(n.Dtype()), tensor.WithShape(n.Shape().Clone()...))
 	}
 	G.Read(n, &r.v)
 	return r
@@ -82,6 +118,25 @@ func (r *readout) data() ([]float32, error) {
 		return []float32{d}, nil
 	}
 	return nil, fmt.Errorf("model: graph output holds %T, want float32", r.v.Data())
+}
+
+// float64s returns a copy of a readout's values as float64 (the fused
+// engine's losses are float64, the primitive engine's float32).
+func (r *readout) float64s() ([]float64, error) {
+	if r == nil || r.v == nil {
+		return nil, fmt.Errorf("model: graph output was not produced")
+	}
+	switch d := r.v.Data().(type) {
+	case []float64:
+		return append([]float64(nil), d...), nil
+	case float64:
+		return []float64{d}, nil
+	case []float32:
+		return toF64(d), nil
+	case float32:
+		return []float64{float64(d)}, nil
+	}
+	return nil, fmt.Errorf("model: graph output holds %T, want floats", r.v.Data())
 }
 
 // builder threads the first error through graph construction, so the
@@ -198,7 +253,8 @@ func (b *builder) attention(xn *G.Node, p func(string) *G.Node, pre string, grou
 	return b.linear(o, p(pre+".o.weight"), p(pre+".o.bias"))
 }
 
-// buildGraph compiles the network for one batch size and use.
+// buildPrimitive compiles the network from Gorgonia's primitive ops for one
+// batch size and use (EnginePrimitive).
 //
 // Data flow (B videos, F frames, P patches a frame, N = F*P, D = Dim):
 //
@@ -208,13 +264,13 @@ func (b *builder) attention(xn *G.Node, p func(string) *G.Node, pre string, grou
 //	          h += gate * TemporalAttn(mod(LN(h)))  (across frames, per patch)
 //	          h += gate * MLP(mod(LN(h))) }          (shift/scale/gate from SiLU(c))
 //	v = final.linear(mod(LN(h)))                    [B*N, pd]
-func (m *Model) buildGraph(key graphKey) (*netGraph, error) {
+func (m *Model) buildPrimitive(key graphKey) (*netGraph, error) {
 	c := m.cfg
 	B, F, P, N, D, pd := key.batch, c.Frames, c.PatchesPerFrame(), c.TokensPerVideo(), c.Dim, c.PatchDim()
 	M := B * N
 	g := G.NewGraph()
 	b := &builder{g: g}
-	ng := &netGraph{key: key, g: g, inputs: map[*G.Node]*tensor.Dense{}}
+	ng := &netGraph{key: key, g: g, engine: EnginePrimitive, inputs: map[*G.Node]*tensor.Dense{}}
 	input := func(name string, shape ...int) (*G.Node, *tensor.Dense) {
 		t := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(shape...))
 		n := G.NewTensor(g, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(t))
@@ -332,12 +388,18 @@ func (m *Model) buildGraph(key graphKey) (*netGraph, error) {
 	return ng, nil
 }
 
-// graph returns the cached graph for key, building it on first use.
+// graph returns the cached graph for key on m's engine, building it on
+// first use.
 func (m *Model) graph(key graphKey) (*netGraph, error) {
+	key.engine = m.engine
 	if ng, ok := m.graphs[key]; ok {
 		return ng, nil
 	}
-	ng, err := m.buildGraph(key)
+	build := m.buildFused
+	if m.engine == EnginePrimitive {
+		build = m.buildPrimitive
+	}
+	ng, err := build(key)
 	if err != nil {
 		return nil, err
 	}
@@ -345,8 +407,49 @@ func (m *Model) graph(key graphKey) (*netGraph, error) {
 	return ng, nil
 }
 
-// run binds the (already filled) inputs and executes the graph once.
+// setObjective writes the objective's inputs: per-sample weights, and for
+// DPO graphs the reference losses, beta and the reduction scale.
+func (ng *netGraph) setObjective(weights, refL []float64, beta, red float64) {
+	if ng.engine == EngineFused {
+		copy(ng.wd.Data().([]float64), weights)
+		rd := ng.refd.Data().([]float64)
+		for i := range rd {
+			rd[i] = 0
+		}
+		copy(rd, refL)
+		hp := ng.hp.Data().([]float64)
+		hp[0], hp[1] = -beta/2, red
+		return
+	}
+	w := ng.w.Data().([]float32)
+	for i, v := range weights {
+		w[i] = float32(v)
+	}
+	if ng.key.neg == 0 {
+		return
+	}
+	nNeg := ng.key.neg
+	sel := ng.sel.Data().([]float32)
+	for i := range sel {
+		sel[i] = 0
+	}
+	for i := 0; i < nNeg; i++ {
+		sel[i*(1+nNeg)] = 1
+		sel[i*(1+nNeg)+1+i] = -1
+	}
+	rl := ng.refL.Data().([]float32)
+	for i, v := range refL {
+		rl[i] = float32(v)
+	}
+	ng.nhb.Data().([]float32)[0] = float32(-beta / 2)
+	ng.red.Data().([]float32)[0] = float32(red)
+}
+
+// run executes the graph once on its (already filled) inputs.
 func (ng *netGraph) run() error {
+	if ng.engine == EngineFused {
+		return ng.runFused()
+	}
 	for n, t := range ng.inputs {
 		if err := G.Let(n, t); err != nil {
 			return fmt.Errorf("model: binding %s: %w", n.Name(), err)

@@ -141,11 +141,7 @@ func (m *Model) perSampleLosses(in *noisyInputs) ([]float64, error) {
 	if err := ng.run(); err != nil {
 		return nil, err
 	}
-	l, err := out(ng.perSampleOut)
-	if err != nil {
-		return nil, err
-	}
-	return toF64(l), nil
+	return ng.perSampleOut.float64s()
 }
 
 // SFTResult is the supervised loss of a batch.
@@ -191,15 +187,15 @@ func weightedLoss(m *Model, clips []Clip, ts []int, eps [][]float32, w []float32
 		return nil, err
 	}
 	m.fill(ng, in.xt, in.first, in.captions, in.ts, in.v)
-	copy(ng.w.Data().([]float32), w)
+	ng.setObjective(toF64(w), nil, 0, 0)
 	if err := ng.run(); err != nil {
 		return nil, err
 	}
-	ps, err := out(ng.perSampleOut)
+	ps, err := ng.perSampleOut.float64s()
 	if err != nil {
 		return nil, err
 	}
-	obj, err := out(ng.objOut)
+	obj, err := ng.objOut.float64s()
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +203,7 @@ func weightedLoss(m *Model, clips []Clip, ts []int, eps [][]float32, w []float32
 	if err != nil {
 		return nil, err
 	}
-	return &SFTResult{Loss: float64(obj[0]), PerSample: toF64(ps), Grads: g}, nil
+	return &SFTResult{Loss: obj[0], PerSample: ps, Grads: g}, nil
 }
 
 // Reduction says how the N per-loser losses combine into the objective.
@@ -350,33 +346,15 @@ func DPOLoss(policy, ref *Model, ex DPOExample, t int, eps []float32, o DPOOptio
 			return nil, err
 		}
 		policy.fill(ng, in.xt, in.first, in.captions, in.ts, in.v)
-		w := ng.w.Data().([]float32)
-		sel := ng.sel.Data().([]float32)
-		for i := range w {
-			w[i] = 0
-		}
-		w[0] = float32(o.Lambda)
-		for i := range sel {
-			sel[i] = 0
-		}
-		for i := 0; i < nNeg; i++ {
-			sel[i*(1+nNeg)] = 1
-			sel[i*(1+nNeg)+1+i] = -1
-		}
-		rl := ng.refL.Data().([]float32)
-		for i, v := range refL {
-			rl[i] = float32(v)
-		}
-		ng.nhb.Data().([]float32)[0] = float32(-o.Beta / 2)
-		ng.red.Data().([]float32)[0] = float32(red)
+		w := make([]float64, 1+nNeg)
+		w[0] = o.Lambda
+		ng.setObjective(w, refL, o.Beta, red)
 		if err := ng.run(); err != nil {
 			return nil, err
 		}
-		ps, err := out(ng.perSampleOut)
-		if err != nil {
+		if pol, err = ng.perSampleOut.float64s(); err != nil {
 			return nil, err
 		}
-		pol = toF64(ps)
 		if res.Grads, err = ng.readGrads(); err != nil {
 			return nil, err
 		}

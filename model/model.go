@@ -16,6 +16,7 @@ type Model struct {
 	params []*Param
 	byName map[string]*Param
 	graphs map[graphKey]*netGraph
+	engine Engine
 }
 
 // New builds a freshly initialised model; seed fixes the initialisation.
@@ -59,7 +60,7 @@ func (m *Model) NumParams() int {
 // Clone returns an independent copy of the weights (no graphs shared): the
 // frozen reference model starts as Clone of the policy.
 func (m *Model) Clone() *Model {
-	c := &Model{cfg: m.cfg, sched: m.sched, byName: map[string]*Param{}, graphs: map[graphKey]*netGraph{}}
+	c := &Model{cfg: m.cfg, sched: m.sched, byName: map[string]*Param{}, graphs: map[graphKey]*netGraph{}, engine: m.engine}
 	for _, p := range m.params {
 		q := &Param{Name: p.Name, Shape: append([]int(nil), p.Shape...), Data: append([]float32(nil), p.Data...)}
 		c.params = append(c.params, q)

@@ -1,0 +1,23 @@
+//go:build !purego
+
+package model
+
+import "golang.org/x/sys/cpu"
+
+// useAVX2 routes expAffine through eight-lane AVX2/FMA code: exp is most of
+// the element-wise work (softmax of every attention row, SiLU).
+var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func expAffineAVX2(dst, src *float32, n int, a, b float32) float32
+
+func expAffineAsm(dst, src []float32, a, b float32) (done int, sum float32) {
+	if !useAVX2 {
+		return 0, 0
+	}
+	n := min(len(dst), len(src)) &^ 7
+	if n == 0 {
+		return 0, 0
+	}
+	return n, expAffineAVX2(&dst[0], &src[0], n, a, b)
+}

@@ -1,0 +1,76 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Constants of exp32 (kernels.go), eight lanes each.
+#define C8(name, v) \
+	DATA name<>+0(SB)/4, v; DATA name<>+4(SB)/4, v; DATA name<>+8(SB)/4, v; DATA name<>+12(SB)/4, v; \
+	DATA name<>+16(SB)/4, v; DATA name<>+20(SB)/4, v; DATA name<>+24(SB)/4, v; DATA name<>+28(SB)/4, v; \
+	GLOBL name<>(SB), RODATA|NOPTR, $32
+
+C8(expLoV, $0xc2aeac4f)     // -87.3365478515625
+C8(expHiV, $0x42b0c0a5)     // 88.3762626647949
+C8(log2eV, $0x3fb8aa3b)     // 1.44269504
+C8(magicV, $0x4b400000)     // 1.5 * 2^23
+C8(magic127V, $0x4b3fff81)  // bits(1.5 * 2^23) - 127
+C8(ln2HiV, $0x3f318000)     // 0.693359375
+C8(ln2LoV, $0xb95e8083)     // -2.12194440e-4
+C8(p0V, $0x39506967)        // 1.9875691500e-4
+C8(p1V, $0x3ab743ce)        // 1.3981999507e-3
+C8(p2V, $0x3c088908)        // 8.3334519073e-3
+C8(p3V, $0x3d2aa9c1)        // 4.1665795894e-2
+C8(p4V, $0x3e2aaaaa)        // 1.6666665459e-1
+C8(p5V, $0x3f000000)        // 5.0000001201e-1
+C8(oneV, $0x3f800000)       // 1
+
+// func expAffineAVX2(dst, src *float32, n int, a, b float32) float32
+// dst[i] = exp(a*src[i] + b) for i < n (n a multiple of 8); returns the sum.
+TEXT ·expAffineAVX2(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y14
+	VBROADCASTSS b+28(FP), Y15
+	VXORPS Y13, Y13, Y13
+	SHRQ $3, CX
+	JZ done
+
+loop:
+	VMOVUPS (SI), Y0
+	VFMADD213PS Y15, Y14, Y0        // x = a*src + b
+	VMAXPS expLoV<>(SB), Y0, Y0
+	VMINPS expHiV<>(SB), Y0, Y0
+	VMOVUPS log2eV<>(SB), Y1
+	VFMADD213PS magicV<>(SB), Y0, Y1 // t = x*log2e + magic
+	VSUBPS magicV<>(SB), Y1, Y2     // n = t - magic
+	VFNMADD231PS ln2HiV<>(SB), Y2, Y0 // r = x - n*ln2Hi
+	VFNMADD231PS ln2LoV<>(SB), Y2, Y0 // r -= n*ln2Lo
+	VMOVUPS p0V<>(SB), Y3
+	VFMADD213PS p1V<>(SB), Y0, Y3
+	VFMADD213PS p2V<>(SB), Y0, Y3
+	VFMADD213PS p3V<>(SB), Y0, Y3
+	VFMADD213PS p4V<>(SB), Y0, Y3
+	VFMADD213PS p5V<>(SB), Y0, Y3   // p
+	VMULPS Y0, Y0, Y4               // r*r
+	VFMADD213PS Y0, Y4, Y3          // p*r*r + r
+	VADDPS oneV<>(SB), Y3, Y3       // + 1
+	VPSUBD magic127V<>(SB), Y1, Y1  // n + 127 as an integer
+	VPSLLD $23, Y1, Y1              // 2^n
+	VMULPS Y1, Y3, Y3
+	VMOVUPS Y3, (DI)
+	VADDPS Y3, Y13, Y13
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ loop
+
+done:
+	VEXTRACTF128 $1, Y13, X0
+	VADDPS X0, X13, X0
+	VMOVHLPS X0, X1, X1
+	VADDPS X1, X0, X0
+	VPSHUFD $1, X0, X1
+	VADDSS X1, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+32(FP)
+	RET
