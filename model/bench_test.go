@@ -65,10 +65,27 @@ func loadAverage() float64 {
 	return v
 }
 
-func report(b *testing.B, flops float64, load float64) {
+// start notes the load and the process's CPU time and resets the timer;
+// report adds the figures when the timed loop is done.
+type benchStart struct {
+	load float64
+	cpu  int64
+}
+
+func start(b *testing.B) benchStart {
+	s := benchStart{load: loadAverage(), cpu: cpuNow()}
+	b.ResetTimer()
+	return s
+}
+
+// report adds GFLOP/op, GFLOP/s, the load and the process's CPU
+// milliseconds per op (user+system, all threads: with other work on the
+// machine, steadier than wall time).
+func report(b *testing.B, flops float64, s benchStart) {
 	b.ReportMetric(flops/1e9, "GFLOP/op")
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-	b.ReportMetric(load, "load1")
+	b.ReportMetric(s.load, "load1")
+	b.ReportMetric(float64(cpuNow()-s.cpu)/1e6/float64(b.N), "cpu-ms/op")
 }
 
 // forEngine runs body as one sub-benchmark per engine; the primitive
@@ -95,14 +112,13 @@ func benchForward(b *testing.B, preset string) {
 		if _, err := m.predictV(in, [][]float32{v[:c.FrameSize()]}, []string{"a cat"}, []int{500}); err != nil {
 			b.Fatal(err) // builds the graph outside the timing
 		}
-		load := loadAverage()
-		b.ResetTimer()
+		st := start(b)
 		for i := 0; i < b.N; i++ {
 			if _, err := m.predictV(in, [][]float32{v[:c.FrameSize()]}, []string{"a cat"}, []int{500}); err != nil {
 				b.Fatal(err)
 			}
 		}
-		report(b, c.ForwardFLOPs(1), load)
+		report(b, c.ForwardFLOPs(1), st)
 	})
 }
 
@@ -127,14 +143,13 @@ func BenchmarkSFTStep(b *testing.B) {
 		if _, _, err := tr.SFTStep(clips); err != nil {
 			b.Fatal(err)
 		}
-		load := loadAverage()
-		b.ResetTimer()
+		st := start(b)
 		for i := 0; i < b.N; i++ {
 			if _, _, err := tr.SFTStep(clips); err != nil {
 				b.Fatal(err)
 			}
 		}
-		report(b, 3*c.ForwardFLOPs(batch), load)
+		report(b, 3*c.ForwardFLOPs(batch), st)
 	})
 }
 
@@ -152,14 +167,13 @@ func benchDPOStep(b *testing.B, preset string) {
 		if _, _, err := tr.DPOStep(ex); err != nil {
 			b.Fatal(err)
 		}
-		load := loadAverage()
-		b.ResetTimer()
+		st := start(b)
 		for i := 0; i < b.N; i++ {
 			if _, _, err := tr.DPOStep(ex); err != nil {
 				b.Fatal(err)
 			}
 		}
-		report(b, 4*c.ForwardFLOPs(4), load)
+		report(b, 4*c.ForwardFLOPs(4), st)
 	})
 }
 
@@ -178,14 +192,13 @@ func BenchmarkSampleStep(b *testing.B) {
 		if err := m.ddimStep(x, v[:c.FrameSize()], "a cat", 999, 979, 6); err != nil {
 			b.Fatal(err)
 		}
-		load := loadAverage()
-		b.ResetTimer()
+		st := start(b)
 		for i := 0; i < b.N; i++ {
 			if err := m.ddimStep(x, v[:c.FrameSize()], "a cat", 999, 979, 6); err != nil {
 				b.Fatal(err)
 			}
 		}
-		report(b, c.ForwardFLOPs(2), load)
+		report(b, c.ForwardFLOPs(2), st)
 	})
 }
 
@@ -201,14 +214,13 @@ func BenchmarkNegative50(b *testing.B) {
 		if _, err := m.Sample(first, "a woman waves", 1, SampleOptions{Steps: 1, Guidance: 6}); err != nil {
 			b.Fatal(err)
 		}
-		load := loadAverage()
-		b.ResetTimer()
+		st := start(b)
 		for i := 0; i < b.N; i++ {
 			if _, err := m.Sample(first, "a woman waves", 1, o); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(60*float64(b.N)/b.Elapsed().Seconds(), "negatives/min")
-		report(b, 50*c.ForwardFLOPs(2), load)
+		report(b, 50*c.ForwardFLOPs(2), st)
 	})
 }

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Checkpoint layout (safetensors, readable by safetensors.torch.load_file):
@@ -180,15 +182,49 @@ func writeAtomic(path string, data []byte) error {
 // LoadCheckpoint reads a checkpoint file. If want is non-nil the stored
 // config must equal it.
 func LoadCheckpoint(path string, want *Config) (*Checkpoint, error) {
-	b, err := os.ReadFile(path)
+	b, err := readCheckpointFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("model: reading checkpoint: %w", err)
+		return nil, err
 	}
 	ck, err := ParseCheckpoint(b, want)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return ck, nil
+}
+
+// maxCheckpointBytes bounds what LoadCheckpoint reads: a model of maxParams
+// with its reference and optimiser state (four copies).
+const maxCheckpointBytes = 4*4*maxParams + 100<<20
+
+// readCheckpointFile reads a regular file of at most maxCheckpointBytes (a
+// FIFO or /dev/zero named as a checkpoint is refused, not read forever).
+func readCheckpointFile(path string) ([]byte, error) {
+	// Non-blocking, so that opening a FIFO returns at once for the check
+	// below instead of waiting for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("model: reading checkpoint: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("model: reading checkpoint: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("model: checkpoint %s is not a regular file (%s)", path, st.Mode().Type())
+	}
+	if st.Size() > maxCheckpointBytes {
+		return nil, fmt.Errorf("model: checkpoint %s is %d bytes, more than the limit %d", path, st.Size(), int64(maxCheckpointBytes))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, st.Size()+1))
+	if err != nil {
+		return nil, fmt.Errorf("model: reading checkpoint %s: %w", path, err)
+	}
+	if int64(len(b)) != st.Size() {
+		return nil, fmt.Errorf("model: checkpoint %s changed size while being read", path)
+	}
+	return b, nil
 }
 
 // LoadModel reads only the model weights of a checkpoint.
@@ -236,6 +272,11 @@ func ParseCheckpoint(b []byte, want *Config) (*Checkpoint, error) {
 	}
 	if want != nil && *want != cfg {
 		return nil, fmt.Errorf("model: checkpoint config %s differs from the expected %s", cfg.JSON(), want.JSON())
+	}
+	// The weights alone must fit in the file before anything is allocated
+	// for them.
+	if need := cfg.ParamCount() * 4; need > int64(len(data)) {
+		return nil, fmt.Errorf("model: checkpoint config needs %d bytes of weights, the file holds %d", need, len(data))
 	}
 	step, err := strconv.Atoi(meta["step"])
 	if err != nil || step < 0 {

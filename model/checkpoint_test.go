@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -210,4 +212,79 @@ func TestCheckpointIsSafetensors(t *testing.T) {
 	if end != int64(len(b))-8-int64(hl) || len(raw) != len(m.params) {
 		t.Fatalf("tensors cover %d of %d data bytes", end, int64(len(b))-8-int64(hl))
 	}
+}
+
+// A checkpoint header that claims a huge model is refused before anything
+// is sized by it (it used to end in "fatal error: out of memory" in train
+// --init, train resume, eval --models and negatives --model, which all load
+// through LoadCheckpoint); so are files that are not regular files.
+func TestCheckpointHugeConfigRefused(t *testing.T) {
+	m := testModel(t, 61)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	if err := m.Save(good, nil); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string]func(*Config){
+		"vocab 2^31":      func(c *Config) { c.Vocab = 1 << 31 },
+		"train_steps 2e9": func(c *Config) { c.TrainSteps = 2e9 },
+		"dim 16384":       func(c *Config) { c.Dim, c.Heads = 16384, 16 },
+		"dim 4096 depth 64, within each field's limit": func(c *Config) {
+			c.Dim, c.Depth, c.Heads = 4096, 64, 16
+		},
+		"dim 1024, more weights than the file holds": func(c *Config) { c.Dim, c.Heads = 1024, 16 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := m.cfg
+			edit(&c)
+			b := rewriteConfig(t, raw, c)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err := ParseCheckpoint(b, nil)
+			runtime.ReadMemStats(&after)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+				t.Errorf("allocated %d MB before refusing", grew>>20)
+			}
+			t.Log(err)
+		})
+	}
+	fifo := filepath.Join(dir, "fifo.safetensors")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, "/dev/zero"} {
+		if _, err := LoadCheckpoint(p, nil); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
+
+// rewriteConfig replaces the config in a checkpoint's header.
+func rewriteConfig(t *testing.T, raw []byte, c Config) []byte {
+	t.Helper()
+	hl := binary.LittleEndian.Uint64(raw[:8])
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(raw[8:8+hl], &header); err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]string
+	if err := json.Unmarshal(header["__metadata__"], &meta); err != nil {
+		t.Fatal(err)
+	}
+	cj, _ := json.Marshal(c)
+	meta["config"] = string(cj)
+	mj, _ := json.Marshal(meta)
+	header["__metadata__"] = mj
+	hb, _ := json.Marshal(header)
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(hb)))
+	out = append(out, hb...)
+	return append(out, raw[8+hl:]...)
 }

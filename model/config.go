@@ -94,6 +94,11 @@ func (c Config) Validate() error {
 		if v <= 0 {
 			return fmt.Errorf("model: config %s must be positive, got %d", k, v)
 		}
+		// Every field is bounded before anything is sized by it: a
+		// checkpoint header is untrusted input.
+		if hi := configLimits[k]; v > hi {
+			return fmt.Errorf("model: config %s %d exceeds the limit %d", k, v, hi)
+		}
 	}
 	switch {
 	case c.Frames < 2:
@@ -116,7 +121,37 @@ func (c Config) Validate() error {
 	if c.TokensPerVideo() > 1<<20 {
 		return fmt.Errorf("model: config has %d tokens a video, too many", c.TokensPerVideo())
 	}
+	if n := c.ParamCount(); n > maxParams {
+		return fmt.Errorf("model: config has %d parameters, more than the limit %d", n, maxParams)
+	}
 	return nil
+}
+
+// configLimits bound every integer field far above any CPU-trainable
+// model, so that a hostile or corrupt config fails validation instead of
+// asking for terabytes.
+var configLimits = map[string]int{
+	"frames": 1024, "height": 8192, "width": 8192, "channels": 4,
+	"patch": 256, "dim": 8192, "depth": 256, "heads": 256,
+	"mlp_ratio": 16, "vocab": 1 << 22, "max_words": 1 << 16, "train_steps": 100000,
+}
+
+// maxParams caps a model at 2^31 float32 values (8 GiB).
+const maxParams = 1 << 31
+
+// ParamCount is the number of float32 parameters a model of c has, computed
+// from the shapes alone (nothing is allocated). It assumes the fields are
+// individually bounded (Validate checks them first).
+func (c Config) ParamCount() int64 {
+	var n int64
+	for _, sp := range paramSpecs(c) {
+		s := int64(1)
+		for _, d := range sp.shape {
+			s *= int64(d)
+		}
+		n += s
+	}
+	return n
 }
 
 // PatchesPerFrame is the spatial token count.

@@ -11,6 +11,19 @@ var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //go:noescape
 func expAffineAVX2(dst, src *float32, n int, a, b float32) float32
 
+//go:noescape
+func softmaxAVX2(row *float32, n int)
+
+// softmaxAsm does softmaxRow with AVX2 when the row is a multiple of
+// eight long; it reports whether it did.
+func softmaxAsm(row []float32) bool {
+	if !useAVX2 || len(row)%8 != 0 || len(row) == 0 {
+		return false
+	}
+	softmaxAVX2(&row[0], len(row))
+	return true
+}
+
 func expAffineAsm(dst, src []float32, a, b float32) (done int, sum float32) {
 	if !useAVX2 {
 		return 0, 0

@@ -23,6 +23,37 @@ C8(p4V, $0x3e2aaaaa)        // 1.6666665459e-1
 C8(p5V, $0x3f000000)        // 5.0000001201e-1
 C8(oneV, $0x3f800000)       // 1
 
+// EXP8 replaces Y0 by e^Y0, lane by lane (exp32's algorithm); uses Y1-Y4.
+#define EXP8 \
+	VMAXPS expLoV<>(SB), Y0, Y0; \
+	VMINPS expHiV<>(SB), Y0, Y0; \
+	VMOVUPS log2eV<>(SB), Y1; \
+	VFMADD213PS magicV<>(SB), Y0, Y1; \
+	VSUBPS magicV<>(SB), Y1, Y2; \
+	VFNMADD231PS ln2HiV<>(SB), Y2, Y0; \
+	VFNMADD231PS ln2LoV<>(SB), Y2, Y0; \
+	VMOVUPS p0V<>(SB), Y3; \
+	VFMADD213PS p1V<>(SB), Y0, Y3; \
+	VFMADD213PS p2V<>(SB), Y0, Y3; \
+	VFMADD213PS p3V<>(SB), Y0, Y3; \
+	VFMADD213PS p4V<>(SB), Y0, Y3; \
+	VFMADD213PS p5V<>(SB), Y0, Y3; \
+	VMULPS Y0, Y0, Y4; \
+	VFMADD213PS Y0, Y4, Y3; \
+	VADDPS oneV<>(SB), Y3, Y3; \
+	VPSUBD magic127V<>(SB), Y1, Y1; \
+	VPSLLD $23, Y1, Y1; \
+	VMULPS Y1, Y3, Y0
+
+// HSUM8 leaves the sum of Y13's lanes in X0.
+#define HSUM8 \
+	VEXTRACTF128 $1, Y13, X0; \
+	VADDPS X0, X13, X0; \
+	VMOVHLPS X0, X1, X1; \
+	VADDPS X1, X0, X0; \
+	VPSHUFD $1, X0, X1; \
+	VADDSS X1, X0, X0
+
 // func expAffineAVX2(dst, src *float32, n int, a, b float32) float32
 // dst[i] = exp(a*src[i] + b) for i < n (n a multiple of 8); returns the sum.
 TEXT ·expAffineAVX2(SB), NOSPLIT, $0-36
@@ -33,44 +64,72 @@ TEXT ·expAffineAVX2(SB), NOSPLIT, $0-36
 	VBROADCASTSS b+28(FP), Y15
 	VXORPS Y13, Y13, Y13
 	SHRQ $3, CX
-	JZ done
+	JZ edone
 
-loop:
+eloop:
 	VMOVUPS (SI), Y0
-	VFMADD213PS Y15, Y14, Y0        // x = a*src + b
-	VMAXPS expLoV<>(SB), Y0, Y0
-	VMINPS expHiV<>(SB), Y0, Y0
-	VMOVUPS log2eV<>(SB), Y1
-	VFMADD213PS magicV<>(SB), Y0, Y1 // t = x*log2e + magic
-	VSUBPS magicV<>(SB), Y1, Y2     // n = t - magic
-	VFNMADD231PS ln2HiV<>(SB), Y2, Y0 // r = x - n*ln2Hi
-	VFNMADD231PS ln2LoV<>(SB), Y2, Y0 // r -= n*ln2Lo
-	VMOVUPS p0V<>(SB), Y3
-	VFMADD213PS p1V<>(SB), Y0, Y3
-	VFMADD213PS p2V<>(SB), Y0, Y3
-	VFMADD213PS p3V<>(SB), Y0, Y3
-	VFMADD213PS p4V<>(SB), Y0, Y3
-	VFMADD213PS p5V<>(SB), Y0, Y3   // p
-	VMULPS Y0, Y0, Y4               // r*r
-	VFMADD213PS Y0, Y4, Y3          // p*r*r + r
-	VADDPS oneV<>(SB), Y3, Y3       // + 1
-	VPSUBD magic127V<>(SB), Y1, Y1  // n + 127 as an integer
-	VPSLLD $23, Y1, Y1              // 2^n
-	VMULPS Y1, Y3, Y3
-	VMOVUPS Y3, (DI)
-	VADDPS Y3, Y13, Y13
+	VFMADD213PS Y15, Y14, Y0 // a*src + b
+	EXP8
+	VMOVUPS Y0, (DI)
+	VADDPS Y0, Y13, Y13
 	ADDQ $32, SI
 	ADDQ $32, DI
 	DECQ CX
-	JNZ loop
+	JNZ eloop
 
-done:
-	VEXTRACTF128 $1, Y13, X0
-	VADDPS X0, X13, X0
-	VMOVHLPS X0, X1, X1
-	VADDPS X1, X0, X0
-	VPSHUFD $1, X0, X1
-	VADDSS X1, X0, X0
+edone:
+	HSUM8
 	VZEROUPPER
 	MOVSS X0, ret+32(FP)
+	RET
+
+// func softmaxAVX2(row *float32, n int)
+// row[:n] = softmax(row[:n]) in place, n a positive multiple of 8.
+TEXT ·softmaxAVX2(SB), NOSPLIT, $0-16
+	MOVQ row+0(FP), DI
+	MOVQ n+8(FP), CX
+	SHRQ $3, CX
+	MOVQ DI, SI
+	MOVQ CX, DX
+	VMOVUPS (SI), Y15
+
+smax:
+	VMAXPS (SI), Y15, Y15
+	ADDQ $32, SI
+	DECQ DX
+	JNZ smax
+	VEXTRACTF128 $1, Y15, X0
+	VMAXPS X0, X15, X0
+	VMOVHLPS X0, X1, X1
+	VMAXPS X1, X0, X0
+	VPSHUFD $1, X0, X1
+	VMAXSS X1, X0, X0
+	VBROADCASTSS X0, Y15 // row max
+
+	MOVQ DI, SI
+	MOVQ CX, DX
+	VXORPS Y13, Y13, Y13
+
+sexp:
+	VMOVUPS (SI), Y0
+	VSUBPS Y15, Y0, Y0
+	EXP8
+	VMOVUPS Y0, (SI)
+	VADDPS Y0, Y13, Y13
+	ADDQ $32, SI
+	DECQ DX
+	JNZ sexp
+
+	HSUM8
+	VMOVSS oneV<>(SB), X1
+	VDIVSS X0, X1, X1
+	VBROADCASTSS X1, Y14 // 1 / sum
+
+sscale:
+	VMULPS (DI), Y14, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	DECQ CX
+	JNZ sscale
+	VZEROUPPER
 	RET

@@ -54,14 +54,14 @@ func newOpBase(name string, children []*G.Node, dt tensor.Dtype, shape ...int) o
 	return opBase{name: name, arity: len(children), typ: hm.NewFnType(ts...), shape: tensor.Shape(shape), dtype: dt}
 }
 
-func (o *opBase) Arity() int                                    { return o.arity }
-func (o *opBase) Type() hm.Type                                 { return o.typ }
+func (o *opBase) Arity() int                                     { return o.arity }
+func (o *opBase) Type() hm.Type                                  { return o.typ }
 func (o *opBase) InferShape(...G.DimSizer) (tensor.Shape, error) { return o.shape.Clone(), nil }
-func (o *opBase) ReturnsPtr() bool                              { return false }
-func (o *opBase) CallsExtern() bool                             { return false }
-func (o *opBase) OverwritesInput() int                          { return -1 }
-func (o *opBase) WriteHash(h hash.Hash)                         { fmt.Fprint(h, o.name) }
-func (o *opBase) String() string                                { return o.name }
+func (o *opBase) ReturnsPtr() bool                               { return false }
+func (o *opBase) CallsExtern() bool                              { return false }
+func (o *opBase) OverwritesInput() int                           { return -1 }
+func (o *opBase) WriteHash(h hash.Hash)                          { fmt.Fprint(h, o.name) }
+func (o *opBase) String() string                                 { return o.name }
 func (o *opBase) Hashcode() uint32 {
 	h := fnv.New32a()
 	o.WriteHash(h)
@@ -419,20 +419,20 @@ func (b *builder) flnMod(x, shift, scale *G.Node, n int) *G.Node {
 	return b.apply(op, x, shift, scale)
 }
 
-// rowStats returns the mean and 1/sqrt(var+eps) of a row, accumulated in
-// float64 (a row is at most a few hundred values).
+// rowStats returns the mean and 1/sqrt(var+eps) of a row (two passes, so
+// the variance is of centred values).
 func rowStats(row []float32) (mean, rstd float32) {
-	var s float64
+	var s float32
 	for _, v := range row {
-		s += float64(v)
+		s += v
 	}
-	mu := s / float64(len(row))
-	var q float64
+	mu := s / float32(len(row))
+	var q float32
 	for _, v := range row {
-		d := float64(v) - mu
+		d := v - mu
 		q += d * d
 	}
-	return float32(mu), float32(1 / math.Sqrt(q/float64(len(row))+lnEps))
+	return mu, float32(1 / math.Sqrt(float64(q/float32(len(row)))+lnEps))
 }
 
 func (o *lnModOp) Do(in ...G.Value) (G.Value, error) {

@@ -124,6 +124,9 @@ func sigmoid32(x float32) float32 { return 1 / (1 + exp32(-x)) }
 
 // softmaxRow replaces row by its softmax (max subtracted first).
 func softmaxRow(row []float32) {
+	if softmaxAsm(row) {
+		return
+	}
 	mx := row[0]
 	for _, v := range row[1:] {
 		mx = max(mx, v)
@@ -139,18 +142,47 @@ func softmaxRow(row []float32) {
 // the arithmetic. Matrices are given by a base offset and a row stride;
 // the head's dh columns are contiguous.
 
+// dot is a·b over len(a), four sums in flight.
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		a4, b4 := a[i:i+4:i+4], b[i:i+4:i+4]
+		s0 += a4[0] * b4[0]
+		s1 += a4[1] * b4[1]
+		s2 += a4[2] * b4[2]
+		s3 += a4[3] * b4[3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// axpy is dst += w * x over len(dst).
+func axpy(dst []float32, w float32, x []float32) {
+	x = x[:len(dst)]
+	i := 0
+	for ; i+4 <= len(dst); i += 4 {
+		d4, x4 := dst[i:i+4:i+4], x[i:i+4:i+4]
+		d4[0] += w * x4[0]
+		d4[1] += w * x4[1]
+		d4[2] += w * x4[2]
+		d4[3] += w * x4[3]
+	}
+	for ; i < len(dst); i++ {
+		dst[i] += w * x[i]
+	}
+}
+
 // smallABt is C[m,n] = alpha * A[m,dh] @ B[n,dh]^T, C dense (ldc n).
 func smallABt(c []float32, a []float32, ao, as int, b []float32, bo, bs int, m, n, dh int, alpha float32) {
 	for i := 0; i < m; i++ {
 		ar := a[ao+i*as : ao+i*as+dh]
 		cr := c[i*n : (i+1)*n]
-		for j := 0; j < n; j++ {
-			br := b[bo+j*bs : bo+j*bs+dh]
-			var s float32
-			for d, v := range ar {
-				s += v * br[d]
-			}
-			cr[j] = alpha * s
+		for j := range cr {
+			cr[j] = alpha * dot(ar, b[bo+j*bs:bo+j*bs+dh])
 		}
 	}
 }
@@ -160,16 +192,9 @@ func smallABt(c []float32, a []float32, ao, as int, b []float32, bo, bs int, m, 
 func smallAB(c []float32, co, cs int, a []float32, b []float32, bo, bs int, m, n, dh int, alpha float32) {
 	for i := 0; i < m; i++ {
 		cr := c[co+i*cs : co+i*cs+dh]
-		for d := range cr {
-			cr[d] = 0
-		}
-		ar := a[i*n : (i+1)*n]
-		for j, w := range ar {
-			w *= alpha
-			br := b[bo+j*bs : bo+j*bs+dh]
-			for d, v := range br {
-				cr[d] += w * v
-			}
+		clear(cr)
+		for j, w := range a[i*n : (i+1)*n] {
+			axpy(cr, alpha*w, b[bo+j*bs:bo+j*bs+dh])
 		}
 	}
 }
@@ -179,19 +204,9 @@ func smallAB(c []float32, co, cs int, a []float32, b []float32, bo, bs int, m, n
 func smallAtB(c []float32, co, cs int, a []float32, b []float32, bo, bs int, m, n, dh int, alpha float32) {
 	for j := 0; j < n; j++ {
 		cr := c[co+j*cs : co+j*cs+dh]
-		for d := range cr {
-			cr[d] = 0
-		}
-	}
-	for i := 0; i < m; i++ {
-		ar := a[i*n : (i+1)*n]
-		br := b[bo+i*bs : bo+i*bs+dh]
-		for j, w := range ar {
-			w *= alpha
-			cr := c[co+j*cs : co+j*cs+dh]
-			for d, v := range br {
-				cr[d] += w * v
-			}
+		clear(cr)
+		for i := 0; i < m; i++ {
+			axpy(cr, alpha*a[i*n+j], b[bo+i*bs:bo+i*bs+dh])
 		}
 	}
 }

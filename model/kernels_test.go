@@ -103,3 +103,35 @@ func BenchmarkExpAffine(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpuNow()-c0)/float64(b.N*len(row)), "cpu-ns/exp")
 }
+
+// softmaxRow (AVX2 on rows a multiple of eight long) sums to one and
+// agrees with a float64 softmax.
+func TestSoftmaxRow(t *testing.T) {
+	for _, n := range []int{1, 8, 9, 16, 17, 96} {
+		row := make([]float32, n)
+		for i := range row {
+			row[i] = float32((i*37)%23)*0.9 - 7
+		}
+		mx := math.Inf(-1)
+		for _, v := range row {
+			mx = math.Max(mx, float64(v))
+		}
+		want := make([]float64, n)
+		tot := 0.0
+		for i, v := range row {
+			want[i] = math.Exp(float64(v) - mx)
+			tot += want[i]
+		}
+		softmaxRow(row)
+		sum := 0.0
+		for i, v := range row {
+			sum += float64(v)
+			if d := math.Abs(float64(v) - want[i]/tot); d > 1e-6 {
+				t.Fatalf("n=%d: element %d = %g, want %g", n, i, v, want[i]/tot)
+			}
+		}
+		if math.Abs(sum-1) > 1e-5 {
+			t.Fatalf("n=%d: sums to %g", n, sum)
+		}
+	}
+}
