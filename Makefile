@@ -4,6 +4,10 @@ BIN       := bin/realdpo
 GOFLAGS   ?=
 TESTFLAGS ?= -timeout 45m
 BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x -timeout 60m
+# The model's matrix products run on OpenBLAS (cgo; Debian's libopenblas-dev,
+# which make deps installs). `make TAGS= ...` builds the pure-Go fallback.
+TAGS      ?= openblas
+GOTAGS    := $(if $(TAGS),-tags $(TAGS))
 # sudo only when not already root (CI and the dev machines run as root).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -11,31 +15,38 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: build
 
-## deps: install ffmpeg/ffprobe from Debian when missing.
+## deps: install ffmpeg/ffprobe and (with TAGS=openblas) OpenBLAS from Debian when missing.
 deps:
-	@if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then \
-		echo "installing ffmpeg (apt-get)"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; \
+	@pkgs=""; \
+	if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then pkgs="ffmpeg"; fi; \
+	case " $(TAGS) " in *" openblas "*) \
+		if ! echo 'int main(void){return 0;}' | cc -x c - -lopenblas -o /dev/null >/dev/null 2>&1; then pkgs="$$pkgs libopenblas-dev"; fi;; \
+	esac; \
+	if [ -n "$$pkgs" ]; then \
+		echo "installing$$pkgs (apt-get)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$pkgs >/dev/null; \
 	fi
 	@ffmpeg -hide_banner -version | head -1
 
-build:
-	$(GO) build $(GOFLAGS) -o $(BIN) ./pipelines/realdpo
+build: deps
+	$(GO) build $(GOFLAGS) $(GOTAGS) -o $(BIN) ./pipelines/realdpo
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-vet:
-	$(GO) vet ./...
+vet: deps
+	$(GO) vet $(GOTAGS) ./...
 	@# Data engineers launch jobs from macOS too: the launcher must build there.
 	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
 
 test: deps fmt-check vet
-	$(GO) test $(GOFLAGS) $(TESTFLAGS) ./...
+	$(GO) test $(GOFLAGS) $(GOTAGS) $(TESTFLAGS) ./...
+	@# The pure-Go BLAS fallback (macOS launcher, cgo-free builds) computes the same model.
+	$(if $(TAGS),$(GO) test $(GOFLAGS) $(TESTFLAGS) ./model/...)
 
 bench: deps
-	$(GO) test $(GOFLAGS) $(BENCHFLAGS) ./...
+	$(GO) test $(GOFLAGS) $(GOTAGS) $(BENCHFLAGS) ./...
 
 ## demo: the main job end to end on footage the project generates itself.
 demo: deps build
@@ -61,5 +72,5 @@ FUZZ_TARGETS := transforms/shards:FuzzReader transforms/shards:FuzzCheckName \
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t#*:}; \
 		echo "== $$pkg $$fn"; \
-		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s -parallel 1; \
+		$(GO) test $(GOTAGS) ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s -parallel 1; \
 	done

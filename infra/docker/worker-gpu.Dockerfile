@@ -19,14 +19,18 @@ FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libopenblas-dev \
+ && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o /out/realdpo ./pipelines/realdpo
+# cgo with OpenBLAS: the model's matrix products (make build does the same).
+RUN CGO_ENABLED=1 GOOS=linux GOARCH=amd64 go build -trimpath -tags openblas -o /out/realdpo ./pipelines/realdpo
 
 FROM apache/beam_go_sdk:${BEAM_VERSION} AS beam
 
 FROM ${CUDA_IMAGE}
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg ca-certificates libopenblas0-pthread \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/realdpo --create-home realdpo
 COPY --from=beam /opt/apache/beam /opt/apache/beam
