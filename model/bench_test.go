@@ -88,14 +88,15 @@ func report(b *testing.B, flops float64, s benchStart) {
 	b.ReportMetric(float64(cpuNow()-s.cpu)/1e6/float64(b.N), "cpu-ms/op")
 }
 
-// forEngine runs body as one sub-benchmark per engine; the primitive
-// engine is skipped on the small preset unless REALDPO_BENCH_PRIMITIVE_SMALL
-// is set (its DPO step needs about 17 GB).
-func forEngine(b *testing.B, preset string, body func(b *testing.B, e Engine)) {
+// forEngine runs body as one sub-benchmark per engine. heavyPrimitive
+// marks a body the primitive engine cannot afford here (the small preset's
+// DPO step needs about 17 GB on it): skipped unless
+// REALDPO_BENCH_PRIMITIVE_SMALL is set.
+func forEngine(b *testing.B, heavyPrimitive bool, body func(b *testing.B, e Engine)) {
 	for _, e := range engines {
 		b.Run("engine="+e.String(), func(b *testing.B) {
-			if e == EnginePrimitive && preset == "small" && os.Getenv("REALDPO_BENCH_PRIMITIVE_SMALL") == "" {
-				b.Skip("primitive engine on the small preset needs ~17 GB; set REALDPO_BENCH_PRIMITIVE_SMALL=1")
+			if e == EnginePrimitive && heavyPrimitive && os.Getenv("REALDPO_BENCH_PRIMITIVE_SMALL") == "" {
+				b.Skip("the primitive engine's small-preset DPO step needs ~17 GB; set REALDPO_BENCH_PRIMITIVE_SMALL=1")
 			}
 			body(b, e)
 		})
@@ -103,7 +104,7 @@ func forEngine(b *testing.B, preset string, body func(b *testing.B, e Engine)) {
 }
 
 func benchForward(b *testing.B, preset string) {
-	forEngine(b, preset, func(b *testing.B, e Engine) {
+	forEngine(b, false, func(b *testing.B, e Engine) {
 		m := benchModel(b, preset)
 		useEngine(b, e, m)
 		c := m.cfg
@@ -127,7 +128,7 @@ func BenchmarkSmallForward(b *testing.B) { benchForward(b, "small") }
 
 func BenchmarkSFTStep(b *testing.B) {
 	const batch = 2
-	forEngine(b, "tiny", func(b *testing.B, e Engine) {
+	forEngine(b, false, func(b *testing.B, e Engine) {
 		m := benchModel(b, "tiny")
 		useEngine(b, e, m)
 		c := m.cfg
@@ -154,7 +155,7 @@ func BenchmarkSFTStep(b *testing.B) {
 }
 
 func benchDPOStep(b *testing.B, preset string) {
-	forEngine(b, preset, func(b *testing.B, e Engine) {
+	forEngine(b, preset == "small", func(b *testing.B, e Engine) {
 		m := benchModel(b, preset)
 		ref := m.Clone()
 		useEngine(b, e, m, ref)
@@ -183,7 +184,7 @@ func BenchmarkSmallDPOStep(b *testing.B) { benchDPOStep(b, "small") }
 // One DDIM step for one video with guidance: conditional and unconditional
 // branches in one batch of 2.
 func BenchmarkSampleStep(b *testing.B) {
-	forEngine(b, "tiny", func(b *testing.B, e Engine) {
+	forEngine(b, false, func(b *testing.B, e Engine) {
 		m := benchModel(b, "tiny")
 		useEngine(b, e, m)
 		c := m.cfg
@@ -205,7 +206,7 @@ func BenchmarkSampleStep(b *testing.B) {
 // One negative at the paper's settings: 50 DDIM steps, guidance 6.
 // negatives/min is what one worker core pair generates.
 func BenchmarkNegative50(b *testing.B) {
-	forEngine(b, "tiny", func(b *testing.B, e Engine) {
+	forEngine(b, false, func(b *testing.B, e Engine) {
 		m := benchModel(b, "tiny")
 		useEngine(b, e, m)
 		c := m.cfg

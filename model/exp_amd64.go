@@ -34,3 +34,12 @@ func expAffineAsm(dst, src []float32, a, b float32) (done int, sum float32) {
 	}
 	return n, expAffineAVX2(&dst[0], &src[0], n, a, b)
 }
+
+//go:noescape
+func dotsAVX2(c, a *float32, as int, b *float32, bs, m, n, dh int, alpha float32)
+
+//go:noescape
+func axpysAVX2(c *float32, cs int, a *float32, ars, aks int, b *float32, bs, rows, k, dh int, alpha float32)
+
+// smallAsm reports whether the AVX2 attention kernels handle head width dh.
+func smallAsm(dh int) bool { return useAVX2 && dh > 0 && dh%8 == 0 }

@@ -133,3 +133,102 @@ sscale:
 	JNZ sscale
 	VZEROUPPER
 	RET
+
+// func dotsAVX2(c, a *float32, as int, b *float32, bs, m, n, dh int, alpha float32)
+// c[i*n+j] = alpha * sum_d a[i*as+d] * b[j*bs+d]; dh a positive multiple of 8,
+// strides in elements.
+TEXT ·dotsAVX2(SB), NOSPLIT, $0-68
+	MOVQ c+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ as+16(FP), R8
+	SHLQ $2, R8
+	MOVQ b+24(FP), R9
+	MOVQ bs+32(FP), R10
+	SHLQ $2, R10
+	MOVQ m+40(FP), R11
+	MOVQ dh+56(FP), R13
+	SHRQ $3, R13
+	VBROADCASTSS alpha+64(FP), X15
+
+drow:
+	MOVQ R9, BX         // b row j
+	MOVQ n+48(FP), R12
+
+dcol:
+	VXORPS Y13, Y13, Y13
+	MOVQ SI, AX
+	MOVQ BX, DX
+	MOVQ R13, CX
+
+ddot:
+	VMOVUPS (AX), Y0
+	VFMADD231PS (DX), Y0, Y13
+	ADDQ $32, AX
+	ADDQ $32, DX
+	DECQ CX
+	JNZ ddot
+
+	HSUM8
+	VMULSS X15, X0, X0
+	MOVSS X0, (DI)
+	ADDQ $4, DI
+	ADDQ R10, BX
+	DECQ R12
+	JNZ dcol
+
+	ADDQ R8, SI
+	DECQ R11
+	JNZ drow
+	VZEROUPPER
+	RET
+
+// func axpysAVX2(c *float32, cs int, a *float32, ars, aks int, b *float32, bs, rows, k, dh int, alpha float32)
+// c[r*cs+d] = alpha * sum_k a[r*ars+k*aks] * b[k*bs+d] for r < rows, d < dh;
+// dh a positive multiple of 8, strides in elements.
+TEXT ·axpysAVX2(SB), NOSPLIT, $0-84
+	MOVQ c+0(FP), DI
+	MOVQ cs+8(FP), R8
+	SHLQ $2, R8
+	MOVQ a+16(FP), SI
+	MOVQ ars+24(FP), R9
+	SHLQ $2, R9
+	MOVQ aks+32(FP), R10
+	SHLQ $2, R10
+	MOVQ bs+48(FP), R11
+	SHLQ $2, R11
+	MOVQ rows+56(FP), R12
+	VBROADCASTSS alpha+80(FP), Y15
+
+arow:
+	MOVQ b+40(FP), BX    // b chunk base: column d of b row 0
+	MOVQ DI, R15         // c chunk
+	MOVQ dh+72(FP), R13
+	SHRQ $3, R13
+
+achunk:
+	VXORPS Y13, Y13, Y13
+	MOVQ SI, AX          // a[r][0]
+	MOVQ BX, DX          // b[0][d]
+	MOVQ k+64(FP), CX
+
+ak:
+	VBROADCASTSS (AX), Y1
+	VFMADD231PS (DX), Y1, Y13
+	ADDQ R10, AX
+	ADDQ R11, DX
+	DECQ CX
+	JNZ ak
+
+	VMULPS Y15, Y13, Y13
+	VMOVUPS Y13, (R15)
+	ADDQ $32, BX
+	ADDQ $32, R15
+	DECQ R13
+	JNZ achunk
+
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ R12
+	JNZ arow
+	VZEROUPPER
+	RET

@@ -420,18 +420,30 @@ func (b *builder) flnMod(x, shift, scale *G.Node, n int) *G.Node {
 }
 
 // rowStats returns the mean and 1/sqrt(var+eps) of a row (two passes, so
-// the variance is of centred values).
+// the variance is of centred values; four sums in flight).
 func rowStats(row []float32) (mean, rstd float32) {
-	var s float32
-	for _, v := range row {
-		s += v
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(row); i += 4 {
+		r := row[i : i+4 : i+4]
+		s0, s1, s2, s3 = s0+r[0], s1+r[1], s2+r[2], s3+r[3]
 	}
-	mu := s / float32(len(row))
-	var q float32
-	for _, v := range row {
-		d := v - mu
-		q += d * d
+	for ; i < len(row); i++ {
+		s0 += row[i]
 	}
+	mu := ((s0 + s1) + (s2 + s3)) / float32(len(row))
+	s0, s1, s2, s3 = 0, 0, 0, 0
+	i = 0
+	for ; i+4 <= len(row); i += 4 {
+		r := row[i : i+4 : i+4]
+		d0, d1, d2, d3 := r[0]-mu, r[1]-mu, r[2]-mu, r[3]-mu
+		s0, s1, s2, s3 = s0+d0*d0, s1+d1*d1, s2+d2*d2, s3+d3*d3
+	}
+	for ; i < len(row); i++ {
+		d := row[i] - mu
+		s0 += d * d
+	}
+	q := (s0 + s1) + (s2 + s3)
 	return mu, float32(1 / math.Sqrt(float64(q/float32(len(row)))+lnEps))
 }
 

@@ -2,8 +2,11 @@ package model
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
+	"os"
 
+	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -46,6 +49,27 @@ func (e Engine) String() string {
 	}
 	return "fused"
 }
+
+// EngineEnv names the environment variable that picks the engine of every
+// model the process creates: "fused" (the default) or "primitive". The
+// primitive engine also hands Gorgonia gonum's pure-Go BLAS, which
+// reproduces the code path before the fused engine exactly, so a whole
+// stage (negatives, train, eval) can be timed against it with one binary.
+const EngineEnv = "REALDPO_MODEL_ENGINE"
+
+// defaultEngine is the engine of new models: EngineEnv, else fused.
+var defaultEngine = func() Engine {
+	switch os.Getenv(EngineEnv) {
+	case "primitive":
+		G.Use(gonum.Implementation{})
+		return EnginePrimitive
+	case "", "fused":
+		return EngineFused
+	default:
+		slog.Warn("model: unknown engine, using fused", "env", EngineEnv, "value", os.Getenv(EngineEnv))
+		return EngineFused
+	}
+}()
 
 // SetEngine switches how m runs; graphs already built for the other
 // engine stay cached.

@@ -178,6 +178,11 @@ func axpy(dst []float32, w float32, x []float32) {
 
 // smallABt is C[m,n] = alpha * A[m,dh] @ B[n,dh]^T, C dense (ldc n).
 func smallABt(c []float32, a []float32, ao, as int, b []float32, bo, bs int, m, n, dh int, alpha float32) {
+	if smallAsm(dh) {
+		_, _, _ = c[m*n-1], a[ao+(m-1)*as+dh-1], b[bo+(n-1)*bs+dh-1] // bounds, checked here
+		dotsAVX2(&c[0], &a[ao], as, &b[bo], bs, m, n, dh, alpha)
+		return
+	}
 	for i := 0; i < m; i++ {
 		ar := a[ao+i*as : ao+i*as+dh]
 		cr := c[i*n : (i+1)*n]
@@ -190,6 +195,11 @@ func smallABt(c []float32, a []float32, ao, as int, b []float32, bo, bs int, m, 
 // smallAB is C[m,dh] = alpha * A[m,n] @ B[n,dh], A dense (lda n), B and C
 // strided.
 func smallAB(c []float32, co, cs int, a []float32, b []float32, bo, bs int, m, n, dh int, alpha float32) {
+	if smallAsm(dh) {
+		_, _, _ = c[co+(m-1)*cs+dh-1], a[m*n-1], b[bo+(n-1)*bs+dh-1]
+		axpysAVX2(&c[co], cs, &a[0], n, 1, &b[bo], bs, m, n, dh, alpha)
+		return
+	}
 	for i := 0; i < m; i++ {
 		cr := c[co+i*cs : co+i*cs+dh]
 		clear(cr)
@@ -202,6 +212,11 @@ func smallAB(c []float32, co, cs int, a []float32, b []float32, bo, bs int, m, n
 // smallAtB is C[n,dh] = alpha * A[m,n]^T @ B[m,dh], A dense (lda n), B and
 // C strided.
 func smallAtB(c []float32, co, cs int, a []float32, b []float32, bo, bs int, m, n, dh int, alpha float32) {
+	if smallAsm(dh) {
+		_, _, _ = c[co+(n-1)*cs+dh-1], a[m*n-1], b[bo+(m-1)*bs+dh-1]
+		axpysAVX2(&c[co], cs, &a[0], 1, n, &b[bo], bs, n, m, dh, alpha)
+		return
+	}
 	for j := 0; j < n; j++ {
 		cr := c[co+j*cs : co+j*cs+dh]
 		clear(cr)

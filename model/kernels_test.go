@@ -135,3 +135,37 @@ func TestSoftmaxRow(t *testing.T) {
 		}
 	}
 }
+
+// The AVX2 attention kernels agree with the plain loops, with strides,
+// head offsets and the sequence lengths of the presets.
+func TestSmallProductsAVX2(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2/FMA on this CPU: only the plain loops run")
+	}
+	rng := newRNG(71)
+	for _, sz := range [][3]int{{9, 9, 16}, {17, 17, 32}, {3, 5, 8}, {9, 9, 64}} {
+		m, n, dh := sz[0], sz[1], sz[2]
+		stride := 4 * dh // rows of a wider activation, as in temporal attention
+		a := randNoise(rng, 64*stride)
+		b := randNoise(rng, 64*stride)
+		p := randNoise(rng, m*n)
+		run := func(avx bool) (abt, ab, atb []float32) {
+			useAVX2 = avx
+			defer func() { useAVX2 = true }()
+			abt = make([]float32, m*n)
+			smallABt(abt, a, dh, stride, b, 2*dh, stride, m, n, dh, 0.25)
+			ab = make([]float32, 64*stride)
+			smallAB(ab, dh, stride, p, b, 3*dh, stride, m, n, dh, 0.5)
+			atb = make([]float32, 64*stride)
+			smallAtB(atb, 2*dh, stride, p, a, dh, stride, m, n, dh, 0.5)
+			return
+		}
+		g1, g2, g3 := run(false)
+		a1, a2, a3 := run(true)
+		for name, pair := range map[string][2][]float32{"ABt": {g1, a1}, "AB": {g2, a2}, "AtB": {g3, a3}} {
+			if e := relErr(toF64(pair[1]), toF64(pair[0])); e > 1e-6 {
+				t.Errorf("%v %s: relative error %g", sz, name, e)
+			}
+		}
+	}
+}

@@ -28,7 +28,7 @@ func New(c Config, seed uint64) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{cfg: c, sched: s, byName: map[string]*Param{}, graphs: map[graphKey]*netGraph{}}
+	m := &Model{cfg: c, sched: s, byName: map[string]*Param{}, graphs: map[graphKey]*netGraph{}, engine: defaultEngine}
 	rng := rand.New(rand.NewPCG(seed, 0x1417))
 	for _, sp := range paramSpecs(c) {
 		p := &Param{Name: sp.name, Shape: sp.shape, Data: make([]float32, shapeSize(sp.shape))}
