@@ -60,12 +60,36 @@
 // producing command. In Python: safetensors.torch.load_file(path) and
 // safe_open(path, "pt").metadata().
 //
-// # Gorgonia notes
+// # Engines
 //
-// Graphs run on a fresh forward-only LispMachine: in gorgonia v0.9.18 the
-// TapeMachine's register reuse corrupts gradients in graphs this size, and
-// G.InverseSqrt has a wrong gradient; TestPrimitiveGradients and
-// TestFiniteDifferences guard both.
+// Both engines build the network as a Gorgonia graph and differentiate it
+// with G.Grad; they compute the same function (TestFusedMatchesPrimitive,
+// and TestFusedMatchesFloat64 against a float64 evaluation).
+//
+// EngineFused (the default) writes each layer as one Gorgonia op of
+// fused_ops.go (linear, LayerNorm with adaLN modulation, attention
+// probabilities and products, SiLU, gated residual, v-MSE, objective), each
+// with its gradient as more such ops: the tiny preset's DPO graph is 639
+// nodes instead of 1,885 (each of which allocated its result, a gradient
+// buffer and goroutines on every run). Every graph is compiled once into a TapeMachine
+// and rerun; each op keeps its result buffer between runs, so a step
+// allocates about 5 MB instead of 1 GB. The ops return no views and pass
+// nothing outside the graph's edges: what broke the TapeMachine in v0.9.18
+// was register reuse writing over tensors that Reshape and Transpose had
+// returned as views of them. Matrix products go to the BLAS handed to
+// Gorgonia with G.Use: OpenBLAS with -tags openblas (model/internal/openblas),
+// gonum's pure Go otherwise. exp (softmax, SiLU) and temporal attention's
+// small products have AVX2 kernels (exp_amd64.s). Kernels split their
+// output between goroutines, never a sum, so results do not depend on the
+// core count. Losses and the DPO logit are summed in float64: beta/2 = 2500
+// would multiply the rounding of a 41,000-term float32 mean into inside_i
+// (TestDPOLogitFloat64).
+//
+// EnginePrimitive is the network from Gorgonia's primitive ops on a fresh
+// LispMachine per run (G.InverseSqrt's gradient is wrong in v0.9.18, so its
+// LayerNorm divides by Sqrt), the path before the fused engine: kept as a
+// reference for tests and, with REALDPO_MODEL_ENGINE=primitive, for timing
+// whole stages against.
 //
 // The default model is LoadBase: the committed tiny checkpoint (see
 // base/README.md for how it was made).

@@ -19,7 +19,7 @@ import (
 // ops of this file, so G.Grad still builds the backward graph.
 //
 // Why fused ops: in gorgonia v0.9.18 the network written from primitive
-// ops is about 1,500 nodes a DPO step, each allocating its result, its
+// ops is 1,885 nodes a tiny DPO step, each allocating its result, its
 // gradient buffer and goroutines, and the TapeMachine that could reuse
 // memory corrupts gradients of views (reshape, transpose). These ops
 // return no views, keep their result in a buffer they own (allocated on
