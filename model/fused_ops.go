@@ -596,7 +596,7 @@ func (o *gateResOp) Do(in ...G.Value) (G.Value, error) {
 		for r := lo; r < hi; r++ {
 			gr := gate[(r/o.n)*D : (r/o.n+1)*D]
 			yr := y[r*D : (r+1)*D]
-			hr, ar, gr := h[r*D:(r+1)*D:(r+1)*D][:len(yr)], a[r*D:(r+1)*D:(r+1)*D][:len(yr)], gr[:len(yr)]
+			hr, ar, gr := h[r*D : (r+1)*D : (r+1)*D][:len(yr)], a[r*D : (r+1)*D : (r+1)*D][:len(yr)], gr[:len(yr)]
 			for i := range yr {
 				yr[i] = hr[i] + gr[i]*ar[i]
 			}
