@@ -172,8 +172,13 @@ func (bd *backdrop) at(x, y float64) rgb {
 		}
 		return g.scale(0.85 + 0.15*clamp01((y+1)/(bd.horizon+1)))
 	case sceneStudio:
+		// A mottled painted backdrop, as studios hang: a flat one would
+		// leave a close-framed figure the only texture in shot, and its
+		// motion would read as the camera's.
 		t := clamp01((y + 0.5) / 3)
-		return bd.sky1.mix(bd.sky0, t).scale(0.97 + 0.06*n.at(x*3, y*3))
+		c := bd.sky1.mix(bd.sky0, t).scale(0.85 + 0.2*n.fbm(x*1.5, y*1.5, 3))
+		g := 48 * (n.fbm(x*16+50, y*16, 2) - 0.5) // the same grain on light and dark backdrops
+		return rgb{c.R + g, c.G + g, c.B + g}
 	case sceneSkyline:
 		return rgb{}
 	}

@@ -89,24 +89,31 @@ func newShot(v *videoSpec, s shotSpec) *shot {
 	dur := float64(s.End-s.Start) / v.FPS
 	info := actionByName(s.Action)
 
-	// Scale: people fill a plausible share of the frame; groups fit across it.
-	heightFrac := r.uniform(0.45, 0.68)
+	// Scale: people are framed close, as footage of an action is: the
+	// model sees the clip at 48x32 or 96x64 pixels, where a figure filling
+	// half the frame has limbs a pixel wide and its motion is lost in the
+	// grain. Groups still fit across the frame.
+	heightFrac := r.uniform(0.74, 0.9)
 	switch s.Action {
 	case "walking", "running", "hugging":
-		heightFrac = r.uniform(0.34, 0.5)
+		heightFrac = r.uniform(0.66, 0.8)
 	case "drinking", "eating", "cooking", "cleaning", "waving":
-		// Close activities are filmed close: the hands carry the motion.
-		heightFrac = r.uniform(0.62, 0.8)
+		// Close activities are filmed close, from the hips or the chest
+		// up: the hands carry the motion.
+		heightFrac = r.uniform(1.0, 1.3)
 	case "":
 		heightFrac = 0.3
 	}
-	span := 1.4*float64(max(s.People, 1)) + 0.8
+	span := 1.3*float64(max(s.People, 1)) + 0.6
 	if s.Action == "eating" || s.Action == "cleaning" || s.Action == "cooking" {
-		span = 2.6
+		span = 2.4
 	}
 	scale := math.Min(heightFrac*H/1.75, W/span)
 	cx0 := 0.0
-	cy := func(sc float64) float64 { return 0.35 * H / sc }
+	// The ground line sits low in the frame, lower still (out of shot) for
+	// close framing, so the top of the head stays 8% below the top edge.
+	groundFrac := math.Max(0.9, scale*1.75/H+0.08)
+	cy := func(sc float64) float64 { return (groundFrac - 0.5) * H / sc }
 
 	// Camera path.
 	var pan, zoom float64
