@@ -63,6 +63,8 @@ type EvalStats struct {
 	Dynamic       bool      `json:"dynamic"`
 	Jerk          float64   `json:"jerk"`
 	Accel         float64   `json:"accel"`
+	Area          float64   `json:"moving_area"` // share of pixels changed from the first frame
+	Noise         float64   `json:"noise"`       // noise level the motion was measured against
 	Sharpness     float64   `json:"sharpness"`
 	FirstFrameMAE float64   `json:"first_frame_mae"`
 	EarlyMAE      float64   `json:"early_mae"`

@@ -21,7 +21,7 @@ import (
 // metricDefs are the report's rows, in order.
 var metricDefs = []schemas.EvalMetric{
 	{Key: "fd", Label: "Frechet distance (video features)", Better: "lower",
-		Help: "squared Frechet distance between Gaussians fitted to the fixed per-clip features of the real clips and of the samples, standardised by the real clips (an FVD stand-in)"},
+		Help: "squared Frechet distance between Gaussians fitted to the fixed per-clip features of the real clips and of the samples, standardised by the real clips, correlations shrunk toward zero (an FVD stand-in)"},
 	{Key: "speed_w1", Label: "Motion: W1 of block speeds", Unit: "px/frame", Better: "lower",
 		Help: "1-Wasserstein distance between the distributions of block-flow speeds in the samples and in the real clips"},
 	{Key: "speed_mean", Label: "Motion: mean block speed", Unit: "px/frame", Better: "closer",
@@ -171,11 +171,11 @@ func buildReport(cfg schemas.EvalConfig, geo model.Config, samples []schemas.Eva
 		a := aggregate(byModel[m.Name])
 		mr := schemas.EvalModelReport{EvalModel: m, Samples: a.n, Metrics: a.vals}
 		if a.n > 0 {
-			fd, err := evaluate.FrechetDistance(real.feats, a.feats)
+			fd, err := evaluate.FrechetShrunk(real.feats, a.feats)
 			if err != nil {
 				return rep, strips, fmt.Errorf("eval: model %s: %w", m.Name, err)
 			}
-			mr.Metrics["fd"] = fd
+			mr.Metrics["fd"] = fd.Distance
 			mr.Metrics["speed_w1"] = evaluate.Wasserstein1(real.speeds, a.speeds)
 		}
 		if ds := dpoBy[m.Name]; len(ds) > 0 {

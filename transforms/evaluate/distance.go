@@ -155,23 +155,112 @@ func (s Scaler) Apply(rows [][]float64) [][]float64 {
 	return out
 }
 
-// FrechetDistance is the squared Frechet distance between Gaussians fitted
-// to two feature sets, both standardised by the reference set (ref), so
-// every feature counts in units of the real clips' spread.
-func FrechetDistance(ref, gen [][]float64) (float64, error) {
+// ShrinkCorrelations is the Schafer-Strimmer shrinkage of a sample
+// covariance toward its own diagonal ("target D": variances kept,
+// correlations pulled toward zero), with the analytic intensity
+//
+//	lambda = sum_{i!=j} Var(r_ij) / sum_{i!=j} r_ij^2   (clamped to [0, 1])
+//
+// estimated from the same rows (Schafer & Strimmer 2005). With fewer
+// clips than features the sample covariance is singular and its small
+// eigenvalues are noise; shrinkage gives a well-conditioned estimate whose
+// Frechet distance does not swing with a single clip. Returns the
+// unbiased shrunk covariance and lambda (1 when no correlation is
+// estimable: fewer than 3 rows).
+func ShrinkCorrelations(rows [][]float64) (Gaussian, float64, error) {
+	g, err := Fit(rows)
+	if err != nil {
+		return g, 0, err
+	}
+	n, d := len(rows), len(g.Mean)
+	sd := make([]float64, d)
+	for j := range sd {
+		sd[j] = math.Sqrt(g.Cov.At(j, j))
+	}
+	if n < 3 {
+		for i := 0; i < d; i++ {
+			for j := i + 1; j < d; j++ {
+				g.Cov.SetSym(i, j, 0)
+			}
+		}
+		return g, 1, nil
+	}
+	// Standardised rows; a constant feature stays at zero.
+	x := make([][]float64, n)
+	for k, r := range rows {
+		x[k] = make([]float64, d)
+		for j, v := range r {
+			if sd[j] > 0 {
+				x[k][j] = (v - g.Mean[j]) / sd[j]
+			}
+		}
+	}
+	nf := float64(n)
+	var num, den float64
+	r := make([][]float64, d)
+	for i := range r {
+		r[i] = make([]float64, d)
+	}
+	for i := 0; i < d; i++ {
+		for j := i + 1; j < d; j++ {
+			var wbar float64
+			for k := 0; k < n; k++ {
+				wbar += x[k][i] * x[k][j]
+			}
+			wbar /= nf
+			var v float64
+			for k := 0; k < n; k++ {
+				dv := x[k][i]*x[k][j] - wbar
+				v += dv * dv
+			}
+			rij := nf / (nf - 1) * wbar
+			r[i][j] = rij
+			num += nf / ((nf - 1) * (nf - 1) * (nf - 1)) * v
+			den += rij * rij
+		}
+	}
+	lambda := 1.0
+	if den > 0 {
+		lambda = math.Max(0, math.Min(1, num/den))
+	}
+	for i := 0; i < d; i++ {
+		for j := i + 1; j < d; j++ {
+			g.Cov.SetSym(i, j, (1-lambda)*r[i][j]*sd[i]*sd[j])
+		}
+	}
+	return g, lambda, nil
+}
+
+// Frechet is a Frechet distance with what it was computed from.
+type Frechet struct {
+	Distance float64
+	// LambdaRef and LambdaGen are the correlation shrinkage intensities
+	// (ShrinkCorrelations) of the reference and generated sets.
+	LambdaRef, LambdaGen float64
+}
+
+// FrechetShrunk is the squared Frechet distance between Gaussians fitted
+// to two feature sets, both standardised by the reference set (ref) so
+// every feature counts in units of the real clips' spread, with
+// covariances shrunk by ShrinkCorrelations.
+func FrechetShrunk(ref, gen [][]float64) (Frechet, error) {
+	if len(ref) == 0 || len(gen) == 0 {
+		return Frechet{}, errors.New("evaluate: Frechet distance of an empty set")
+	}
 	sc, err := NewScaler(ref)
 	if err != nil {
-		return 0, err
+		return Frechet{}, err
 	}
-	a, err := Fit(sc.Apply(ref))
+	a, la, err := ShrinkCorrelations(sc.Apply(ref))
 	if err != nil {
-		return 0, err
+		return Frechet{}, err
 	}
-	b, err := Fit(sc.Apply(gen))
+	b, lb, err := ShrinkCorrelations(sc.Apply(gen))
 	if err != nil {
-		return 0, err
+		return Frechet{}, err
 	}
-	return FrechetGaussian(a, b)
+	d, err := FrechetGaussian(a, b)
+	return Frechet{Distance: d, LambdaRef: la, LambdaGen: lb}, err
 }
 
 // Wasserstein1 is the 1-Wasserstein (earth mover's) distance between two

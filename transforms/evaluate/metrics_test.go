@@ -83,10 +83,11 @@ func randomRows(rng *rand.Rand, n, d int, shift float64) [][]float64 {
 func TestFrechetDistanceIdenticalAndShifted(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	ref := randomRows(rng, 40, FeatureDim, 0)
-	same, err := FrechetDistance(ref, ref)
+	f, err := FrechetShrunk(ref, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
+	same := f.Distance
 	if same > 1e-6 {
 		t.Errorf("identical sets: distance %g, want ~0", same)
 	}
@@ -99,10 +100,11 @@ func TestFrechetDistanceIdenticalAndShifted(t *testing.T) {
 				moved[i][j] += shift
 			}
 		}
-		d, err := FrechetDistance(ref, moved)
+		f, err := FrechetShrunk(ref, moved)
 		if err != nil {
 			t.Fatal(err)
 		}
+		d := f.Distance
 		// A pure shift adds |dm|^2 in standardised units (scale ~1 here).
 		if d <= prev || d < 0.5*float64(FeatureDim)*shift*shift {
 			t.Errorf("shift %g: distance %g (previous %g)", shift, d, prev)
@@ -110,7 +112,7 @@ func TestFrechetDistanceIdenticalAndShifted(t *testing.T) {
 		prev = d
 	}
 	// Fewer samples than features (singular covariances) still works.
-	if _, err := FrechetDistance(ref[:5], randomRows(rng, 3, FeatureDim, 0)); err != nil {
+	if _, err := FrechetShrunk(ref[:5], randomRows(rng, 3, FeatureDim, 0)); err != nil {
 		t.Errorf("singular covariances: %v", err)
 	}
 }
@@ -181,8 +183,8 @@ func analyze(t *testing.T, v Video) Stats {
 
 func TestFlowFindsATranslation(t *testing.T) {
 	const w, h = 48, 32
-	a, b := Luma(texturedFrame(w, h, 0, 0)), Luma(texturedFrame(w, h, 1.5, -1))
-	f := Flow(a, b, w, h)
+	a, b := Smooth(Luma(texturedFrame(w, h, 0, 0)), w, h), Smooth(Luma(texturedFrame(w, h, 1.5, -1)), w, h)
+	f := Flow(a, b, w, h, NoiseFloor)
 	var sx, sy float64
 	for _, v := range f {
 		sx += v.X
@@ -248,5 +250,54 @@ func TestFirstFrameConsistency(t *testing.T) {
 	}
 	if _, err := Analyze(Video{W: w, H: h, Frames: v.Frames[:3]}, v.Frames[0], sharp[:3]); err == nil {
 		t.Error("3 frames: want an error (jerk needs 4)")
+	}
+}
+
+func TestShrinkCorrelations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	// Independent features: the sample correlations are noise, shrunk
+	// almost all the way.
+	indep := randomRows(rng, 400, 6, 0)
+	_, lam, err := ShrinkCorrelations(indep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lam < 0.6 {
+		t.Errorf("independent features: lambda %.2f, want near 1", lam)
+	}
+	// Strongly correlated features keep their correlation.
+	corr := make([][]float64, 400)
+	for i := range corr {
+		z := rng.NormFloat64()
+		corr[i] = []float64{z, z + 0.1*rng.NormFloat64(), -z + 0.1*rng.NormFloat64()}
+	}
+	g, lam, err := ShrinkCorrelations(corr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lam > 0.05 || g.Cov.At(0, 1) < 0.9 || g.Cov.At(0, 2) > -0.9 {
+		t.Errorf("correlated features: lambda %.3f, cov %v", lam, mat.Formatted(g.Cov))
+	}
+	// Fewer rows than features: the sample covariance is singular, the
+	// shrunk one is not.
+	few := randomRows(rng, 6, FeatureDim, 0)
+	raw, _ := Fit(few)
+	sh, lam, err := ShrinkCorrelations(few)
+	if err != nil {
+		t.Fatal(err)
+	}
+	minEig := func(s mat.Symmetric) float64 {
+		var es mat.EigenSym
+		es.Factorize(s, false)
+		v := es.Values(nil)
+		return v[0]
+	}
+	if minEig(raw.Cov) > 1e-9 || minEig(sh.Cov) <= 1e-6 || lam <= 0 {
+		t.Errorf("6 rows, %d features: eigenvalue %.3g raw, %.3g shrunk (lambda %.2f)", FeatureDim, minEig(raw.Cov), minEig(sh.Cov), lam)
+	}
+	for j := 0; j < FeatureDim; j++ {
+		if sh.Cov.At(j, j) != raw.Cov.At(j, j) {
+			t.Fatalf("variance %d changed: %g -> %g", j, raw.Cov.At(j, j), sh.Cov.At(j, j))
+		}
 	}
 }
