@@ -1,14 +1,24 @@
 package schemas
 
+import (
+	"encoding/json"
+	"math"
+)
+
 // Records of the evaluation stage (realdpo eval): OUT/report.json
 // (EvalReport) and OUT/report.html, which shows the same figures.
 
 // EvalFormat names report.json's layout.
-const EvalFormat = "realdpo-eval/1"
+// Version 2 added intervals, groups, comparisons and notes.
+const EvalFormat = "realdpo-eval/2"
 
 // EvalModel is one model under evaluation.
 type EvalModel struct {
 	Name string `json:"name"`
+	// Group gathers the models that differ only by their training seed
+	// (NAME@SEED on the command line: group NAME); a model alone is its
+	// own group. Groups are what the report compares.
+	Group string `json:"group"`
 	// Checkpoint is a local path or gs:// URL; empty means the built-in
 	// base model (model.LoadBase).
 	Checkpoint string `json:"checkpoint,omitempty"`
@@ -33,6 +43,13 @@ type EvalConfig struct {
 	MaxClips  int       `json:"max_clips"` // 0: every clip of the manifest
 	MaxPairs  int       `json:"max_pairs"` // 0: every pair
 	Beta      float64   `json:"beta"`      // DPO beta for the reported inside values (accuracy does not depend on it)
+	// Bootstrap is the number of resamples behind every interval.
+	Bootstrap int `json:"bootstrap"`
+	// Compare lists the group comparisons as "A:B" (A minus B); empty:
+	// every later group against every earlier one.
+	Compare []string `json:"compare,omitempty"`
+	// StripModels are the models shown in the frame strips (empty: all).
+	StripModels []string `json:"strip_models,omitempty"`
 }
 
 // EvalClip is one held-out real clip decoded to the model's size.
@@ -143,16 +160,95 @@ type EvalMetric struct {
 	// value, which Real holds; the distance is Key+"_delta").
 	Better string `json:"better"`
 	Help   string `json:"help"`
-	// Best names the model with the best value ("" when none has one).
+	// Best names the group with the best value ("" when none has one).
 	Best string `json:"best,omitempty"`
 }
 
-// EvalModelReport is one column of the report.
+// EvalInterval is a point estimate and its 95% percentile bootstrap
+// interval over the held-out clips (or pairs, for the DPO rows).
+type EvalInterval struct {
+	Value float64 `json:"value"`
+	Lo    float64 `json:"lo"`
+	Hi    float64 `json:"hi"`
+}
+
+// MarshalJSON writes bounds that do not exist (NaN: no interval, as for
+// timings) as null, which JSON can carry.
+func (iv EvalInterval) MarshalJSON() ([]byte, error) {
+	f := func(x float64) *float64 {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+		return &x
+	}
+	return json.Marshal(struct {
+		Value *float64 `json:"value"`
+		Lo    *float64 `json:"lo"`
+		Hi    *float64 `json:"hi"`
+	}{f(iv.Value), f(iv.Lo), f(iv.Hi)})
+}
+
+// UnmarshalJSON reads null bounds back as NaN.
+func (iv *EvalInterval) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Value, Lo, Hi *float64
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	g := func(p *float64) float64 {
+		if p == nil {
+			return math.NaN()
+		}
+		return *p
+	}
+	*iv = EvalInterval{Value: g(raw.Value), Lo: g(raw.Lo), Hi: g(raw.Hi)}
+	return nil
+}
+
+// EvalSpread is one figure's spread over a group's training seeds.
+type EvalSpread struct {
+	N    int     `json:"n"`
+	Mean float64 `json:"mean"`
+	SD   float64 `json:"sd"`
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+}
+
+// EvalModelReport is one model of the report.
 type EvalModelReport struct {
 	EvalModel
 	Samples int                `json:"samples"`
 	Pairs   int                `json:"pairs,omitempty"`
 	Metrics map[string]float64 `json:"metrics"`
+	// Intervals hold every metric (and every "closer" metric's _delta)
+	// with its interval.
+	Intervals map[string]EvalInterval `json:"intervals"`
+}
+
+// EvalGroupReport is one column of the report's table: a model, or the
+// mean of the models that differ only by training seed.
+type EvalGroupReport struct {
+	Name    string   `json:"name"`
+	Members []string `json:"members"`
+	// Metrics: the mean over members, with an interval from the same
+	// resamples (keys as in EvalModelReport.Intervals).
+	Metrics map[string]EvalInterval `json:"metrics"`
+	// Spread of the members' point values, when there are several.
+	Spread map[string]EvalSpread `json:"spread,omitempty"`
+}
+
+// EvalComparison is the paired difference of one metric between two
+// groups on the same clips and sampling seeds: A's score minus B's (the
+// value for lower/higher metrics, the distance to the real clips' value
+// for "closer" ones), with its interval from the same resamples.
+type EvalComparison struct {
+	A      string       `json:"a"`
+	B      string       `json:"b"`
+	Metric string       `json:"metric"`
+	Diff   EvalInterval `json:"diff"`
+	// Better names the group the interval favours ("" when it includes 0).
+	Better string `json:"better,omitempty"`
 }
 
 // EvalClipReport lists one clip's per-model figures.
@@ -175,4 +271,22 @@ type EvalReport struct {
 	Rejects     []EvalReject      `json:"rejects"`
 	// Counts: clips listed, clips evaluated, samples, pairs, rejects.
 	Counts map[string]int `json:"counts"`
+	// RealIntervals are the real clips' own values with intervals.
+	RealIntervals map[string]EvalInterval `json:"real_intervals"`
+	Groups        []EvalGroupReport       `json:"groups"`
+	Comparisons   []EvalComparison        `json:"comparisons"`
+	// Notes say how far the figures can be trusted (clip and seed counts,
+	// Frechet dimensions and shrinkage, which comparisons are resolved).
+	Notes []string `json:"notes"`
+	// Strips lists the frame-strip images written beside the report
+	// (strips/*.png), one a clip, rows in StripRows order.
+	Strips    []EvalStrip `json:"strips,omitempty"`
+	StripRows []string    `json:"strip_rows,omitempty"`
+}
+
+// EvalStrip is one clip's frame-strip image.
+type EvalStrip struct {
+	Clip    string `json:"clip"`
+	Caption string `json:"caption"`
+	File    string `json:"file"` // relative to the report directory
 }

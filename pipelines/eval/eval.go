@@ -53,12 +53,14 @@ const BaseName = "base"
 
 // DefaultConfig holds the documented defaults.
 func DefaultConfig() schemas.EvalConfig {
-	return schemas.EvalConfig{Steps: 10, Guidance: 3, Samples: 1, Seed: 1, Strips: 4, Beta: 5000,
+	return schemas.EvalConfig{Steps: 10, Guidance: 3, Samples: 1, Seed: 1, Strips: 4, Beta: 5000, Bootstrap: 1000,
 		Reference: schemas.EvalModel{Name: BaseName}}
 }
 
 // ParseModels reads --models: NAME=CKPT entries separated by commas; a
-// bare "base" (or "base=") is the built-in base model.
+// bare "base" (or "base=") is the built-in base model. NAME@SEED (say
+// sft@1, sft@2) puts models trained from different seeds in one group
+// (sft), which the report averages and shows the spread of.
 func ParseModels(s string) ([]schemas.EvalModel, error) {
 	var out []schemas.EvalModel
 	seen := map[string]bool{}
@@ -81,8 +83,15 @@ func ParseModels(s string) ([]schemas.EvalModel, error) {
 		case seen[name]:
 			return nil, fmt.Errorf("eval: model %s named twice", name)
 		}
+		group, member, isMember := strings.Cut(name, "@")
+		if isMember && (group == "" || member == "" || strings.Contains(member, "@")) {
+			return nil, fmt.Errorf("eval: model name %q: want GROUP@SEED", name)
+		}
+		if group == RealModel {
+			return nil, errors.New(`eval: "real" names the real clips; pick another group name`)
+		}
 		seen[name] = true
-		out = append(out, schemas.EvalModel{Name: name, Checkpoint: ckpt})
+		out = append(out, schemas.EvalModel{Name: name, Group: group, Checkpoint: ckpt})
 	}
 	if len(out) == 0 {
 		return nil, errors.New("eval: --models names no model")
@@ -111,6 +120,21 @@ func Validate(cfg schemas.EvalConfig) error {
 		return fmt.Errorf("eval: --beta %g must be positive", cfg.Beta)
 	case cfg.Reference.Name == "":
 		return errors.New("eval: no reference model")
+	case cfg.Bootstrap < 1 || cfg.Bootstrap > 100000:
+		return fmt.Errorf("eval: --bootstrap %d outside [1, 100000]", cfg.Bootstrap)
+	}
+	names := map[string]bool{}
+	for _, m := range cfg.Models {
+		names[m.Name] = true
+	}
+	for _, n := range cfg.StripModels {
+		if !names[n] {
+			return fmt.Errorf("eval: strip model %s is not one of the models", n)
+		}
+	}
+	groups, _ := groupsOf(cfg.Models)
+	if _, err := comparisons(cfg, groups); err != nil {
+		return err
 	}
 	return nil
 }

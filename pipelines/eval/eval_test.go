@@ -6,13 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"image"
-	"image/color"
-	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,58 +19,13 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
 	"realdpo/model"
+	"realdpo/pipelines/eval/evaltest"
 	"realdpo/schemas"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/shards"
 )
 
 func TestMain(m *testing.M) { ptest.Main(m) }
-
-const clipW, clipH, clipFrames = 96, 64, 17
-
-// sceneFrames draws a textured background with a coloured block moving
-// speed pixels a frame (0: a still scene).
-func sceneFrames(seed uint64, speed float64) [][]byte {
-	rng := rand.New(rand.NewPCG(seed, 9))
-	bg := make([]byte, clipW*clipH*3)
-	for y := 0; y < clipH; y += 4 {
-		for x := 0; x < clipW; x += 4 {
-			r, g, b := byte(60+rng.IntN(140)), byte(60+rng.IntN(140)), byte(60+rng.IntN(140))
-			for dy := 0; dy < 4; dy++ {
-				for dx := 0; dx < 4; dx++ {
-					i := 3 * ((y+dy)*clipW + x + dx)
-					bg[i], bg[i+1], bg[i+2] = r, g, b
-				}
-			}
-		}
-	}
-	var out [][]byte
-	for t := 0; t < clipFrames; t++ {
-		f := append([]byte(nil), bg...)
-		x0 := 10 + int(speed*float64(t))
-		for y := 20; y < 44; y++ {
-			for x := x0; x < x0+16 && x < clipW; x++ {
-				i := 3 * (y*clipW + x)
-				f[i], f[i+1], f[i+2] = 230, 40, 40
-			}
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
-func pngOf(t *testing.T, rgb []byte) []byte {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, clipW, clipH))
-	for i := 0; i < clipW*clipH; i++ {
-		img.Set(i%clipW, i/clipW, color.NRGBA{rgb[3*i], rgb[3*i+1], rgb[3*i+2], 255})
-	}
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
@@ -83,38 +34,20 @@ func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:
 // of two pairs (the real clip chosen, a still clip rejected).
 func testDataset(t *testing.T) (dataset, pairs string) {
 	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
+	evaltest.RequireFFmpeg(t)
 	ctx := context.Background()
 	dataset, pairs = t.TempDir(), t.TempDir()
-	spec := generate.Spec{Frames: clipFrames, Width: clipW, Height: clipH, FPS: 8}
-	os.MkdirAll(filepath.Join(dataset, "clips"), 0o755)
-	os.MkdirAll(filepath.Join(dataset, "first_frames"), 0o755)
-	var man bytes.Buffer
+	spec := generate.Spec{Frames: evaltest.Frames, Width: evaltest.W, Height: evaltest.H, FPS: evaltest.FPS}
+	clips := evaltest.WriteDataset(t, dataset, "clip", 1, []float64{2, 3, 1.5}, "{not json",
+		`{"id":"gone","clip":"clips/gone.mp4","first_frame":"first_frames/gone.png","caption":"x"}`)
 	var ps []shards.Pair
-	for i, speed := range []float64{2, 3, 1.5} {
-		id := []string{"clip-a", "clip-b", "clip-c"}[i]
-		frames := sceneFrames(uint64(i+1), speed)
-		mp4, err := generate.EncodeMP4(ctx, t.TempDir(), frames, spec)
+	for i, c := range clips[:2] {
+		id, rec, mp4, first := c.Record.ID, c.Record, c.MP4, c.First
+		still, err := generate.EncodeMP4(ctx, t.TempDir(), evaltest.SceneFrames(uint64(i+1), 0), spec)
 		if err != nil {
 			t.Fatal(err)
 		}
-		first := pngOf(t, frames[0])
-		os.WriteFile(filepath.Join(dataset, "clips", id+".mp4"), mp4, 0o644)
-		os.WriteFile(filepath.Join(dataset, "first_frames", id+".png"), first, 0o644)
-		rec := schemas.ManifestRecord{ID: id, Clip: "clips/" + id + ".mp4", FirstFrame: "first_frames/" + id + ".png",
-			Caption: "a person moves a red box to the right", Frames: clipFrames, FPS: 8, Width: clipW, Height: clipH, Profile: "demo"}
-		b, _ := json.Marshal(rec)
-		man.Write(append(b, '\n'))
-		if i == 2 {
-			continue
-		}
-		still, err := generate.EncodeMP4(ctx, t.TempDir(), sceneFrames(uint64(i+1), 0), spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		meta := schemas.PairMeta{Key: id, ClipID: id, Caption: rec.Caption, Frames: clipFrames, FPS: 8, Width: clipW, Height: clipH,
+		meta := schemas.PairMeta{Key: id, ClipID: id, Caption: rec.Caption, Frames: evaltest.Frames, FPS: evaltest.FPS, Width: evaltest.W, Height: evaltest.H,
 			Chosen:     schemas.MemberInfo{Name: id + "." + shards.SuffixChosen, Bytes: int64(len(mp4)), SHA256: sha(mp4)},
 			FirstFrame: schemas.MemberInfo{Name: id + "." + shards.SuffixFirstFrame, Bytes: int64(len(first)), SHA256: sha(first)},
 			Rejected: []schemas.RejectedInfo{{MemberInfo: schemas.MemberInfo{Name: id + "." + shards.SuffixRejected(0),
@@ -125,9 +58,6 @@ func testDataset(t *testing.T) (dataset, pairs string) {
 			{Suffix: shards.SuffixFirstFrame, Data: first}, {Suffix: shards.SuffixCaption, Data: []byte(rec.Caption)},
 			{Suffix: shards.SuffixRejected(0), Data: still}, {Suffix: shards.SuffixMeta, Data: mj}}})
 	}
-	man.WriteString("{not json\n")
-	man.WriteString(`{"id":"gone","clip":"clips/gone.mp4","first_frame":"first_frames/gone.png","caption":"x"}` + "\n")
-	os.WriteFile(filepath.Join(dataset, "manifest.jsonl"), man.Bytes(), 0o644)
 
 	var buf bytes.Buffer
 	w := shards.NewWriter(&buf)
@@ -203,8 +133,8 @@ func TestEvalEndToEnd(t *testing.T) {
 		t.Errorf("weights hashes %q, %q", rep.Models[0].Weights, rep.Models[1].Weights)
 	}
 	for _, m := range rep.Models {
-		for _, k := range []string{"fd", "speed_w1", "speed_mean", "speed_mean_delta", "jerk", "jerk_delta", "dynamic_degree",
-			"first_frame_mae", "sharpness", "dpo_accuracy", "dpo_winner_mse", "dpo_loser_mse", "sample_s"} {
+		for _, k := range []string{"motion_fd", "motion_error", "fd", "speed_w1", "speed_mean", "speed_mean_delta", "moving_area", "jerk",
+			"jerk_delta", "dynamic_degree", "noise", "first_frame_mae", "sharpness", "dpo_accuracy", "dpo_winner_mse", "dpo_loser_mse", "sample_s"} {
 			v, ok := m.Metrics[k]
 			if !ok || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 				t.Errorf("model %s: metric %s = %v (present %v)", m.Name, k, v, ok)
@@ -226,6 +156,41 @@ func TestEvalEndToEnd(t *testing.T) {
 	for _, d := range rep.Metrics {
 		if d.Best == "" || d.Better == "" {
 			t.Errorf("metric %s: best %q, better %q", d.Key, d.Best, d.Better)
+		}
+	}
+	// Every metric of every group has an interval; the one comparison
+	// (perturbed - base) covers every metric but the timing.
+	if len(rep.Groups) != 2 || rep.Groups[0].Name != "base" || rep.Groups[1].Name != "perturbed" {
+		t.Fatalf("groups %+v", rep.Groups)
+	}
+	for _, g := range rep.Groups {
+		for _, d := range rep.Metrics {
+			iv, ok := g.Metrics[d.Key]
+			if d.Key == "sample_s" {
+				continue
+			}
+			if !ok || !(iv.Lo <= iv.Hi) || math.IsNaN(iv.Value) {
+				t.Errorf("group %s metric %s: interval %+v (present %v)", g.Name, d.Key, iv, ok)
+			}
+		}
+	}
+	if want := len(rep.Metrics) - 1; len(rep.Comparisons) != want {
+		t.Errorf("%d comparisons, want %d", len(rep.Comparisons), want)
+	}
+	for _, c := range rep.Comparisons {
+		if c.A != "perturbed" || c.B != "base" || !(c.Diff.Lo <= c.Diff.Hi) {
+			t.Errorf("comparison %+v", c)
+		}
+	}
+	if len(rep.Notes) < 3 || len(rep.RealIntervals) == 0 {
+		t.Errorf("notes %q, real intervals %v", rep.Notes, rep.RealIntervals)
+	}
+	if len(rep.Strips) != 2 || strings.Join(rep.StripRows, ",") != "real,base,perturbed" {
+		t.Errorf("strips %+v rows %v", rep.Strips, rep.StripRows)
+	}
+	for _, st := range rep.Strips {
+		if b, err := os.ReadFile(filepath.Join(out, st.File)); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("strip %s: %v", st.File, err)
 		}
 	}
 	// Every model draws the same seed for a clip (common random numbers).
@@ -273,8 +238,8 @@ func TestEvalEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, m := range rep.Models {
-		for _, k := range []string{"fd", "speed_w1", "jerk", "first_frame_mae", "sharpness"} {
-			if m.Metrics[k] != rep2.Models[i].Metrics[k] {
+		for _, k := range []string{"motion_fd", "fd", "speed_w1", "jerk", "first_frame_mae", "sharpness"} {
+			if m.Metrics[k] != rep2.Models[i].Metrics[k] || m.Intervals[k] != rep2.Models[i].Intervals[k] {
 				t.Errorf("model %s metric %s: %v then %v", m.Name, k, m.Metrics[k], rep2.Models[i].Metrics[k])
 			}
 		}
@@ -299,10 +264,14 @@ func TestParseModelsAndReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) != 3 || ms[0] != (schemas.EvalModel{Name: "base"}) || ms[2].Checkpoint != "gs://b/r.safetensors" {
+	if len(ms) != 3 || ms[0] != (schemas.EvalModel{Name: "base", Group: "base"}) || ms[2].Checkpoint != "gs://b/r.safetensors" {
 		t.Errorf("parsed %+v", ms)
 	}
-	for _, bad := range []string{"", "sft", "=x", "a=x,a=y", "real=x", "<b>=x"} {
+	seeded, err := ParseModels("base,sft@1=a,sft@2=b")
+	if err != nil || seeded[1].Group != "sft" || seeded[2].Group != "sft" || seeded[2].Name != "sft@2" {
+		t.Errorf("grouped models %+v, %v", seeded, err)
+	}
+	for _, bad := range []string{"", "sft", "=x", "a=x,a=y", "real=x", "<b>=x", "@1=x", "sft@=x", "real@1=x", "a@1@2=x"} {
 		if _, err := ParseModels(bad); err == nil {
 			t.Errorf("ParseModels(%q): want an error", bad)
 		}

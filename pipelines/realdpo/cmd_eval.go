@@ -6,15 +6,18 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	peval "realdpo/pipelines/eval"
 	"realdpo/schemas"
 )
 
 var evalFlags struct {
-	cfg       schemas.EvalConfig
-	models    string
-	reference string
+	cfg         schemas.EvalConfig
+	models      string
+	reference   string
+	compare     string
+	stripModels string
 }
 
 func init() {
@@ -25,7 +28,7 @@ func init() {
 			d := peval.DefaultConfig()
 			c := &evalFlags.cfg
 			fs.StringVar(&c.Dataset, "dataset", "", "held-out curated dataset: a directory or gs:// prefix with manifest.jsonl, clips/ and first_frames/")
-			fs.StringVar(&evalFlags.models, "models", peval.BaseName, "models to compare, in report order: NAME=CHECKPOINT,... (local or gs:// .safetensors); a bare 'base' is the built-in base model")
+			fs.StringVar(&evalFlags.models, "models", peval.BaseName, "models to compare, in report order: NAME=CHECKPOINT,... (local or gs:// .safetensors); a bare 'base' is the built-in base model; GROUP@SEED names (sft@1,sft@2) form a group averaged over training seeds")
 			fs.StringVar(&c.Output, "output", "", "report directory (local or gs://): report.html and report.json")
 			fs.StringVar(&c.Pairs, "pairs", "", "held-out pair set (directory or gs:// prefix with index.json): adds the DPO implicit accuracy")
 			fs.StringVar(&evalFlags.reference, "reference", peval.BaseName, "DPO reference model: a name from --models, or 'base' for the built-in model")
@@ -37,6 +40,9 @@ func init() {
 			fs.IntVar(&c.MaxClips, "max_clips", 0, "evaluate at most this many clips, first by id (0: all)")
 			fs.IntVar(&c.MaxPairs, "max_pairs", 0, "score at most this many pairs, in index order (0: all)")
 			fs.Float64Var(&c.Beta, "beta", d.Beta, "DPO beta for the reported inside values (the accuracy does not depend on it)")
+			fs.IntVar(&c.Bootstrap, "bootstrap", d.Bootstrap, "bootstrap resamples of the held-out clips behind every 95% interval")
+			fs.StringVar(&evalFlags.compare, "compare", "", "paired comparisons A:B,... between groups (A minus B); empty: every group against every earlier one")
+			fs.StringVar(&evalFlags.stripModels, "strip_models", "", "models shown in the frame strips, comma-separated (empty: all)")
 		},
 		Run: runEval,
 		Pipeline: func(ctx context.Context) (*beam.Pipeline, error) {
@@ -58,6 +64,15 @@ func evalConfig() (schemas.EvalConfig, error) {
 		return cfg, err
 	}
 	cfg.Models = ms
+	if cfg.Compare, err = peval.ParseCompare(evalFlags.compare); err != nil {
+		return cfg, err
+	}
+	cfg.StripModels = nil
+	for _, n := range strings.Split(evalFlags.stripModels, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			cfg.StripModels = append(cfg.StripModels, n)
+		}
+	}
 	return cfg, peval.ResolveReference(&cfg, evalFlags.reference)
 }
 

@@ -296,3 +296,44 @@ func Wasserstein1(a, b []float64) float64 {
 	}
 	return d
 }
+
+// SpeedBin is the width of SpeedHistogram's bins (pixels a frame): fine
+// enough that the W1 it gives differs from the exact one by at most half
+// a bin.
+const SpeedBin = 0.02
+
+// speedBins covers every speed the flow can report (the search radius on
+// both axes plus the sub-pixel step).
+var speedBins = int(math.Ceil((SearchRadius+0.5)*math.Sqrt2/SpeedBin)) + 1
+
+// SpeedHistogram counts speeds in SpeedBin-wide bins (speeds beyond the
+// last bin go to it).
+func SpeedHistogram(speeds []float64) []float64 {
+	h := make([]float64, speedBins)
+	for _, s := range speeds {
+		i := int(math.Round(s / SpeedBin))
+		h[min(max(i, 0), speedBins-1)]++
+	}
+	return h
+}
+
+// HistogramW1 is the 1-Wasserstein distance between two distributions
+// given as counts over the same SpeedBin-wide bins; NaN when either is
+// empty.
+func HistogramW1(a, b []float64) float64 {
+	var na, nb float64
+	for i := range a {
+		na += a[i]
+		nb += b[i]
+	}
+	if na == 0 || nb == 0 {
+		return math.NaN()
+	}
+	var ca, cb, d float64
+	for i := 0; i+1 < len(a); i++ {
+		ca += a[i] / na
+		cb += b[i] / nb
+		d += math.Abs(ca-cb) * SpeedBin
+	}
+	return d
+}
