@@ -224,7 +224,7 @@ func trustNotes(cfg schemas.EvalConfig, rep *schemas.EvalReport, d *statData) []
 		if n >= 5*dim {
 			verdict = "enough clips for its covariance"
 		}
-		notes = append(notes, fmt.Sprintf("%s: %d features on %d clips (%s); correlations shrunk toward zero by Schafer-Strimmer intensity %s (0 keeps the sample correlations, 1 treats features as independent). A Frechet distance from this few clips is biased upward; compare models through the paired differences.",
+		notes = append(notes, fmt.Sprintf("%s: %d features on %d clips (%s); correlations shrunk toward zero by Schafer-Strimmer intensity %s (0 keeps the sample correlations, 1 treats features as independent). A Frechet distance on a finite set of clips is biased upward (two samples of one distribution do not give 0); compare models through the paired differences.",
 			key, dim, n, verdict, strings.Join(lams, ", ")))
 	}
 	resolved, total := 0, 0
