@@ -11,7 +11,7 @@ GOTAGS    := $(if $(TAGS),-tags $(TAGS))
 # sudo only when not already root (CI and the dev machines run as root).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test bench demo deps vet fmt-check clean fuzz
+.PHONY: all build test bench demo experiment deps vet fmt-check clean fuzz
 
 all: build
 
@@ -51,6 +51,21 @@ bench: deps
 ## demo: the main job end to end on footage the project generates itself.
 demo: deps build
 	./$(BIN) demo --workdir=out/demo
+
+## experiment: the full test of the method (issue 17) under out/experiment:
+## training footage (seed 2026) and held-out footage (seed 2027, 56 files for at
+## least 48 clips) curated, then `realdpo experiment` at its defaults (3 seeds,
+## 200 steps, 2 samples a clip). EXPERIMENT_FLAGS adds or overrides flags, e.g.
+## EXPERIMENT_FLAGS='--regenerate_every=50 --init=model/base/small.safetensors'.
+## A rerun skips every finished stage.
+EXP ?= out/experiment
+EXPERIMENT_FLAGS ?=
+experiment: deps build
+	./$(BIN) synth --output=$(EXP)/footage --count=96 --seed=2026 --sizes=640x360,854x480 --max_seconds=10
+	./$(BIN) curate --input=$(EXP)/footage --output=$(EXP)/dataset --profile=demo
+	./$(BIN) synth --output=$(EXP)/heldout_footage --count=56 --seed=2027 --sizes=640x360 --max_seconds=8 --defect_share=0
+	./$(BIN) curate --input=$(EXP)/heldout_footage --output=$(EXP)/heldout --profile=demo
+	./$(BIN) experiment --dataset=$(EXP)/dataset --heldout=$(EXP)/heldout --output=$(EXP)/run $(EXPERIMENT_FLAGS)
 
 clean:
 	rm -rf bin out

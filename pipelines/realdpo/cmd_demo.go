@@ -9,14 +9,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"realdpo/pipelines/experiment"
 )
 
 var demoFlags struct {
-	workdir    string
-	count      int
-	seed       uint64
-	heldout    int
-	trainSteps int
+	workdir     string
+	count       int
+	seed        uint64
+	heldout     int
+	trainSteps  int
+	seeds       string
+	evalSamples int
+	bootstrap   int
 }
 
 func init() {
@@ -29,6 +34,9 @@ func init() {
 			fs.Uint64Var(&demoFlags.seed, "seed", 2026, "footage seed; held-out footage uses seed+1 (the built-in base model was trained on seed 9001)")
 			fs.IntVar(&demoFlags.heldout, "heldout", 8, "held-out footage files for the evaluation")
 			fs.IntVar(&demoFlags.trainSteps, "train_steps", 40, "RealDPO and SFT training steps")
+			fs.StringVar(&demoFlags.seeds, "seeds", "1", "training seeds of each fine-tune (one: no seed spread; the experiment's default is 1,2,3)")
+			fs.IntVar(&demoFlags.evalSamples, "eval_samples", 1, "samples per held-out clip and model")
+			fs.IntVar(&demoFlags.bootstrap, "bootstrap", 1000, "bootstrap resamples behind the report's intervals")
 		},
 		Run: runDemo,
 	})
@@ -57,7 +65,6 @@ func runDemo(ctx context.Context) error {
 	p := func(name string) string { return filepath.Join(wd, name) }
 	footage, dataset := p("footage"), p("dataset")
 	heldFootage, held := p("heldout_footage"), p("heldout")
-	steps := fmt.Sprint("--steps=", demoFlags.trainSteps)
 	stages := []demoStage{
 		{"synth", []string{"synth", "--output=" + footage, fmt.Sprint("--count=", demoFlags.count), fmt.Sprint("--seed=", demoFlags.seed),
 			"--sizes=640x360,854x480", "--max_seconds=10", "--contact_sheet"}},
@@ -65,19 +72,14 @@ func runDemo(ctx context.Context) error {
 		{"synth held-out", []string{"synth", "--output=" + heldFootage, fmt.Sprint("--count=", demoFlags.heldout), fmt.Sprint("--seed=", demoFlags.seed+1),
 			"--sizes=640x360", "--max_seconds=8", "--defect_share=0"}},
 		{"curate held-out", []string{"curate", "--input=" + heldFootage, "--output=" + held, "--profile=demo"}},
-		{"negatives", []string{"negatives", "--dataset=" + dataset, "--output=" + p("negatives"), "--per_clip=2", "--steps=8", "--guidance=3"}},
-		{"pairs", []string{"pairs", "--dataset=" + dataset, "--negatives=" + p("negatives"), "--output=" + p("pairs"),
-			"--negatives_per_pair=2", "--target_shard_mb=1", "--loader_workers=2"}},
-		{"negatives held-out", []string{"negatives", "--dataset=" + held, "--output=" + p("heldout_negatives"), "--per_clip=2", "--steps=8", "--guidance=3"}},
-		{"pairs held-out", []string{"pairs", "--dataset=" + held, "--negatives=" + p("heldout_negatives"), "--output=" + p("heldout_pairs"),
-			"--negatives_per_pair=2", "--target_shard_mb=1", "--loader_workers=1"}},
-		{"train RealDPO", []string{"train", "--pairs=" + p("pairs"), "--output=" + p("train-realdpo"), "--objective=dpo", steps,
-			"--lr=1e-4", "--beta=5000", "--sft_weight=1000", "--ema_every=10", "--ema_rate=0.05", "--checkpoint_every=20"}},
-		{"train SFT", []string{"train", "--pairs=" + p("pairs"), "--output=" + p("train-sft"), "--objective=sft", steps,
-			"--lr=1e-4", "--checkpoint_every=20"}},
-		{"eval", []string{"eval", "--dataset=" + held, "--pairs=" + p("heldout_pairs"),
-			"--models=base,sft=" + p("train-sft/final.safetensors") + ",realdpo=" + p("train-realdpo/final.safetensors"),
-			"--output=" + p("eval"), "--steps=10", "--guidance=3", "--samples=1"}},
+		// One experiment at the demo's size: negatives from the base, RealDPO
+		// and SFT at each seed, eval on the held-out clips with intervals.
+		{"experiment", []string{"experiment", "--dataset=" + dataset, "--heldout=" + held, "--output=" + p("experiment"),
+			"--seeds=" + demoFlags.seeds, "--negatives_per_clip=2", "--negative_steps=8", "--negative_guidance=3",
+			fmt.Sprint("--train_steps=", demoFlags.trainSteps), "--lr=1e-4", "--beta=5000", "--sft_weight=1000",
+			"--ema_every=10", "--ema_rate=0.05", "--checkpoint_every=20",
+			fmt.Sprint("--eval_samples=", demoFlags.evalSamples), "--eval_steps=10", "--eval_guidance=3", "--strips=4",
+			fmt.Sprint("--bootstrap=", demoFlags.bootstrap), "--heldout_pairs"}},
 	}
 	start := time.Now()
 	for _, st := range stages {
@@ -93,9 +95,16 @@ func runDemo(ctx context.Context) error {
 	fmt.Printf("\nrealdpo demo finished in %s\n", time.Since(start).Round(time.Second))
 	fmt.Printf("  footage and ground truth: %s (contact sheet: %s)\n", footage, filepath.Join(footage, "contact_sheet.png"))
 	fmt.Printf("  RealAction dataset:       %s (dataset card: %s)\n", dataset, filepath.Join(dataset, "README.md"))
-	fmt.Printf("  preference pairs:         %s (index: %s)\n", p("pairs"), filepath.Join(p("pairs"), "index.json"))
-	fmt.Printf("  RealDPO training:         %s (plots in %s)\n", p("train-realdpo"), filepath.Join(p("train-realdpo"), "plots"))
-	fmt.Printf("  SFT baseline:             %s\n", p("train-sft"))
-	fmt.Printf("  evaluation report:        %s\n", filepath.Join(p("eval"), "report.html"))
+	exp := p("experiment")
+	fmt.Printf("  preference pairs:         %s (index: %s)\n", filepath.Join(exp, "pairs"), filepath.Join(exp, "pairs", "index.json"))
+	fmt.Printf("  RealDPO and SFT runs:     %s (plots in each run's plots/)\n", filepath.Join(exp, "train"))
+	fmt.Printf("  evaluation report:        %s\n", filepath.Join(exp, "eval", "report.html"))
+	fmt.Printf("  experiment report:        %s\n", filepath.Join(exp, "experiment.html"))
+	if rep, err := experiment.ReadReport(ctx, exp); err == nil {
+		fmt.Println("\nHow far the demo's numbers can be trusted:")
+		for _, n := range experiment.TrustNotes(rep) {
+			fmt.Println("  - " + n)
+		}
+	}
 	return nil
 }

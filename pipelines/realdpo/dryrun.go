@@ -44,6 +44,9 @@ func flagValue(name string) string {
 // dryRun builds cmd's pipeline, translates it to the Dataflow job the
 // dataflow runner would submit and writes that job as JSON.
 func dryRun(ctx context.Context, cmd *subcommand) error {
+	if cmd.Composite {
+		return fmt.Errorf("%s runs several Beam pipelines in turn: dry-run each stage's own subcommand", cmd.Name)
+	}
 	if cmd.Pipeline == nil {
 		return fmt.Errorf("%s does not run a Beam pipeline: nothing to dry-run", cmd.Name)
 	}

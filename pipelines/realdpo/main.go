@@ -43,6 +43,9 @@ type subcommand struct {
 	// running it: --dry_run translates it to the Dataflow job it would
 	// submit. Every stage that runs a pipeline should set it.
 	Pipeline func(ctx context.Context) (*beam.Pipeline, error)
+	// Composite marks stages that run other subcommands' pipelines in
+	// turn (experiment): they have no single pipeline to dry-run.
+	Composite bool
 }
 
 var subcommands = map[string]*subcommand{}
