@@ -187,7 +187,7 @@ func (fn *sampleFn) ProcessElement(ctx context.Context, t schemas.EvalTask, emit
 	}
 	// The launcher loaded every checkpoint already: failing here is an
 	// infrastructure problem worth a retry, not a bad input.
-	l, err := loadModel(ctx, spec.Checkpoint)
+	l, err := loadModel(ctx, spec)
 	if err != nil {
 		return err
 	}
@@ -357,11 +357,11 @@ func (fn *dpoFn) ProcessElement(ctx context.Context, t schemas.EvalPairTask, emi
 	if !ok {
 		return fmt.Errorf("eval: task names unknown model %s", t.Model)
 	}
-	pol, err := loadModel(ctx, spec.Checkpoint)
+	pol, err := loadModel(ctx, spec)
 	if err != nil {
 		return err
 	}
-	ref, err := loadModel(ctx, fn.Cfg.Reference.Checkpoint)
+	ref, err := loadModel(ctx, fn.Cfg.Reference)
 	if err != nil {
 		return err
 	}

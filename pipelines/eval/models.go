@@ -30,20 +30,29 @@ var (
 const maxCheckpointBytes = 4 << 30
 
 // loadModel returns the worker's copy of a checkpoint ("" is the built-in
-// base model), loading it on first use: every DoFn instance in the process
-// shares it, so each model is read once per worker.
-func loadModel(ctx context.Context, ckpt string) (*loaded, error) {
+// base model) with the weights the launcher hashed, loading it on first
+// use: every DoFn instance in the process shares it, so each model is read
+// once per worker. The cache is keyed by path and weights, so a process
+// that evaluates again after a checkpoint was rewritten in place (an
+// experiment that retrains, in one process) never samples stale weights;
+// weights that differ from the launcher's fail the task.
+func loadModel(ctx context.Context, spec schemas.EvalModel) (*loaded, error) {
 	loadedMu.Lock()
 	defer loadedMu.Unlock()
-	if l, ok := models[ckpt]; ok {
+	key := spec.Checkpoint + "\x00" + spec.Weights
+	if l, ok := models[key]; ok {
 		return l, nil
 	}
-	m, err := readModel(ctx, ckpt)
+	m, err := readModel(ctx, spec.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
+	if h := generate.WeightsHash(m); spec.Weights != "" && h != spec.Weights {
+		return nil, fmt.Errorf("eval: model %s: checkpoint %s changed since the run started (weights %.16s, launched with %.16s)",
+			spec.Name, spec.Checkpoint, h, spec.Weights)
+	}
 	l := &loaded{m: m, id: len(models)}
-	models[ckpt] = l
+	models[key] = l
 	return l, nil
 }
 

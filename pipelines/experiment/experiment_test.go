@@ -140,6 +140,20 @@ func TestExperimentEndToEnd(t *testing.T) {
 	if ran["negatives"] || ran["pairs"] || !ran["train-realdpo-s1"] || !ran["eval"] {
 		t.Errorf("after changing the training steps, stages run: %v", ran)
 	}
+	// The retrained checkpoint sits where the first one did; the eval in
+	// this same process must sample the new weights (its cache is keyed by
+	// them), and the report names them.
+	weights := func(r *schemas.ExperimentReport, name string) string {
+		for _, m := range r.Eval.Models {
+			if m.Name == name {
+				return m.Weights
+			}
+		}
+		return ""
+	}
+	if a, b := weights(rep, "realdpo@1"), weights(third, "realdpo@1"); a == "" || a == b {
+		t.Errorf("realdpo@1 weights %q then %q: want the retrained ones", a, b)
+	}
 }
 
 func evalRows(t *testing.T, out string) []string {
