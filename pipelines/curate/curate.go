@@ -11,11 +11,11 @@ import (
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"realdpo/schemas"
 	tc "realdpo/transforms/curate"
 	"realdpo/transforms/dedup"
+	"realdpo/transforms/runner"
 	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"
 )
@@ -136,7 +136,7 @@ func Run(ctx context.Context, cfg schemas.CurateConfig) (schemas.CurateStats, er
 	}
 	p, s := beam.NewPipelineWithRoot()
 	Build(s, cfg)
-	if err := beamx.Run(ctx, p); err != nil {
+	if err := runner.Run(ctx, p); err != nil {
 		return schemas.CurateStats{}, fmt.Errorf("curate pipeline: %w", err)
 	}
 	st, err := tc.ReadStats(ctx, cfg.Output)

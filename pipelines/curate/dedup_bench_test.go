@@ -12,10 +12,10 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"realdpo/schemas"
 	"realdpo/transforms/dedup"
+	"realdpo/transforms/runner"
 )
 
 func init() {
@@ -93,7 +93,7 @@ func BenchmarkDedup100k(b *testing.B) {
 		}
 		beam.ParDo0(s, tallyDecision, dec)
 		start := time.Now()
-		if err := beamx.Run(context.Background(), p); err != nil {
+		if err := runner.Run(context.Background(), p); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "s/100k")

@@ -17,6 +17,7 @@ import (
 
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/dofn"
 	"realdpo/transforms/evaluate"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/media"
@@ -30,18 +31,18 @@ func init() {
 		schemas.EvalPair{}, schemas.EvalPairTask{}, schemas.EvalDPO{}, schemas.EvalReject{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
-	register.DoFn4x0[context.Context, schemas.ManifestRecord, func(schemas.EvalClip), func(schemas.EvalReject)](&decodeFn{})
-	register.DoFn2x0[schemas.EvalClip, func(schemas.EvalTask)](&fanOutFn{})
-	register.DoFn4x1[context.Context, schemas.EvalTask, func(schemas.EvalSample), func(schemas.EvalReject), error](&sampleFn{})
-	register.DoFn3x1[context.Context, schemas.EvalClip, func(schemas.EvalSample), error](&realFn{})
-	register.DoFn4x1[context.Context, string, func(schemas.EvalPair), func(schemas.EvalReject), error](&readPairsFn{})
-	register.DoFn2x0[schemas.EvalPair, func(schemas.EvalPairTask)](&pairFanOutFn{})
-	register.DoFn4x1[context.Context, schemas.EvalPairTask, func(schemas.EvalDPO), func(schemas.EvalReject), error](&dpoFn{})
+	dofn.DoFn4x0[context.Context, schemas.ManifestRecord, func(schemas.EvalClip), func(schemas.EvalReject)](&decodeFn{})
+	dofn.DoFn2x0[schemas.EvalClip, func(schemas.EvalTask)](&fanOutFn{})
+	dofn.DoFn4x1[context.Context, schemas.EvalTask, func(schemas.EvalSample), func(schemas.EvalReject), error](&sampleFn{})
+	dofn.DoFn3x1[context.Context, schemas.EvalClip, func(schemas.EvalSample), error](&realFn{})
+	dofn.DoFn4x1[context.Context, string, func(schemas.EvalPair), func(schemas.EvalReject), error](&readPairsFn{})
+	dofn.DoFn2x0[schemas.EvalPair, func(schemas.EvalPairTask)](&pairFanOutFn{})
+	dofn.DoFn4x1[context.Context, schemas.EvalPairTask, func(schemas.EvalDPO), func(schemas.EvalReject), error](&dpoFn{})
 	register.Function1x2[schemas.EvalSample, string, schemas.EvalSample](keySample)
 	register.Function1x2[schemas.EvalDPO, string, schemas.EvalDPO](keyDPO)
 	register.Function1x2[schemas.EvalReject, string, schemas.EvalReject](keyReject)
 	register.Function1x2[string, string, string](keyMarker)
-	register.DoFn6x1[context.Context, string, func(*schemas.EvalSample) bool, func(*schemas.EvalDPO) bool,
+	dofn.DoFn6x1[context.Context, string, func(*schemas.EvalSample) bool, func(*schemas.EvalDPO) bool,
 		func(*schemas.EvalReject) bool, func(*string) bool, error](&reportFn{})
 
 	register.Emitter1[schemas.EvalClip]()

@@ -33,10 +33,10 @@ import (
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/runner"
 	"realdpo/transforms/shards"
 	"realdpo/transforms/stage"
 )
@@ -296,7 +296,7 @@ func Run(ctx context.Context, cfg schemas.EvalConfig) (*schemas.EvalReport, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := beamx.Run(ctx, p); err != nil {
+	if err := runner.Run(ctx, p); err != nil {
 		return nil, fmt.Errorf("eval pipeline: %w", err)
 	}
 	return ReadReport(ctx, cfg.Output)

@@ -17,11 +17,12 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dofn"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/reflayout"
+	"realdpo/transforms/runner"
 	"realdpo/transforms/stage"
 )
 
@@ -29,13 +30,13 @@ func init() {
 	for _, t := range []any{schemas.ManifestRecord{}, schemas.NegativeRecord{}, schemas.NegativeFailure{}, NegativesConfig{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
-	register.DoFn4x1[context.Context, string, func(schemas.ManifestRecord), func(schemas.NegativeFailure), error](&readManifestFn{})
-	register.DoFn4x1[context.Context, schemas.ManifestRecord, func(schemas.NegativeRecord), func(schemas.NegativeFailure), error](&generateFn{})
+	dofn.DoFn4x1[context.Context, string, func(schemas.ManifestRecord), func(schemas.NegativeFailure), error](&readManifestFn{})
+	dofn.DoFn4x1[context.Context, schemas.ManifestRecord, func(schemas.NegativeRecord), func(schemas.NegativeFailure), error](&generateFn{})
 	register.Function1x2[schemas.ManifestRecord, string, string](clipIDKey)
 	register.Function1x2[string, string, string](keyMarker)
 	register.Function1x2[schemas.NegativeRecord, string, schemas.NegativeRecord](keyNegRecord)
 	register.Function1x2[schemas.NegativeFailure, string, schemas.NegativeFailure](keyNegFailure)
-	register.DoFn6x1[context.Context, string, func(*string) bool, func(*string) bool, func(*schemas.NegativeRecord) bool, func(*schemas.NegativeFailure) bool, error](&writeNegativesFn{})
+	dofn.DoFn6x1[context.Context, string, func(*string) bool, func(*string) bool, func(*schemas.NegativeRecord) bool, func(*schemas.NegativeFailure) bool, error](&writeNegativesFn{})
 	register.Emitter1[schemas.ManifestRecord]()
 	register.Emitter1[schemas.NegativeRecord]()
 	register.Emitter1[schemas.NegativeFailure]()
@@ -168,7 +169,7 @@ func RunNegatives(ctx context.Context, c NegativesConfig) (schemas.NegativesStat
 	if err != nil {
 		return schemas.NegativesStats{}, err
 	}
-	if err := beamx.Run(ctx, p); err != nil {
+	if err := runner.Run(ctx, p); err != nil {
 		return schemas.NegativesStats{}, fmt.Errorf("negatives pipeline: %w", err)
 	}
 	var st schemas.NegativesStats

@@ -21,12 +21,13 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dofn"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/media"
 	"realdpo/transforms/reflayout"
+	"realdpo/transforms/runner"
 	"realdpo/transforms/shards"
 	"realdpo/transforms/stage"
 )
@@ -36,21 +37,21 @@ func init() {
 		schemas.ShardJob{}, schemas.ShardStats{}, schemas.PairsPlanSummary{}, PairsConfig{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
-	register.DoFn5x1[context.Context, string, func(schemas.PairClip), func(schemas.PairNegative), func(schemas.PairIssue), error](&readInputsFn{})
+	dofn.DoFn5x1[context.Context, string, func(schemas.PairClip), func(schemas.PairNegative), func(schemas.PairIssue), error](&readInputsFn{})
 	register.Function1x2[schemas.PairClip, string, schemas.PairClip](keyClip)
 	register.Function1x2[schemas.PairNegative, string, schemas.PairNegative](keyNegative)
-	register.DoFn6x1[context.Context, string, func(*schemas.PairClip) bool, func(*schemas.PairNegative) bool, func(schemas.PlannedPair), func(schemas.PairIssue), error](&assembleFn{})
+	dofn.DoFn6x1[context.Context, string, func(*schemas.PairClip) bool, func(*schemas.PairNegative) bool, func(schemas.PlannedPair), func(schemas.PairIssue), error](&assembleFn{})
 	register.Function1x2[schemas.PlannedPair, string, schemas.PlannedPair](keyPlanned)
-	register.DoFn6x1[context.Context, string, func(*schemas.PlannedPair) bool, func(schemas.ShardJob), func(schemas.PairIssue), func(schemas.PairsPlanSummary), error](&planFn{})
-	register.DoFn3x1[context.Context, schemas.ShardJob, func(schemas.ShardStats), error](&writeShardFn{})
-	register.DoFn3x1[context.Context, schemas.ShardJob, func(int), error](&exportFn{})
+	dofn.DoFn6x1[context.Context, string, func(*schemas.PlannedPair) bool, func(schemas.ShardJob), func(schemas.PairIssue), func(schemas.PairsPlanSummary), error](&planFn{})
+	dofn.DoFn3x1[context.Context, schemas.ShardJob, func(schemas.ShardStats), error](&writeShardFn{})
+	dofn.DoFn3x1[context.Context, schemas.ShardJob, func(int), error](&exportFn{})
 	register.Function1x2[schemas.ShardStats, string, schemas.ShardStats](keyStats)
 	register.Function1x2[schemas.PairIssue, string, schemas.PairIssue](keyIssue)
 	register.Function1x2[schemas.PairsPlanSummary, string, schemas.PairsPlanSummary](keySummary)
 	register.Function1x2[schemas.ShardJob, string, schemas.ShardJob](keyJob)
 	register.Function1x2[int, string, int](keyInt)
-	register.DoFn6x1[context.Context, string, func(*string) bool, func(*schemas.ShardStats) bool, func(*schemas.PairIssue) bool, func(*schemas.PairsPlanSummary) bool, error](&finishShardsFn{})
-	register.DoFn6x1[context.Context, string, func(*string) bool, func(*schemas.ShardJob) bool, func(*int) bool, func(*schemas.PairIssue) bool, error](&finishExportFn{})
+	dofn.DoFn6x1[context.Context, string, func(*string) bool, func(*schemas.ShardStats) bool, func(*schemas.PairIssue) bool, func(*schemas.PairsPlanSummary) bool, error](&finishShardsFn{})
+	dofn.DoFn6x1[context.Context, string, func(*string) bool, func(*schemas.ShardJob) bool, func(*int) bool, func(*schemas.PairIssue) bool, error](&finishExportFn{})
 
 	register.Emitter1[schemas.PairClip]()
 	register.Emitter1[schemas.PairNegative]()
@@ -210,7 +211,7 @@ func RunPairs(ctx context.Context, c PairsConfig) (PairsResult, error) {
 	if err != nil {
 		return PairsResult{}, err
 	}
-	if err := beamx.Run(ctx, p); err != nil {
+	if err := runner.Run(ctx, p); err != nil {
 		return PairsResult{}, fmt.Errorf("pairs pipeline: %w", err)
 	}
 	res := PairsResult{Layout: c.InputLayout, Export: c.Export}

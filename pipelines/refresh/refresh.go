@@ -27,17 +27,18 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"google.golang.org/api/iterator"
 
 	pcurate "realdpo/pipelines/curate"
 	"realdpo/schemas"
 	tc "realdpo/transforms/curate"
+	"realdpo/transforms/dofn"
+	"realdpo/transforms/runner"
 	"realdpo/transforms/stage"
 )
 
 func init() {
-	register.DoFn3x0[context.Context, schemas.SourceFile, func(schemas.SourceFile)](&selectFn{})
+	dofn.DoFn3x0[context.Context, schemas.SourceFile, func(schemas.SourceFile)](&selectFn{})
 	register.Emitter1[schemas.SourceFile]()
 }
 
@@ -204,7 +205,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	// Curate the new and changed sources into the new version.
 	p, s := beam.NewPipelineWithRoot()
 	BuildSelected(s, ccfg, selected)
-	if err := beamx.Run(ctx, p); err != nil {
+	if err := runner.Run(ctx, p); err != nil {
 		return Result{}, fmt.Errorf("refresh: curate pipeline: %w", err)
 	}
 	fresh, err := readVersion(ctx, verDir)

@@ -11,9 +11,9 @@ import (
 	"fmt"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"realdpo/schemas"
+	"realdpo/transforms/runner"
 	"realdpo/transforms/shards"
 	tt "realdpo/transforms/train"
 )
@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg schemas.TrainConfig) (schemas.TrainSummary, er
 	if err != nil {
 		return sum, err
 	}
-	if err := beamx.Run(ctx, p); err != nil {
+	if err := runner.Run(ctx, p); err != nil {
 		return sum, fmt.Errorf("train pipeline: %w", err)
 	}
 	b, err := tt.ReadFile(ctx, cfg.Output, tt.SummaryFile)

@@ -20,6 +20,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dofn"
 	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"
 )
@@ -29,18 +30,18 @@ func init() {
 	for _, t := range []any{schemas.SourceFile{}, schemas.ProbedSource{}, schemas.Candidate{}, schemas.ManifestRecord{}, schemas.RejectRecord{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
-	register.DoFn3x1[context.Context, string, func(ListedFile), error](&listFn{})
+	dofn.DoFn3x1[context.Context, string, func(ListedFile), error](&listFn{})
 	register.Function1x2[ListedFile, string, ListedFile](keyByStem)
-	register.DoFn4x1[context.Context, string, func(*ListedFile) bool, func(schemas.SourceFile), error](&sidecarFn{})
-	register.DoFn4x1[context.Context, schemas.SourceFile, func(schemas.ProbedSource), func(schemas.RejectRecord), error](&probeFn{})
-	register.DoFn4x1[context.Context, schemas.ProbedSource, func(schemas.Candidate), func(schemas.RejectRecord), error](&analyseFn{})
-	register.DoFn4x0[context.Context, schemas.Candidate, func(schemas.Candidate), func(schemas.RejectRecord)](&filterFn{})
-	register.DoFn4x1[context.Context, schemas.Candidate, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&normaliseFn{})
+	dofn.DoFn4x1[context.Context, string, func(*ListedFile) bool, func(schemas.SourceFile), error](&sidecarFn{})
+	dofn.DoFn4x1[context.Context, schemas.SourceFile, func(schemas.ProbedSource), func(schemas.RejectRecord), error](&probeFn{})
+	dofn.DoFn4x1[context.Context, schemas.ProbedSource, func(schemas.Candidate), func(schemas.RejectRecord), error](&analyseFn{})
+	dofn.DoFn4x0[context.Context, schemas.Candidate, func(schemas.Candidate), func(schemas.RejectRecord)](&filterFn{})
+	dofn.DoFn4x1[context.Context, schemas.Candidate, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&normaliseFn{})
 	register.Function1x2[schemas.SourceFile, string, schemas.SourceFile](keySource)
 	register.Function1x2[schemas.ManifestRecord, string, schemas.ManifestRecord](keyManifest)
 	register.Function1x2[schemas.RejectRecord, string, schemas.RejectRecord](keyReject)
 	register.Function1x2[string, string, string](keyMarker)
-	register.DoFn6x1[context.Context, string, func(*string) bool, func(*schemas.SourceFile) bool, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, error](&writeFn{})
+	dofn.DoFn6x1[context.Context, string, func(*string) bool, func(*schemas.SourceFile) bool, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, error](&writeFn{})
 
 	register.Emitter1[ListedFile]()
 	register.Emitter1[schemas.SourceFile]()

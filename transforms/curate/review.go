@@ -16,21 +16,22 @@ import (
 	"realdpo/schemas"
 	"realdpo/transforms/caption"
 	"realdpo/transforms/dedup"
+	"realdpo/transforms/dofn"
 	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"
 	"realdpo/transforms/vlm"
 )
 
 func init() {
-	register.DoFn4x1[context.Context, schemas.ManifestRecord, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&captionFn{})
-	register.DoFn4x1[context.Context, schemas.ManifestRecord, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&topicFn{})
+	dofn.DoFn4x1[context.Context, schemas.ManifestRecord, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&captionFn{})
+	dofn.DoFn4x1[context.Context, schemas.ManifestRecord, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&topicFn{})
 	register.Function1x1[schemas.ManifestRecord, schemas.DedupItem](DedupItemOf)
 	register.Function1x2[schemas.ManifestRecord, string, schemas.ManifestRecord](keyByDedupKey)
 	register.Function1x2[schemas.DedupDecision, string, schemas.DedupDecision](keyDecision)
-	register.DoFn6x0[context.Context, string, func(*schemas.ManifestRecord) bool, func(*schemas.DedupDecision) bool, func(schemas.ManifestRecord), func(schemas.RejectRecord)](&applyDedupFn{})
+	dofn.DoFn6x0[context.Context, string, func(*schemas.ManifestRecord) bool, func(*schemas.DedupDecision) bool, func(schemas.ManifestRecord), func(schemas.RejectRecord)](&applyDedupFn{})
 	register.Function1x2[schemas.ManifestRecord, string, schemas.ManifestRecord](keyByClipID)
 	register.Function1x2[schemas.RejectRecord, string, schemas.RejectRecord](keyRejectByClipID)
-	register.DoFn5x1[context.Context, string, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, func(schemas.ManifestRecord), error](&finaliseFn{})
+	dofn.DoFn5x1[context.Context, string, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, func(schemas.ManifestRecord), error](&finaliseFn{})
 	register.Emitter2[string, schemas.ManifestRecord]()
 	register.Emitter2[string, schemas.DedupDecision]()
 	register.Iter1[schemas.DedupDecision]()

@@ -9,18 +9,19 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dofn"
 )
 
 func init() {
 	beam.RegisterType(reflect.TypeOf((*Edge)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*schemas.DedupItem)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*schemas.DedupDecision)(nil)).Elem())
-	register.DoFn3x0[context.Context, schemas.DedupItem, func(string, schemas.DedupItem)](&bucketFn{})
-	register.DoFn4x0[context.Context, string, func(*schemas.DedupItem) bool, func(string, Edge)](&edgesFn{})
+	dofn.DoFn3x0[context.Context, schemas.DedupItem, func(string, schemas.DedupItem)](&bucketFn{})
+	dofn.DoFn4x0[context.Context, string, func(*schemas.DedupItem) bool, func(string, Edge)](&edgesFn{})
 	register.Function1x2[schemas.DedupItem, string, string](initialLabel)
 	register.Function4x0[string, func(*string) bool, func(*Edge) bool, func(string, string)](spreadLabel)
 	register.Function2x1[string, string, string](minLabel)
-	register.DoFn5x0[context.Context, string, func(*string) bool, func(*Edge) bool, func(schemas.DedupDecision)](&decideFn{})
+	dofn.DoFn5x0[context.Context, string, func(*string) bool, func(*Edge) bool, func(schemas.DedupDecision)](&decideFn{})
 	register.Emitter2[string, schemas.DedupItem]()
 	register.Emitter2[string, Edge]()
 	register.Emitter2[string, string]()

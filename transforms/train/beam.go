@@ -14,6 +14,7 @@ import (
 
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/dofn"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/shards"
 	"realdpo/transforms/stage"
@@ -23,11 +24,11 @@ func init() {
 	for _, t := range []any{schemas.TrainExample{}, schemas.TrainReject{}, schemas.ShardEntry{}, schemas.TrainSummary{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
-	register.DoFn3x1[context.Context, []byte, func(schemas.ShardEntry), error](&indexFn{})
-	register.DoFn4x1[context.Context, schemas.ShardEntry, func(schemas.TrainExample), func(schemas.TrainReject), error](&decodeFn{})
+	dofn.DoFn3x1[context.Context, []byte, func(schemas.ShardEntry), error](&indexFn{})
+	dofn.DoFn4x1[context.Context, schemas.ShardEntry, func(schemas.TrainExample), func(schemas.TrainReject), error](&decodeFn{})
 	register.Function1x2[schemas.TrainExample, string, schemas.TrainExample](keyExample)
 	register.Function1x2[schemas.TrainReject, string, schemas.TrainReject](keyReject)
-	register.DoFn5x1[context.Context, string, func(*schemas.TrainExample) bool, func(*schemas.TrainReject) bool, func(schemas.TrainSummary), error](&trainFn{})
+	dofn.DoFn5x1[context.Context, string, func(*schemas.TrainExample) bool, func(*schemas.TrainReject) bool, func(schemas.TrainSummary), error](&trainFn{})
 	register.Emitter1[schemas.ShardEntry]()
 	register.Emitter1[schemas.TrainExample]()
 	register.Emitter1[schemas.TrainReject]()
