@@ -2,8 +2,10 @@
 // that accept images (vLLM serving Qwen2-VL/Qwen2.5-VL, hosted GPT-4o-class
 // APIs): frames go as base64 JPEG image_url parts beside a text prompt.
 //
-// The request and response types, the image parts and the auth header come
-// from github.com/openai/openai-go. Its own retry loop is turned off: it
+// The client speaks the one call it needs, POST /chat/completions, with
+// its own small request and response types (chat.go): the OpenAI Go SDK
+// would bring several hundred files of API surface into every worker
+// binary for it, and its retry loop would have to be turned off anyway: it
 // gives up without retrying when the per-attempt timeout fires and never
 // retries a malformed 200 body, and long clips on a busy vLLM hit both.
 // This package retries those too, with exponential backoff and full
@@ -15,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -32,8 +35,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 	"golang.org/x/image/draw"
 
 	"realdpo/schemas"
@@ -78,7 +79,7 @@ type Answer struct {
 type Client struct {
 	cfg  schemas.VLMConfig
 	key  string
-	api  openai.Client
+	url  string // the chat-completions endpoint
 	sem  chan struct{}
 	http *http.Client
 	// inFlight and peak count attempts holding a slot, for PeakInFlight.
@@ -106,17 +107,8 @@ func New(cfg schemas.VLMConfig, key string) (*Client, error) {
 		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: cfg.Concurrency,
 		DialContext: (&net.Dialer{Timeout: 30 * time.Second}).DialContext, TLSHandshakeTimeout: 30 * time.Second,
 	}}
-	c := &Client{cfg: cfg, key: key, sem: make(chan struct{}, cfg.Concurrency), http: hc,
-		BaseDelay: time.Second, MaxDelay: 30 * time.Second}
-	c.api = openai.NewClient(
-		option.WithBaseURL(strings.TrimSuffix(cfg.BaseURL, "/")+"/"),
-		option.WithAPIKey(key), // "" sends no Authorization header
-		option.WithAdminAPIKey(""),
-		option.WithHeaderDel("OpenAI-Organization"),
-		option.WithHeaderDel("OpenAI-Project"),
-		option.WithMaxRetries(0), // retried here, see the package comment
-		option.WithHTTPClient(hc),
-	)
+	c := &Client{cfg: cfg, key: key, url: strings.TrimSuffix(cfg.BaseURL, "/") + "/chat/completions",
+		sem: make(chan struct{}, cfg.Concurrency), http: hc, BaseDelay: time.Second, MaxDelay: 30 * time.Second}
 	return c, nil
 }
 
@@ -180,22 +172,22 @@ func ResolveKey(ctx context.Context, cfg schemas.VLMConfig) (string, error) {
 // errors, malformed or empty bodies) are retried up to MaxAttempts; a 4xx
 // fails at once.
 func (c *Client) Ask(ctx context.Context, prompt string, jpegs [][]byte) (Answer, error) {
-	parts := []openai.ChatCompletionContentPartUnionParam{openai.TextContentPart(prompt)}
+	parts := []contentPart{{Type: "text", Text: prompt}}
 	for _, j := range jpegs {
-		parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{
-			URL: "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(j)}))
+		parts = append(parts, contentPart{Type: "image_url",
+			ImageURL: &imageURL{URL: "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(j)}})
 	}
-	params := openai.ChatCompletionNewParams{
-		Model:       c.cfg.Model,
-		Messages:    []openai.ChatCompletionMessageParamUnion{openai.UserMessage(parts)},
-		Temperature: openai.Float(c.cfg.Temperature),
-	}
+	req := chatRequest{Model: c.cfg.Model, Messages: []message{{Role: "user", Content: parts}}, Temperature: c.cfg.Temperature}
 	if c.cfg.MaxTokens > 0 {
-		params.MaxTokens = openai.Int(int64(c.cfg.MaxTokens))
+		req.MaxTokens = c.cfg.MaxTokens
+	}
+	body, jerr := json.Marshal(req)
+	if jerr != nil {
+		return Answer{}, &Error{Kind: KindClient, Msg: "encode request: " + jerr.Error()}
 	}
 	var last *Error
 	for attempt := 1; attempt <= c.cfg.MaxAttempts; attempt++ {
-		ans, retryAfter, err := c.once(ctx, params)
+		ans, retryAfter, err := c.once(ctx, body)
 		if err == nil {
 			ans.Attempts = attempt
 			return ans, nil
@@ -241,7 +233,7 @@ func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
 }
 
 // once makes one attempt, holding a slot of the concurrency bound.
-func (c *Client) once(ctx context.Context, params openai.ChatCompletionNewParams) (Answer, time.Duration, *Error) {
+func (c *Client) once(ctx context.Context, body []byte) (Answer, time.Duration, *Error) {
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -254,35 +246,37 @@ func (c *Client) once(ctx context.Context, params openai.ChatCompletionNewParams
 	}
 	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	resp, err := c.api.Chat.Completions.New(actx, params)
+	resp, st, hdr, err := c.post(actx, body)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Answer{}, 0, &Error{Kind: KindCancelled, Msg: ctx.Err().Error()}
 		}
-		var apiErr *openai.Error
-		if errors.As(err, &apiErr) {
-			st := apiErr.StatusCode
-			msg := c.redact(fmt.Sprintf("%s %s", http.StatusText(st), firstLine(apiErr.Message, apiErr.RawJSON())))
-			if st == http.StatusTooManyRequests || st == http.StatusRequestTimeout || st == http.StatusConflict || st >= 500 {
-				return Answer{}, retryAfter(apiErr.Response), &Error{Kind: KindExhausted, Status: st, Msg: msg}
-			}
-			return Answer{}, 0, &Error{Kind: KindClient, Status: st, Msg: msg}
-		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return Answer{}, 0, &Error{Kind: KindExhausted, Msg: fmt.Sprintf("no answer within %s", c.cfg.Timeout)}
 		}
-		// Transport errors and bodies that do not decode.
+		// Transport errors, and bodies that arrive but do not decode.
 		kind := KindExhausted
 		if !isNetErr(err) {
 			kind = KindNoAnswer
 		}
-		return Answer{}, 0, &Error{Kind: kind, Msg: c.redact(shortErr(err))}
+		return Answer{}, 0, &Error{Kind: kind, Status: st, Msg: c.redact(shortErr(err))}
 	}
-	if resp == nil || len(resp.Choices) == 0 {
+	if st < 200 || st > 299 {
+		msg := c.redact(fmt.Sprintf("%s %s", http.StatusText(st), errorMessage(resp)))
+		if st == http.StatusTooManyRequests || st == http.StatusRequestTimeout || st == http.StatusConflict || st >= 500 {
+			return Answer{}, retryAfter(&http.Response{Header: hdr}), &Error{Kind: KindExhausted, Status: st, Msg: msg}
+		}
+		return Answer{}, 0, &Error{Kind: KindClient, Status: st, Msg: msg}
+	}
+	var cr chatResponse
+	if err := json.Unmarshal(resp, &cr); err != nil {
+		return Answer{}, 0, &Error{Kind: KindNoAnswer, Msg: c.redact("response does not decode: " + shortErr(err))}
+	}
+	if len(cr.Choices) == 0 {
 		return Answer{}, 0, &Error{Kind: KindNoAnswer, Msg: "response has no choices"}
 	}
-	ch := resp.Choices[0]
-	return Answer{Text: strings.TrimSpace(ch.Message.Content), FinishReason: ch.FinishReason, Model: resp.Model}, 0, nil
+	ch := cr.Choices[0]
+	return Answer{Text: strings.TrimSpace(ch.Message.Content), FinishReason: ch.FinishReason, Model: cr.Model}, 0, nil
 }
 
 // isNetErr tells transport failures (http.Client.Do wraps them all in a
