@@ -353,6 +353,19 @@ type InputDecision struct {
 	Clips  int    `json:"clips"`
 	Reason string `json:"reason,omitempty"` // a Reason* constant when rejected
 	Stage  string `json:"stage,omitempty"`
+	// Check is the failed check behind the reason (for example
+	// topic_no_text for off_topic), when the reject names one.
+	Check string `json:"check,omitempty"`
+}
+
+// Advice is one of the main reasons inputs were rejected, with what to do
+// about it.
+type Advice struct {
+	Reason string  `json:"reason"`
+	Check  string  `json:"check,omitempty"`
+	Inputs int     `json:"inputs"`
+	Share  float64 `json:"share"` // of all inputs
+	Hint   string  `json:"hint"`
 }
 
 // CurateStats is stats.json.
@@ -374,11 +387,19 @@ type CurateStats struct {
 	FailedChecks    map[string]int `json:"failed_checks"`
 	ClipsByCategory map[string]int `json:"clips_by_category"`
 	// ClipsByCaptioner counts kept clips by the captioner that captioned them.
-	ClipsByCaptioner map[string]int  `json:"clips_by_captioner,omitempty"`
-	ClipSeconds      float64         `json:"clip_seconds"`
-	SourceSeconds    float64         `json:"source_seconds"` // of the inputs that probed
-	Decisions        []InputDecision `json:"decisions"`
+	ClipsByCaptioner map[string]int `json:"clips_by_captioner,omitempty"`
+	ClipSeconds      float64        `json:"clip_seconds"`
+	SourceSeconds    float64        `json:"source_seconds"` // of the inputs that probed
+	// LowYield is set when less than LowYieldShare of the inputs gave a
+	// clip; Advice then lists the main reasons, most inputs first.
+	LowYield  bool            `json:"low_yield,omitempty"`
+	Advice    []Advice        `json:"advice,omitempty"`
+	Decisions []InputDecision `json:"decisions"`
 }
+
+// LowYieldShare: a run in which fewer than this share of the inputs gave
+// a clip ends with the main reject reasons and what to do about each.
+const LowYieldShare = 0.5
 
 // AccountingLine is the line a curation run ends with.
 func (s CurateStats) AccountingLine() string {

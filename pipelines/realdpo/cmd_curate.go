@@ -12,6 +12,7 @@ import (
 
 	pcurate "realdpo/pipelines/curate"
 	"realdpo/schemas"
+	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"
 )
 
@@ -209,5 +210,8 @@ func runCurate(ctx context.Context) error {
 		fmt.Printf("  rejected %-14s %d\n", r, st.InputsRejectedByReason[r])
 	}
 	fmt.Println(st.AccountingLine())
+	if advice := stage.AdviceText(st); advice != "" {
+		fmt.Fprint(os.Stderr, "curate: "+advice)
+	}
 	return nil
 }

@@ -307,6 +307,17 @@ func (fn *probeFn) ProcessElement(ctx context.Context, src schemas.SourceFile, e
 		fail(schemas.SourceInfo{}, stage.Reject(schemas.StageProbe, schemas.ReasonEmptyFile, "zero bytes"))
 		return nil
 	}
+	// Footage with no text to match, when nothing later could give it any,
+	// would be decoded, analysed and normalised only to be rejected for
+	// the same reason at the end: decide it here.
+	if r, check := ScreenUntagged(fn.Cfg.Review, src); r != nil {
+		count(ctx, "failed_check_"+check)
+		rec := inputReject(src, schemas.SourceInfo{SizeBytes: src.SizeBytes}, r)
+		rec.Failed = []string{check}
+		count(ctx, "reject_"+r.Stage+"_"+r.Reason)
+		rej(rec)
+		return nil
+	}
 	loc, err := stage.Localize(ctx, src.Path, tempDir(), th.MaxBytes, true)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -556,6 +567,7 @@ func (fn *writeFn) ProcessElement(ctx context.Context, _ string, _ func(*string)
 		}
 	}
 	st := stage.ComputeStats(fn.Cfg.Profile, fn.Cfg.Thresholds, sources, man, rej)
+	stage.Advise(&st, fn.Cfg)
 	manData, err := stage.JSONLines(man)
 	if err != nil {
 		return err

@@ -109,6 +109,51 @@ func (fs *frameSampler) fingerprint() []string {
 	return out
 }
 
+// ScreenUntagged decides, before a byte of src is read, what curation would
+// decide after decoding, analysing and normalising it when it has no text
+// the topic filter can match and the configuration cannot give it any (a
+// vlm captioner's caption or a vlm judge's verdict is the only other
+// evidence). It mirrors the caption and topic stages exactly: with the
+// sidecar captioner and no caption fallback the caption stage rejects it
+// (caption_empty); otherwise its caption is a template, which carries no
+// evidence of its own, and unless --keep_untagged or --judge=vlm the topic
+// stage rejects it off_topic (topic_no_text). It returns nil, "" when the
+// source could still be kept, else the rejection and its failed check.
+func ScreenUntagged(r schemas.ReviewConfig, src schemas.SourceFile) (*stage.Rejection, string) {
+	switch r.Captioner {
+	case schemas.CaptionerSidecar:
+		// The sidecar captioner takes the caption, else builds one from the
+		// title and tags, whose words the topic filter then matches.
+		if src.Caption != "" || src.Title != "" || len(src.Tags) > 0 {
+			return nil, ""
+		}
+		switch r.Fallback {
+		case schemas.CaptionerTemplate:
+			// A template caption: the topic filter still sees no text.
+		case schemas.CaptionerVLM:
+			return nil, ""
+		default:
+			// Nothing captions it: the caption stage rejects it, before
+			// the topic filter or a judge could see it.
+			return stage.Reject(schemas.StageCaption, schemas.ReasonCaption,
+					"no sidecar caption, title or tags, and no fallback captioner (screened before decoding)"),
+				"caption_" + caption.GateEmpty
+		}
+	case schemas.CaptionerTemplate:
+		if topic.HasText(topic.Text{Title: src.Title, Tags: src.Tags}) {
+			return nil, ""
+		}
+	default:
+		return nil, "" // a model's caption is text to match
+	}
+	if r.KeepUntagged || r.Judge == schemas.CaptionerVLM {
+		return nil, "" // kept as others, or left to the judge
+	}
+	return stage.Reject(schemas.StageTopic, schemas.ReasonOffTopic,
+		"no title, tags or caption to match (screened before decoding; caption with --captioner=vlm, judge with --judge=vlm, "+
+			"keep with --keep_untagged, or add NAME.json/NAME.txt sidecars)"), "topic_no_text"
+}
+
 // clipReject is the reject record for a normalised clip dropped by a
 // semantic stage.
 func clipReject(m schemas.ManifestRecord, stg, reason, detail string, failed ...string) schemas.RejectRecord {
@@ -220,7 +265,13 @@ func (fn *topicFn) ProcessElement(ctx context.Context, m schemas.ManifestRecord,
 	if m.CaptionSource == "template" {
 		text.Caption = "" // made from the tags: no evidence of its own
 	}
-	match := topic.Classify(fn.Cfg.Review.Topics, text, fn.Cfg.Review.KeepUntagged)
+	// With no text at all, a judge that sees the frames is the only
+	// evidence there is: the clip goes to it as "others".
+	untaggedToJudge := fn.judge != nil && !topic.HasText(text)
+	match := topic.Classify(fn.Cfg.Review.Topics, text, fn.Cfg.Review.KeepUntagged || untaggedToJudge)
+	if untaggedToJudge && !fn.Cfg.Review.KeepUntagged {
+		match.Detail = "no text to match; the judge decides (category others)"
+	}
 	m.TopicHits = match.Hits
 	if !match.OnTopic {
 		check := "topic_no_match"

@@ -71,12 +71,13 @@ func ComputeStats(p schemas.Profile, th schemas.Thresholds, sources []schemas.So
 		input         *schemas.RejectRecord
 		reasons       map[string]int
 		stageOfReason map[string]string
+		checkOfReason map[string]string
 		seconds       float64
 	}
 	per := map[string]*srcRejects{}
 	get := func(s string) *srcRejects {
 		if per[s] == nil {
-			per[s] = &srcRejects{reasons: map[string]int{}, stageOfReason: map[string]string{}}
+			per[s] = &srcRejects{reasons: map[string]int{}, stageOfReason: map[string]string{}, checkOfReason: map[string]string{}}
 		}
 		return per[s]
 	}
@@ -93,6 +94,9 @@ func ComputeStats(p schemas.Profile, th schemas.Thresholds, sources []schemas.So
 		} else {
 			sr.reasons[r.Reason]++
 			sr.stageOfReason[r.Reason] = r.Stage
+			if c := decidingCheck(*r); c != "" && (sr.checkOfReason[r.Reason] == "" || c < sr.checkOfReason[r.Reason]) {
+				sr.checkOfReason[r.Reason] = c // the same whatever order the records came in
+			}
 		}
 		if r.SourceInfo.DurationS > 0 {
 			sr.seconds = r.SourceInfo.DurationS
@@ -123,7 +127,7 @@ func ComputeStats(p schemas.Profile, th schemas.Thresholds, sources []schemas.So
 			d.Reason, d.Stage = "unknown", ""
 			if sr := per[s.Rel]; sr != nil {
 				if sr.input != nil {
-					d.Reason, d.Stage = sr.input.Reason, sr.input.Stage
+					d.Reason, d.Stage, d.Check = sr.input.Reason, sr.input.Stage, decidingCheck(*sr.input)
 				} else {
 					best, bestN := "", -1
 					for r, n := range sr.reasons {
@@ -131,7 +135,7 @@ func ComputeStats(p schemas.Profile, th schemas.Thresholds, sources []schemas.So
 							best, bestN = r, n
 						}
 					}
-					d.Reason, d.Stage = best, sr.stageOfReason[best]
+					d.Reason, d.Stage, d.Check = best, sr.stageOfReason[best], sr.checkOfReason[best]
 				}
 			}
 			st.InputsRejectedByReason[d.Reason]++
@@ -147,6 +151,17 @@ func ComputeStats(p schemas.Profile, th schemas.Thresholds, sources []schemas.So
 	st.ClipSeconds = math.Round(st.ClipSeconds*1000) / 1000
 	st.SourceSeconds = math.Round(st.SourceSeconds*1000) / 1000
 	return st
+}
+
+// decidingCheck is the failed check a reject names for its own reason:
+// its only one, or the one a semantic stage records (topic_no_text,
+// caption_empty, ...). Filter rejects list every failing check, so the
+// reason says it better.
+func decidingCheck(r schemas.RejectRecord) string {
+	if len(r.Failed) == 1 && r.Failed[0] != r.Reason {
+		return r.Failed[0]
+	}
+	return ""
 }
 
 func rank(order map[string]int, r string) int {
@@ -182,6 +197,10 @@ func DatasetCard(st schemas.CurateStats, man []schemas.ManifestRecord) string {
 	fmt.Fprintf(&b, "| | |\n|---|---|\n| inputs | %d |\n| inputs accepted | %d |\n| inputs rejected | %d |\n| candidate windows | %d |\n| clips kept | %d |\n| clip hours | %.3f |\n| source hours probed | %.3f |\n\n",
 		st.Inputs, st.InputsAccepted, st.InputsRejected, st.Candidates, st.Clips, st.ClipSeconds/3600, st.SourceSeconds/3600)
 	fmt.Fprintf(&b, "Accounting: `%s`\n\n", st.AccountingLine())
+	if st.LowYield {
+		b.WriteString("## Why so few inputs gave clips\n\n")
+		b.WriteString(AdviceText(st) + "\n")
+	}
 
 	b.WriteString("## Categories (topic filter)\n\n")
 	writeShares(&b, st.ClipsByCategory, st.Clips)

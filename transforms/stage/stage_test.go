@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -375,5 +376,80 @@ func TestCollectFreshValues(t *testing.T) {
 	})
 	if len(got) != 2 || got[0].Detail == "" || got[1].Detail != "" || got[1].Source != "b" {
 		t.Fatalf("collected %+v", got)
+	}
+}
+
+// TestAdviseLowYield checks when a run counts as low-yield and what it
+// says: the deciding reasons (split by the check a semantic reject names),
+// most inputs first, at most three, each with a hint naming the flags.
+func TestAdviseLowYield(t *testing.T) {
+	th := schemas.DefaultThresholds(demo)
+	cfg := schemas.CurateConfig{Profile: demo, Thresholds: th, Review: schemas.DefaultReviewConfig()}
+	var sources []schemas.SourceFile
+	var rej []schemas.RejectRecord
+	add := func(name string, r schemas.RejectRecord) {
+		sources = append(sources, schemas.SourceFile{Rel: name})
+		if r.Reason != "" {
+			r.Source = name
+			rej = append(rej, r)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		add(fmt.Sprintf("untagged%d.mp4", i), schemas.RejectRecord{Stage: schemas.StageTopic, Reason: schemas.ReasonOffTopic, Candidate: -1, Failed: []string{"topic_no_text"}})
+	}
+	for i := 0; i < 2; i++ {
+		// A clip-level topic reject names its check too.
+		add(fmt.Sprintf("nomatch%d.mp4", i), schemas.RejectRecord{Stage: schemas.StageTopic, Reason: schemas.ReasonOffTopic, Candidate: 0, Failed: []string{"topic_no_match"}})
+	}
+	add("dark.mp4", schemas.RejectRecord{Stage: schemas.StageFilter, Reason: schemas.ReasonExposure, Candidate: 0, Failed: []string{schemas.ReasonExposure}})
+	add("short.mp4", schemas.RejectRecord{Stage: schemas.StageFilter, Reason: schemas.ReasonTooShort, Candidate: -1})
+	var man []schemas.ManifestRecord
+	for i := 0; i < 3; i++ {
+		name := fmt.Sprintf("good%d.mp4", i)
+		add(name, schemas.RejectRecord{})
+		man = append(man, schemas.ManifestRecord{ID: name, Source: name, Frames: 17, FPS: 8})
+	}
+	st := ComputeStats(demo, th, sources, man, rej)
+	Advise(&st, cfg)
+	if !st.LowYield {
+		t.Fatalf("3 of 11 inputs kept is not low yield: %s", st.AccountingLine())
+	}
+	var got []string
+	for _, a := range st.Advice {
+		got = append(got, fmt.Sprintf("%s/%s=%d@%.3f", a.Reason, a.Check, a.Inputs, a.Share))
+	}
+	// exposure and too_short tie at one input each: the reason's name breaks the tie.
+	want := []string{"off_topic/topic_no_text=4@0.364", "off_topic/topic_no_match=2@0.182", "exposure/=1@0.091"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("advice %v, want %v", got, want)
+	}
+	for _, a := range st.Advice {
+		if a.Hint == "" {
+			t.Errorf("%s: no hint", a.Reason)
+		}
+	}
+	for flagName, a := range map[string]schemas.Advice{"--keep_untagged": st.Advice[0], "--topics": st.Advice[1], "--min_luma": st.Advice[2]} {
+		if !strings.Contains(a.Hint, flagName) {
+			t.Errorf("%s hint does not name %s: %q", a.Reason, flagName, a.Hint)
+		}
+	}
+	text := AdviceText(st)
+	if !strings.Contains(text, "Only 3 of 11 inputs gave clips") || !strings.Contains(text, "off_topic (topic_no_text): 4 inputs (36%)") {
+		t.Errorf("advice text:\n%s", text)
+	}
+	if card := DatasetCard(st, man); !strings.Contains(card, "## Why so few inputs gave clips") || !strings.Contains(card, text) {
+		t.Errorf("card lacks the advice:\n%s", card)
+	}
+
+	// Half the inputs kept is not low yield: no advice anywhere.
+	for i := 3; i < 8; i++ {
+		name := fmt.Sprintf("good%d.mp4", i)
+		add(name, schemas.RejectRecord{})
+		man = append(man, schemas.ManifestRecord{ID: name, Source: name, Frames: 17, FPS: 8})
+	}
+	st = ComputeStats(demo, th, sources, man, rej)
+	Advise(&st, cfg)
+	if st.LowYield || st.Advice != nil || AdviceText(st) != "" || strings.Contains(DatasetCard(st, man), "Why so few") {
+		t.Errorf("%s: low yield %v, advice %+v", st.AccountingLine(), st.LowYield, st.Advice)
 	}
 }

@@ -133,6 +133,12 @@ var weights = []struct {
 	w     int
 }{{"tags", 3}, {"title", 2}, {"caption", 1}}
 
+// HasText reports whether the filter has anything to match in t: footage
+// without it is off-topic unless kept untagged.
+func HasText(t Text) bool {
+	return Normalize(strings.Join(t.Tags, " , "))+Normalize(t.Title)+Normalize(t.Caption) != ""
+}
+
 // Classify assigns a category, or says why the footage is off-topic.
 // keepUntagged makes footage with no text at all "others" instead.
 func Classify(tl schemas.TopicList, t Text, keepUntagged bool) Match {
@@ -141,7 +147,7 @@ func Classify(tl schemas.TopicList, t Text, keepUntagged bool) Match {
 		"title":   " " + Normalize(t.Title) + " ",
 		"caption": " " + Normalize(t.Caption) + " ",
 	}
-	if strings.TrimSpace(fields["tags"]+fields["title"]+fields["caption"]) == "" {
+	if !HasText(t) {
 		if keepUntagged {
 			return Match{Category: schemas.CategoryOthers, OnTopic: true, Detail: "no text to match; kept as others (--keep_untagged)"}
 		}
