@@ -19,6 +19,10 @@ const (
 	DefectNotVideo  = "not_video"
 	DefectShaky     = "shaky"
 	DefectOffTopic  = "off_topic"
+	// DefectReencode is the same source as another file, as a stock library
+	// ships it again: rendered smaller, encoded VP9 at a low bitrate and
+	// starting later, so curation keeps another window of it.
+	DefectReencode = "reencode"
 )
 
 // Outcome is what curation is expected to decide for a file under one profile.
@@ -51,12 +55,15 @@ type GroundTruth struct {
 	// CutFrames are the indices of the first frame of each new shot.
 	CutFrames []int `json:"cut_frames,omitempty"`
 	// Shots describe each cut-free segment: its action and frame range.
-	Shots       []Shot             `json:"shots,omitempty"`
-	DuplicateOf string             `json:"duplicate_of,omitempty"`
-	Title       string             `json:"title,omitempty"`
-	Tags        []string           `json:"tags,omitempty"`
-	Caption     string             `json:"caption,omitempty"`
-	Expected    map[string]Outcome `json:"expected"` // by curation profile name
+	Shots       []Shot `json:"shots,omitempty"`
+	DuplicateOf string `json:"duplicate_of,omitempty"`
+	// OffsetS: a re-encoded copy's first frame is its original's frame at
+	// this time.
+	OffsetS  float64            `json:"offset_s,omitempty"`
+	Title    string             `json:"title,omitempty"`
+	Tags     []string           `json:"tags,omitempty"`
+	Caption  string             `json:"caption,omitempty"`
+	Expected map[string]Outcome `json:"expected"` // by curation profile name
 	// FramesSHA256 hashes the raw RGB frames before encoding; the same seed
 	// must give the same value.
 	FramesSHA256 string `json:"frames_sha256,omitempty"`

@@ -196,6 +196,7 @@ func writeItem(ctx context.Context, c Config, items []item, i int) (schemas.Grou
 		gt.FramesSHA256, th = res.FramesSHA256, res.Thumbs
 		if it.dupOf >= 0 {
 			gt.DuplicateOf = items[it.dupOf].spec.Name
+			gt.OffsetS = float64(v.Skip) / v.FPS
 		}
 	}
 	side := schemas.Sidecar{Title: it.title, Tags: it.tags, Source: "realdpo-synth", License: "CC0-1.0"}

@@ -53,6 +53,7 @@ var AllDefects = []string{
 	schemas.DefectStatic, schemas.DefectDark, schemas.DefectBlur, schemas.DefectOverlay,
 	schemas.DefectExactDup, schemas.DefectTruncated, schemas.DefectOffTopic, schemas.DefectWashedOut,
 	schemas.DefectNearDup, schemas.DefectZeroByte, schemas.DefectNotVideo, schemas.DefectShaky,
+	schemas.DefectReencode,
 }
 
 func (c *Config) defaults() {
@@ -147,7 +148,7 @@ func plan(c Config) []item {
 		if defective[i] {
 			it.defect = c.Defects[dealt%len(c.Defects)]
 			dealt++
-			if (it.defect == schemas.DefectExactDup || it.defect == schemas.DefectNearDup) && len(cleanSoFar) == 0 {
+			if isCopy(it.defect) && len(cleanSoFar) == 0 {
 				it.defect = schemas.DefectStatic // nothing to duplicate yet
 			}
 		}
@@ -206,7 +207,7 @@ func plan(c Config) []item {
 			if r.chance(0.3) {
 				v.Container = "mkv"
 			}
-		case schemas.DefectExactDup, schemas.DefectNearDup:
+		case schemas.DefectExactDup, schemas.DefectNearDup, schemas.DefectReencode:
 			it.dupOf = pick(r, cleanSoFar)
 		}
 		v.Frames = max(2, int(math.Round(sec*v.FPS)))
@@ -245,6 +246,15 @@ func plan(c Config) []item {
 				v.Container, v.Codec = "mp4", "libx264"
 			}
 		}
+		if it.defect == schemas.DefectReencode {
+			// The same footage shipped again: smaller, VP9 at a low bitrate,
+			// and starting later (a quarter of the original, at most 2 s), so
+			// its best window is another stretch of the source.
+			v.Width, v.Height = even(orig.Width*3/4), even(orig.Height*3/4)
+			v.Container, v.Codec, v.CRF = "webm", "libvpx-vp9", 50
+			v.Skip = int(math.Round(min(2, 0.25*orig.duration()) * orig.FPS))
+			v.Frames = orig.Frames - v.Skip
+		}
 		v.Name = fmt.Sprintf("footage_%04d.%s", i, v.Container)
 		it.spec = v
 	}
@@ -255,6 +265,11 @@ func plan(c Config) []item {
 }
 
 func even(x int) int { return x &^ 1 }
+
+// isCopy reports whether a defect makes a file a copy of an earlier clean one.
+func isCopy(defect string) bool {
+	return defect == schemas.DefectExactDup || defect == schemas.DefectNearDup || defect == schemas.DefectReencode
+}
 
 // planCuts splits a video into 2-3 shots of different scenes and actions,
 // with shot lengths that are clearly long or clearly short for each profile.
@@ -311,7 +326,8 @@ func expected(it *item, items []item, p Profile) schemas.Outcome {
 	}
 	longest := 0.0
 	for _, s := range v.Shots {
-		longest = math.Max(longest, float64(s.End-s.Start)/v.FPS)
+		// A copy that starts later keeps only the end of its first shot.
+		longest = math.Max(longest, float64(s.End-max(s.Start, v.Skip))/v.FPS)
 	}
 	if longest < p.Seconds+trimAllowance {
 		return rej(schemas.ReasonTooShort)
@@ -327,7 +343,7 @@ func expected(it *item, items []item, p Profile) schemas.Outcome {
 		return rej(schemas.ReasonExposure)
 	case schemas.DefectOverlay:
 		return rej(schemas.ReasonOverlay)
-	case schemas.DefectExactDup, schemas.DefectNearDup:
+	case schemas.DefectExactDup, schemas.DefectNearDup, schemas.DefectReencode:
 		orig := &items[it.dupOf]
 		if o := expected(orig, items, p); !o.Accept {
 			return o // the original is rejected for the same reason first

@@ -280,6 +280,34 @@ func TestDefectsAreReallyThere(t *testing.T) {
 				if d /= float64(len(a)); d > 12 {
 					t.Errorf("%s: near duplicate differs from %s by %.1f per pixel", gt.File, gt.DuplicateOf, d)
 				}
+			case schemas.DefectReencode:
+				// The copy's first frame is its original's frame at OffsetS,
+				// at three quarters of its size, in VP9.
+				var orig schemas.GroundTruth
+				for _, o := range truth {
+					if o.File == gt.DuplicateOf {
+						orig = o
+					}
+				}
+				skip := int(math.Round(gt.OffsetS * orig.FPS))
+				if gt.Codec != "vp9" || gt.Width != orig.Width*3/4&^1 || skip < 1 || gt.Frames != orig.Frames-skip {
+					t.Errorf("%s: re-encode of %s is %s %dx%d, %d frames from frame %d; original %dx%d, %d frames",
+						gt.File, orig.File, gt.Codec, gt.Width, gt.Height, gt.Frames, skip, orig.Width, orig.Height, orig.Frames)
+				}
+				a := firstFrame(t, path)
+				var b []byte
+				eachFrame(t, filepath.Join(dir, gt.DuplicateOf), 64, 36, func(i int, px []byte) {
+					if i == skip {
+						b = append([]byte(nil), px...)
+					}
+				})
+				var d float64
+				for i := range a {
+					d += math.Abs(float64(a[i]) - float64(b[i]))
+				}
+				if d /= float64(len(a)); len(b) == 0 || d > 12 {
+					t.Errorf("%s: re-encode differs from %s at %.2f s by %.1f per pixel", gt.File, gt.DuplicateOf, gt.OffsetS, d)
+				}
 			case schemas.DefectShaky:
 				_, diffs, _ := frameStats(t, path, 160, 90)
 				if mean(diffs) < 1.5*motionRef {

@@ -41,6 +41,9 @@ type videoSpec struct {
 	// Render-time effects.
 	Static, Blur, Overlay, Dark, Washed bool
 	Gain                                float64 // extra brightness factor (near duplicates)
+	// Skip drops the first Skip frames of the footage (a re-encoded copy that
+	// starts later): file frame i shows footage frame Skip+i.
+	Skip int
 }
 
 type shotSpec struct {
@@ -445,7 +448,7 @@ func renderFrames(ctx context.Context, v *videoSpec, thumbs int, sink func([]byt
 				return res, err
 			}
 		}
-		pix := rd.frame(i)
+		pix := rd.frame(v.Skip + i)
 		h.Write(pix)
 		if want[i] {
 			res.Thumbs = append(res.Thumbs, thumbnail(rd.cv.toImage(), 160, 90))
