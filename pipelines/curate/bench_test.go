@@ -54,22 +54,46 @@ func runChild(cfgJSON string) int {
 // BenchmarkCurateVsFFmpeg times the whole pipeline (realaction profile:
 // probe, hash, analysis decode, cuts, filters, normalise and encode, write)
 // on a fixed synth corpus against ffmpeg alone decoding the same inputs
-// single-threaded (`ffmpeg -threads 1 -i F -f null -`), in the same run.
-// Target: ratio at most 1.5. "short" is the fixed corpus of the target
-// (eight 8-14 s files); "long" (four 45-60 s files) shows how the ratio
-// moves once per-file costs are spread over more footage.
+// single-threaded (`ffmpeg -threads 1 -i F -f null -`), in the same run,
+// by wall time and by CPU time: the pipeline's own (the workers run in this
+// process) and its ffmpeg and ffprobe children's, against the decodes'.
+// Target: CPU ratio at most 1.5 on long footage. "short" is the fixed
+// corpus of the first target (eight 8-14 s files); "long" four 45-60 s
+// files of 640x360 to 1280x720 in mixed codecs; "long1080" the case of
+// issue 18, four 60 s H.264 files of 1080p footage at 24 to 30 fps.
 func BenchmarkCurateVsFFmpeg(b *testing.B) {
-	b.Run("short", func(b *testing.B) { benchCurateVsFFmpeg(b, 8, 2024, 8, 14) })
-	b.Run("long", func(b *testing.B) { benchCurateVsFFmpeg(b, 4, 2025, 45, 60) })
+	small := []synth.Size{{W: 640, H: 360}, {W: 854, H: 480}, {W: 1280, H: 720}}
+	b.Run("short", func(b *testing.B) { benchCurateVsFFmpeg(b, 8, 2024, 8, 14, small, false) })
+	b.Run("long", func(b *testing.B) { benchCurateVsFFmpeg(b, 4, 2025, 45, 60, small, false) })
+	// Seed 3004 deals four H.264 mp4 files (at 30, 25, 25 and 24 fps).
+	b.Run("long1080", func(b *testing.B) {
+		benchCurateVsFFmpeg(b, 4, 3004, 60, 60, []synth.Size{{W: 1280, H: 720}, {W: 1920, H: 1080}}, true)
+	})
 }
 
-func benchCurateVsFFmpeg(b *testing.B, count int, seed uint64, minS, maxS float64) {
+// cpuTimes is this process's CPU time and its waited-for children's.
+func cpuTimes() (self, children time.Duration) {
+	var s, c syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &s)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &c)
+	return time.Duration(s.Utime.Nano() + s.Stime.Nano()), time.Duration(c.Utime.Nano() + c.Stime.Nano())
+}
+
+func benchCurateVsFFmpeg(b *testing.B, count int, seed uint64, minS, maxS float64, sizes []synth.Size, h264Only bool) {
 	in := b.TempDir()
-	if _, err := synth.Generate(context.Background(), synth.Config{
+	gts, err := synth.Generate(context.Background(), synth.Config{
 		Output: in, Count: count, Seed: seed, DefectShare: 0,
-		Sizes: []synth.Size{{W: 640, H: 360}, {W: 854, H: 480}, {W: 1280, H: 720}}, MinSeconds: minS, MaxSeconds: maxS, Workers: 2,
-	}); err != nil {
+		Sizes: sizes, MinSeconds: minS, MaxSeconds: maxS, Workers: 2,
+	})
+	if err != nil {
 		b.Fatal(err)
+	}
+	if h264Only {
+		for _, g := range gts {
+			if g.Codec != "h264" {
+				b.Fatalf("%s is %s: the corpus was chosen to be H.264 only (synth's plan changed?)", g.File, g.Codec)
+			}
+		}
 	}
 	var inputs []string
 	entries, _ := os.ReadDir(in)
@@ -80,6 +104,7 @@ func benchCurateVsFFmpeg(b *testing.B, count int, seed uint64, minS, maxS float6
 		}
 	}
 	var ffmpegS, pipeS float64
+	var ffmpegCPU, pipeCPU, pipeKids time.Duration
 	var st schemas.CurateStats
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -89,26 +114,39 @@ func benchCurateVsFFmpeg(b *testing.B, count int, seed uint64, minS, maxS float6
 			if out, err := cmd.CombinedOutput(); err != nil {
 				b.Fatalf("ffmpeg %s: %v %s", f, err, out)
 			}
+			ffmpegCPU += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		}
 		ffmpegS += time.Since(t0).Seconds()
 		cfg, err := NewConfig(in, b.TempDir(), schemas.ProfileRealAction)
 		if err != nil {
 			b.Fatal(err)
 		}
+		self0, kids0 := cpuTimes()
 		t1 := time.Now()
 		if st, err = Run(context.Background(), cfg); err != nil {
 			b.Fatal(err)
 		}
 		pipeS += time.Since(t1).Seconds()
+		self1, kids1 := cpuTimes()
+		pipeCPU += self1 - self0 + kids1 - kids0
+		pipeKids += kids1 - kids0
 	}
 	n := float64(b.N)
+	cpuRatio := pipeCPU.Seconds() / ffmpegCPU.Seconds()
 	b.ReportMetric(pipeS/ffmpegS, "ratio")
+	b.ReportMetric(cpuRatio, "cpu_ratio")
 	b.ReportMetric(pipeS/n, "pipeline_s")
 	b.ReportMetric(ffmpegS/n, "ffmpeg_decode_s")
+	b.ReportMetric(pipeCPU.Seconds()/n, "pipeline_cpu_s")
+	b.ReportMetric(pipeKids.Seconds()/n, "pipeline_children_cpu_s")
+	b.ReportMetric(ffmpegCPU.Seconds()/n, "ffmpeg_decode_cpu_s")
 	b.ReportMetric(float64(len(inputs)), "inputs")
 	b.ReportMetric(float64(st.Clips), "clips")
-	b.Logf("%d inputs (%.0f s of footage): pipeline %.2f s, ffmpeg -threads 1 decode %.2f s, ratio %.2f; %s",
-		len(inputs), st.SourceSeconds, pipeS/n, ffmpegS/n, pipeS/ffmpegS, st.AccountingLine())
+	load, _ := os.ReadFile("/proc/loadavg")
+	b.Logf("%d inputs (%.0f s of footage): pipeline %.2f s wall, %.2f CPU-s (%.2f in ffmpeg/ffprobe); ffmpeg -threads 1 decode %.2f s wall, %.2f CPU-s; "+
+		"ratio %.2f wall, %.2f CPU; %s; load %s",
+		len(inputs), st.SourceSeconds, pipeS/n, pipeCPU.Seconds()/n, pipeKids.Seconds()/n, ffmpegS/n, ffmpegCPU.Seconds()/n,
+		pipeS/ffmpegS, cpuRatio, st.AccountingLine(), strings.TrimSpace(string(load)))
 }
 
 // BenchmarkCuratePeakMemory1080p5min curates one 1080p, 5-minute input
