@@ -265,6 +265,11 @@ type Candidate struct {
 	Detail   string   `json:"detail,omitempty"`
 	Failed   []string `json:"failed,omitempty"`
 	Upscaled bool     `json:"upscaled"`
+	// SourcePrint fingerprints the whole source (dedup.EncodeSourcePrint of
+	// a difference hash every SourcePrintStepS seconds of its analysis
+	// frames), so copies are found whichever windows were kept.
+	SourcePrint      string  `json:"source_print,omitempty"`
+	SourcePrintStepS float64 `json:"source_print_step_s,omitempty"`
 }
 
 // ManifestRecord is one line of manifest.jsonl: one kept, normalised clip.
@@ -305,6 +310,10 @@ type ManifestRecord struct {
 	// per keyframe, as 16 hex digits, so a later refresh can deduplicate
 	// against this dataset without decoding it again.
 	Fingerprint []string `json:"fingerprint,omitempty"`
+	// SourcePrint and SourcePrintStepS fingerprint the whole source the
+	// clip was cut from (see Candidate), for the same reason.
+	SourcePrint      string  `json:"source_print,omitempty"`
+	SourcePrintStepS float64 `json:"source_print_step_s,omitempty"`
 	// KeyFrames are evenly spaced JPEG frames for the vlm captioner and
 	// judge; they travel between stages only and are never written.
 	KeyFrames [][]byte `json:"-"`

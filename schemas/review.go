@@ -50,6 +50,11 @@ type ReviewConfig struct {
 	DedupRounds      int  `json:"dedup_rounds"`
 	DedupMaxBucket   int  `json:"dedup_max_bucket"`
 	DedupOff         bool `json:"dedup_off"`
+	// DedupSourceMaxDistance: clips of two different sources whose source
+	// prints (hashes over the whole source, see dedup.SourceDistance) line
+	// up within this mean distance are the same footage, whichever windows
+	// were kept; -1 compares windows only.
+	DedupSourceMaxDistance int `json:"dedup_source_max_distance"`
 }
 
 // VLMConfig is an OpenAI-compatible chat-completions endpoint that accepts
@@ -86,6 +91,8 @@ func DefaultReviewConfig() ReviewConfig {
 		DedupBands:       4,
 		DedupRounds:      4,
 		DedupMaxBucket:   2000,
+
+		DedupSourceMaxDistance: 8,
 	}
 }
 
@@ -119,12 +126,17 @@ type TopicList struct {
 
 // DedupItem is one clip's fingerprint as deduplication sees it. Key is
 // unique per clip record (several sources can hold the same clip id);
-// Rank orders copies, smallest best (see dedup.RankKey).
+// Rank orders copies, smallest best, and names their source (see
+// dedup.RankKey and dedup.SourceRank).
 type DedupItem struct {
 	Key    string   `json:"key"`
 	ID     string   `json:"id"`
 	Hashes []uint64 `json:"hashes"`
 	Rank   string   `json:"rank"`
+	// SourcePrint is the source's print, SourceStepS seconds a hash (see
+	// dedup.SourceDistance); empty for records made before prints.
+	SourcePrint []uint64 `json:"source_print,omitempty"`
+	SourceStepS float64  `json:"source_step_s,omitempty"`
 }
 
 // DedupDecision says whether a clip is kept, and if not which clip (by
@@ -135,4 +147,7 @@ type DedupDecision struct {
 	KeptKey  string `json:"kept_key,omitempty"`
 	KeptID   string `json:"kept_id,omitempty"`
 	Distance int    `json:"distance"` // to the kept copy when it is a direct neighbour, else -1
+	// BySource: the kept copy was found by the source prints (the same
+	// footage, another window) rather than by the windows' keyframes.
+	BySource bool `json:"by_source,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,38 +43,73 @@ func tallyDecision(d schemas.DedupDecision) {
 }
 
 // synthFingerprints makes shard's share of n fingerprints: 8 keyframe
-// hashes per clip drifting a few bits from frame to frame, and every 20th
-// clip a near copy of the one before it (1 to 3 bits off per keyframe).
+// hashes per clip drifting a few bits from frame to frame, and a source
+// print of 24 hashes (12 s at 0.5 s) drifting 6 bits a step. Every 20th
+// clip is a near copy of the one before it (keyframes 1 to 3 bits off a
+// hash, its print 3 bits off a hash), and every 20th, ten later, another
+// window of the footage before it: its own keyframes, and the print of
+// that footage re-encoded (2 bits off a hash, as re-encodes of synth
+// footage measure 0 to 4 aligned) and starting 2 s later, so only the
+// source prints can find it.
 func synthFingerprints(shard, per int, emit func(schemas.DedupItem)) {
 	r := rand.New(rand.NewPCG(uint64(shard), 99))
-	var prev []uint64
+	var prev, prevPrint []uint64
+	flip := func(h uint64, n int) uint64 {
+		for k := 0; k < n; k++ {
+			h ^= 1 << r.IntN(64)
+		}
+		return h
+	}
 	for i := 0; i < per; i++ {
 		id := fmt.Sprintf("clip%07d", shard*per+i)
 		hs := make([]uint64, 8)
-		if i%20 == 19 && prev != nil {
+		print := make([]uint64, 24)
+		switch {
+		case i%20 == 19 && prev != nil:
 			for k := range hs {
 				hs[k] = prev[k] ^ (1 << r.IntN(64)) ^ (1 << r.IntN(64))
 			}
-		} else {
+			for k := range print {
+				print[k] = flip(prevPrint[k], 3)
+			}
+		case i%20 == 9 && prev != nil:
 			h := r.Uint64()
 			for k := range hs {
-				h ^= 1 << r.IntN(64)
+				h = flip(h, 1)
 				hs[k] = h
 			}
+			print = print[:len(prevPrint)-4]
+			for k := range print {
+				print[k] = flip(prevPrint[k+4], 2)
+			}
+		default:
+			h := r.Uint64()
+			for k := range hs {
+				h = flip(h, 1)
+				hs[k] = h
+			}
+			p := r.Uint64()
+			for k := range print {
+				p = flip(p, 6)
+				print[k] = p
+			}
 		}
-		prev = hs
+		prev, prevPrint = hs, print
 		key := id + "|src/" + id
-		emit(schemas.DedupItem{Key: key, ID: id, Hashes: hs, Rank: dedup.RankKey(640*360, float64(5+r.IntN(20)), r.Float64(), 0, id, key)})
+		emit(schemas.DedupItem{Key: key, ID: id, Hashes: hs, SourcePrint: print, SourceStepS: 0.5,
+			Rank: dedup.RankKey(640*360, float64(5+r.IntN(20)), fmt.Sprintf("%016x", shard*per+i), r.Float64(), 0, id, key)})
 	}
 }
 
 // BenchmarkDedup100k times dedup.Dedup on prism over 100,000 synthetic
-// clip fingerprints (5% near copies), generated inside the pipeline so the
-// graph stays small. Besides the time it reports how many planted copies
-// were found (recall must be 1) and the duplicates beyond them: pairs of
-// unrelated random fingerprints that fall within the distance threshold by
-// chance, each checked with dedup.Distance and their number compared with
-// the number expected (chanceExpected).
+// clip fingerprints with source prints (5% near copies, 5% other windows
+// of the same footage), generated inside the pipeline so the graph stays
+// small. Besides the time it reports how many planted copies were found
+// (recall must be 1) and the duplicates beyond them: pairs of unrelated
+// random fingerprints that fall within the distance threshold by chance,
+// each checked with dedup.Distance (or dedup.SourceDistance) and their
+// number compared with the number expected (chanceExpected; unrelated
+// source prints a random 24 hashes apart practically never line up).
 func BenchmarkDedup100k(b *testing.B) {
 	const shards, per = 100, 1000
 	r := schemas.DefaultReviewConfig()
@@ -92,11 +128,13 @@ func BenchmarkDedup100k(b *testing.B) {
 			b.Fatal(err)
 		}
 		beam.ParDo0(s, tallyDecision, dec)
+		cpu0 := processCPU()
 		start := time.Now()
 		if err := runner.Run(context.Background(), p); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "s/100k")
+		b.ReportMetric((processCPU() - cpu0).Seconds(), "cpu_s/100k")
 		if benchDecisions.Load() != shards*per {
 			b.Fatalf("%d decisions for %d items", benchDecisions.Load(), shards*per)
 		}
@@ -122,17 +160,18 @@ func BenchmarkDedup100k(b *testing.B) {
 }
 
 // scoreDedup regenerates the fingerprints and sorts the duplicate
-// decisions into planted copies found (the copy, clip i with i%20 == 19,
-// against clip i-1, either way round) and chance matches, each of which
-// must be within the threshold by dedup.Distance (or reached through a
-// chain of such pairs).
+// decisions into planted copies found (the copy, clip i with i%20 == 19 or
+// 9, against clip i-1, either way round) and chance matches, each of which
+// must be within the threshold by dedup.Distance, or dedup.SourceDistance
+// when found by source print (or reached through a chain of such pairs).
 func scoreDedup(b *testing.B, shards, per int, o dedup.Options, dups []schemas.DedupDecision) (planted, found, chance int) {
-	hashes := map[string][]uint64{}
+	items := map[string]schemas.DedupItem{}
 	for sh := 0; sh < shards; sh++ {
-		synthFingerprints(sh, per, func(it schemas.DedupItem) { hashes[it.Key] = it.Hashes })
+		synthFingerprints(sh, per, func(it schemas.DedupItem) { items[it.Key] = it })
 	}
+	copyOfPrev := func(n int) bool { return n%per%20 == 19 || n%per%20 == 9 }
 	for n := 0; n < shards*per; n++ {
-		if n%per%20 == 19 {
+		if copyOfPrev(n) {
 			planted++
 		}
 	}
@@ -143,17 +182,22 @@ func scoreDedup(b *testing.B, shards, per int, o dedup.Options, dups []schemas.D
 	}
 	for _, d := range dups {
 		a, k := num(d.Key), num(d.KeptKey)
-		if (a%per%20 == 19 && k == a-1) || (k%per%20 == 19 && a == k-1) {
+		if (copyOfPrev(a) && k == a-1) || (copyOfPrev(k) && a == k-1) {
 			found++
 			continue
 		}
 		chance++
-		dist := dedup.Distance(hashes[d.Key], hashes[d.KeptKey])
-		if d.Distance >= 0 && (dist != d.Distance || dist > o.MaxDistance) {
-			b.Errorf("%s duplicate of %s at distance %d, recorded %d (max %d)", d.Key, d.KeptKey, dist, d.Distance, o.MaxDistance)
+		x, y := items[d.Key], items[d.KeptKey]
+		dist, max := dedup.Distance(x.Hashes, y.Hashes), o.MaxDistance
+		if d.BySource {
+			dist, _ = dedup.SourceDistance(x.SourcePrint, x.SourceStepS, y.SourcePrint, y.SourceStepS)
+			max = o.SourceMaxDistance
 		}
-		b.Logf("chance duplicate: %s of %s, distance %d, first keyframes %d bits apart", d.Key, d.KeptKey, d.Distance,
-			dedup.Hamming(hashes[d.Key][0], hashes[d.KeptKey][0]))
+		if d.Distance >= 0 && (dist != d.Distance || dist > max) {
+			b.Errorf("%s duplicate of %s at distance %d, recorded %d (max %d, by source %v)", d.Key, d.KeptKey, dist, d.Distance, max, d.BySource)
+		}
+		b.Logf("chance duplicate: %s of %s, distance %d (by source %v), first keyframes %d bits apart", d.Key, d.KeptKey, d.Distance,
+			d.BySource, dedup.Hamming(x.Hashes[0], y.Hashes[0]))
 	}
 	return planted, found, chance
 }
@@ -212,4 +256,12 @@ func chanceExpected(n int, o dedup.Options) float64 {
 		p += math.Exp(lc-lk-lr-64*math.Ln2) * float64(hit) / float64(samples)
 	}
 	return p * float64(n) * float64(n-1) / 2
+}
+
+// processCPU is the CPU time this process has used (prism runs the
+// workers in it).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

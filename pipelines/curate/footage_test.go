@@ -190,7 +190,8 @@ func GroundTruthReport(gts []schemas.GroundTruth, st schemas.CurateStats, profil
 }
 
 // TestSynthDedupTopic curates synth footage rich in exact and near
-// duplicates and off-topic sidecars and scores deduplication (pairs found,
+// duplicates, re-encodes of the same source that start later (so another
+// window is kept) and off-topic sidecars and scores deduplication (pairs found,
 // against the generator's duplicate_of) and the topic filter (off-topic
 // files rejected) by precision and recall (run with -v for the figures).
 func TestSynthDedupTopic(t *testing.T) {
@@ -198,7 +199,7 @@ func TestSynthDedupTopic(t *testing.T) {
 	in, out := t.TempDir(), t.TempDir()
 	gts, err := synth.Generate(context.Background(), synth.Config{
 		Output: in, Count: 14, Seed: 23, DefectShare: 0.5,
-		Defects: []string{schemas.DefectExactDup, schemas.DefectNearDup, schemas.DefectOffTopic},
+		Defects: []string{schemas.DefectExactDup, schemas.DefectNearDup, schemas.DefectOffTopic, schemas.DefectReencode},
 		Sizes:   []synth.Size{{W: 320, H: 180}, {W: 384, H: 216}}, MinSeconds: 3, MaxSeconds: 4, Workers: 2,
 	})
 	if err != nil {
@@ -224,6 +225,25 @@ func TestSynthDedupTopic(t *testing.T) {
 	}
 	table, _, _ := GroundTruthReport(gts, st, cfg.Profile.Name)
 	t.Log("\n" + table)
+	// How each re-encode was found: by its window's keyframes, or (another
+	// window of the same footage) by the source prints.
+	reencodes := map[string]schemas.GroundTruth{}
+	for _, g := range gts {
+		if len(g.Defects) == 1 && g.Defects[0] == schemas.DefectReencode {
+			reencodes[g.File] = g
+		}
+	}
+	kept := map[string]schemas.ManifestRecord{}
+	for _, m := range readJSONL[schemas.ManifestRecord](t, filepath.Join(out, "manifest.jsonl")) {
+		kept[m.Source] = m
+	}
+	for _, r := range rej {
+		if g, ok := reencodes[r.Source]; ok && r.Reason == schemas.ReasonDuplicate {
+			t.Logf("%s (starts %.2f s into %s): window %.2f-%.2f s, i.e. %.2f-%.2f s of the original, whose kept window is %.2f-%.2f s: %s",
+				r.Source, g.OffsetS, g.DuplicateOf, r.StartS, r.EndS, r.StartS+g.OffsetS, r.EndS+g.OffsetS,
+				kept[g.DuplicateOf].StartS, kept[g.DuplicateOf].EndS, r.Detail)
+		}
+	}
 }
 
 // SemanticReport scores deduplication and the topic filter against synth
@@ -307,4 +327,57 @@ func SemanticReport(gts []schemas.GroundTruth, st schemas.CurateStats, rej []sch
 		"topic: %d off-topic files, %d rejected off_topic, %d right: precision %.2f recall %.2f\n%s",
 		len(truth), len(pred), hit, dedupP, dedupR, len(offWant), len(offGot), offHit, topicP, topicR, b.String())
 	return
+}
+
+// TestReencodeFoundBySourcePrint curates originals and their re-encodes
+// (smaller, VP9 at a low bitrate, starting later) with window matching
+// made strict (keyframe distance 0), so only the source prints can tell
+// that a re-encode is the same footage: each must be rejected as a
+// duplicate of its own original, and every original kept.
+func TestReencodeFoundBySourcePrint(t *testing.T) {
+	testclips.RequireFFmpeg(t)
+	in, out := t.TempDir(), t.TempDir()
+	gts, err := synth.Generate(context.Background(), synth.Config{
+		Output: in, Count: 4, Seed: 31, DefectShare: 0.5, Defects: []string{schemas.DefectReencode},
+		Sizes: []synth.Size{{W: 384, H: 216}}, MinSeconds: 6, MaxSeconds: 8, Workers: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := NewConfig(in, out, schemas.ProfileDemo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Review.DedupMaxDistance = 0
+	st, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(st.AccountingLine())
+	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, "rejected.jsonl"))
+	dupOf := map[string]schemas.RejectRecord{}
+	for _, r := range rej {
+		if r.Reason == schemas.ReasonDuplicate {
+			dupOf[r.Source] = r
+		}
+	}
+	copies := 0
+	for _, g := range gts {
+		want := g.Expected[cfg.Profile.Name]
+		r, isDup := dupOf[g.File]
+		switch {
+		case want.Reason == schemas.ReasonDuplicate:
+			copies++
+			if !isDup || r.DuplicateOfSource != want.DuplicateOf || !strings.Contains(r.Detail, "same source footage") {
+				t.Errorf("%s (re-encode of %s, %.2f s in): %+v, want a duplicate found by source print", g.File, g.DuplicateOf, g.OffsetS, r)
+			} else {
+				t.Logf("%s: %s", g.File, r.Detail)
+			}
+		case isDup:
+			t.Errorf("%s rejected as a duplicate of %s, but it is not a copy", g.File, r.DuplicateOfSource)
+		}
+	}
+	if copies == 0 {
+		t.Fatal("the corpus has no re-encode")
+	}
 }

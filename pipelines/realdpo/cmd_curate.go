@@ -51,6 +51,7 @@ func reviewFlagSet(fs *flag.FlagSet, r *schemas.ReviewConfig) {
 	fs.IntVar(&r.DedupBands, "dedup_bands", r.DedupBands, "LSH bands per hash (1, 2, 4, 8 or 16): clips sharing a band of any keyframe hash are compared")
 	fs.IntVar(&r.DedupRounds, "dedup_rounds", r.DedupRounds, "label-propagation rounds: duplicate chains up to this many hops end with one kept copy")
 	fs.IntVar(&r.DedupMaxBucket, "dedup_max_bucket", r.DedupMaxBucket, "members of one LSH bucket compared pairwise; larger buckets are compared against their first N only")
+	fs.IntVar(&r.DedupSourceMaxDistance, "dedup_source_max_distance", r.DedupSourceMaxDistance, "largest mean Hamming distance between two sources' prints (a hash every 0.5 s of the whole source, aligned by time) that still makes their clips the same footage, whichever windows were kept; -1 compares windows only")
 	fs.BoolVar(&r.DedupOff, "no_dedup", false, "skip deduplication")
 }
 

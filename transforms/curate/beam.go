@@ -20,6 +20,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dedup"
 	"realdpo/transforms/dofn"
 	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"
@@ -406,7 +407,8 @@ func (fn *analyseFn) ProcessElement(ctx context.Context, ps schemas.ProbedSource
 	upscaled := stage.Upscaled(ps.Info, fn.Cfg.Profile)
 	for i, w := range windows {
 		c := schemas.Candidate{Source: ps.Source, Info: ps.Info, Index: i,
-			StartS: roundMS(float64(w.From) / an.FPS), Scores: stage.WindowScores(an, w, shots), Upscaled: upscaled}
+			StartS: roundMS(float64(w.From) / an.FPS), Scores: stage.WindowScores(an, w, shots), Upscaled: upscaled,
+			SourcePrint: dedup.EncodeSourcePrint(an.SourcePrint), SourcePrintStepS: an.SourcePrintStepS}
 		c.EndS = roundMS(c.StartS + fn.Cfg.Profile.DurationS())
 		count(ctx, "candidates")
 		emit(c)
@@ -513,6 +515,7 @@ func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, 
 		Frames: p.Frames, FPS: p.FPS, Width: p.Width, Height: p.Height, Upscaled: c.Upscaled, PaddedFrames: padded,
 		SourceInfo: c.Info, Scores: c.Scores, Candidate: c.Index,
 		Fingerprint: fp.fingerprint(), KeyFrames: fp.jpegs,
+		SourcePrint: c.SourcePrint, SourcePrintStepS: c.SourcePrintStepS,
 	})
 	return nil
 }

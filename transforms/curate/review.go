@@ -315,10 +315,11 @@ func (fn *topicFn) ProcessElement(ctx context.Context, m schemas.ManifestRecord,
 func DedupKey(m schemas.ManifestRecord) string { return m.ID + "|" + m.Source }
 
 // DedupItemOf is a clip record's fingerprint and rank for dedup.Dedup:
-// higher source resolution, longer source, better window score win, then
-// the clip id and source name break ties. Caption evidence does not rank
-// copies: which name of the same footage has a sidecar says nothing about
-// the footage.
+// higher source resolution, longer source, the source's content hash,
+// better window score win, then the clip id and source name break ties.
+// Caption evidence does not rank copies: which name of the same footage
+// has a sidecar says nothing about the footage. A record without a
+// readable source print is matched by its keyframes only.
 func DedupItemOf(m schemas.ManifestRecord) schemas.DedupItem {
 	hashes := make([]uint64, 0, len(m.Fingerprint))
 	for _, h := range m.Fingerprint {
@@ -327,8 +328,15 @@ func DedupItemOf(m schemas.ManifestRecord) schemas.DedupItem {
 		}
 	}
 	key := DedupKey(m)
-	return schemas.DedupItem{Key: key, ID: m.ID, Hashes: hashes,
-		Rank: dedup.RankKey(m.SourceInfo.Width*m.SourceInfo.Height, m.SourceInfo.DurationS, m.Scores.WindowScore, 0, m.ID, key)}
+	// The first 16 hex digits of the content hash name the source (64 bits:
+	// no two sources of a run share them).
+	src := m.SourceSHA256[:min(16, len(m.SourceSHA256))]
+	it := schemas.DedupItem{Key: key, ID: m.ID, Hashes: hashes,
+		Rank: dedup.RankKey(m.SourceInfo.Width*m.SourceInfo.Height, m.SourceInfo.DurationS, src, m.Scores.WindowScore, 0, m.ID, key)}
+	if print, err := dedup.DecodeSourcePrint(m.SourcePrint); err == nil && len(print) > 0 && m.SourcePrintStepS > 0 {
+		it.SourcePrint, it.SourceStepS = print, m.SourcePrintStepS
+	}
+	return it
 }
 
 func keyByDedupKey(m schemas.ManifestRecord) (string, schemas.ManifestRecord) { return DedupKey(m), m }
@@ -380,6 +388,10 @@ func duplicateReject(m schemas.ManifestRecord, d schemas.DedupDecision) schemas.
 		dist := d.Distance
 		r.Distance = &dist
 		r.Detail = fmt.Sprintf("duplicate_of: %s (%s), fingerprint distance %d", r.DuplicateOf, r.DuplicateOfSource, dist)
+		if d.BySource {
+			r.Detail = fmt.Sprintf("duplicate_of: %s (%s): the same source footage (another window of it), source print distance %d",
+				r.DuplicateOf, r.DuplicateOfSource, dist)
+		}
 	} else {
 		r.Detail = fmt.Sprintf("duplicate_of: %s (%s), through a chain of near-duplicates", r.DuplicateOf, r.DuplicateOfSource)
 	}

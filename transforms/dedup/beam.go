@@ -49,7 +49,7 @@ func Dedup(s beam.Scope, o Options, items beam.PCollection) (beam.PCollection, e
 	if err := o.Validate(); err != nil {
 		return beam.PCollection{}, err
 	}
-	buckets := beam.GroupByKey(s, beam.ParDo(s, &bucketFn{Bands: o.Bands}, items))
+	buckets := beam.GroupByKey(s, beam.ParDo(s, &bucketFn{Opts: o}, items))
 	edges := beam.ParDo(s, &edgesFn{Opts: o}, buckets)
 	labels := beam.ParDo(s, initialLabel, items)
 	for r := 0; r < o.Rounds; r++ {
@@ -61,16 +61,23 @@ func Dedup(s beam.Scope, o Options, items beam.PCollection) (beam.PCollection, e
 }
 
 type bucketFn struct {
-	Bands int
+	Opts Options
 }
 
 func (fn *bucketFn) ProcessElement(ctx context.Context, it schemas.DedupItem, emit func(string, schemas.DedupItem)) {
-	keys := BandKeys(it, fn.Bands)
+	keys := Keys(it, fn.Opts)
 	if len(keys) == 1 {
 		beam.NewCounter(counterNS, "uninformative_fingerprints").Inc(ctx, 1)
 	}
+	// The print is most of an item's bytes and only source buckets read it.
+	stripped := it
+	stripped.SourcePrint = nil
 	for _, k := range keys {
-		emit(k, it)
+		if isSourceKey(k) {
+			emit(k, it)
+		} else {
+			emit(k, stripped)
+		}
 	}
 }
 
@@ -78,7 +85,7 @@ type edgesFn struct {
 	Opts Options
 }
 
-func (fn *edgesFn) ProcessElement(ctx context.Context, _ string, it func(*schemas.DedupItem) bool, emit func(string, Edge)) {
+func (fn *edgesFn) ProcessElement(ctx context.Context, key string, it func(*schemas.DedupItem) bool, emit func(string, Edge)) {
 	var members []schemas.DedupItem
 	var m schemas.DedupItem
 	for it(&m) {
@@ -89,7 +96,7 @@ func (fn *edgesFn) ProcessElement(ctx context.Context, _ string, it func(*schema
 		return
 	}
 	n := 0
-	if over := bucketEdges(members, fn.Opts, func(from string, e Edge) { n++; emit(from, e) }); over > 0 {
+	if over := bucketEdges(members, fn.Opts, isSourceKey(key), func(from string, e Edge) { n++; emit(from, e) }); over > 0 {
 		beam.NewCounter(counterNS, "bucket_overflow_members").Inc(ctx, int64(over))
 	}
 	beam.NewCounter(counterNS, "edges").Inc(ctx, int64(n/2))
@@ -112,7 +119,9 @@ func spreadLabel(key string, labels func(*string) bool, edges func(*Edge) bool, 
 	emit(key, best)
 	var e Edge
 	for edges(&e) {
-		emit(e.To, best)
+		if !e.Back {
+			emit(e.To, best)
+		}
 	}
 }
 

@@ -35,11 +35,16 @@ type Options struct {
 	// would otherwise put everything into one bucket); the rest of an
 	// oversized bucket is compared against its first MaxBucket members only.
 	MaxBucket int
+	// SourceMaxDistance is the largest SourceDistance between the prints of
+	// two different sources that still counts as the same footage; -1
+	// compares windows only.
+	SourceMaxDistance int
 }
 
 // OptionsFrom takes the dedup settings of a review configuration.
 func OptionsFrom(r schemas.ReviewConfig) Options {
-	return Options{MaxDistance: r.DedupMaxDistance, Bands: r.DedupBands, Rounds: r.DedupRounds, MaxBucket: r.DedupMaxBucket}
+	return Options{MaxDistance: r.DedupMaxDistance, Bands: r.DedupBands, Rounds: r.DedupRounds, MaxBucket: r.DedupMaxBucket,
+		SourceMaxDistance: r.DedupSourceMaxDistance}
 }
 
 // Validate reports settings the search cannot use.
@@ -57,6 +62,9 @@ func (o Options) Validate() error {
 	}
 	if o.MaxBucket < 2 {
 		return fmt.Errorf("dedup: max bucket must be at least 2, got %d", o.MaxBucket)
+	}
+	if o.SourceMaxDistance < -1 || o.SourceMaxDistance > 64 {
+		return fmt.Errorf("dedup: source max distance %d outside -1..64", o.SourceMaxDistance)
 	}
 	return nil
 }
@@ -147,6 +155,20 @@ func directed(a, b []uint64) float64 {
 	return float64(sum) / float64(n)
 }
 
+// Keys are the buckets an item falls into: BandKeys, and the SourceKeys of
+// its source print when source matching is on. Only source buckets carry
+// the print (it is the bulk of an item) and only they compare prints.
+func Keys(it schemas.DedupItem, o Options) []string {
+	keys := BandKeys(it, o.Bands)
+	if o.SourceMaxDistance >= 0 {
+		keys = append(keys, SourceKeys(it.SourcePrint, o.Bands)...)
+	}
+	return keys
+}
+
+// isSourceKey reports whether a bucket key is one of SourceKeys'.
+func isSourceKey(k string) bool { return strings.HasPrefix(k, "s") }
+
 // BandKeys are the buckets an item falls into: one per distinct band value
 // of its informative keyframe hashes, plus its clip id (identical clips
 // always meet).
@@ -173,21 +195,41 @@ func BandKeys(it schemas.DedupItem, bands int) []string {
 	return keys
 }
 
-// RankKey orders copies of the same footage, smallest best: higher source
-// resolution, then longer source, then the higher quality score, then the
-// better caption evidence (0 best), then the clip id and the record key,
-// so the choice never depends on which worker saw what.
-func RankKey(pixels int, durationS, quality float64, captionRank int, id, key string) string {
+// RankKey orders copies, smallest best: higher source resolution, then
+// longer source, then the source's id (a prefix of its content hash; ""
+// for none), then the higher quality score, then the better caption
+// evidence (0 best), then the clip id and the record key, so the choice
+// never depends on which worker saw what. Its first three fields rank the
+// source (SourceRank): clips of the same footage from different sources
+// keep the best source's.
+func RankKey(pixels int, durationS float64, source string, quality float64, captionRank int, id, key string) string {
 	const big = 1e12
 	inv := func(v float64) int64 { return int64(big - math.Max(0, math.Min(big-1, v))) }
-	return fmt.Sprintf("%013d|%013d|%013d|%02d|%s|%s", inv(float64(pixels)), inv(math.Round(durationS*1000)),
+	return fmt.Sprintf("%013d|%013d|%s|%013d|%02d|%s|%s", inv(float64(pixels)), inv(math.Round(durationS*1000)), source,
 		inv(math.Round(quality*1000)), min(max(captionRank, 0), 99), id, key)
 }
 
-// Edge is a near-duplicate pair as seen from one end.
+// SourceRank is the part of a RankKey that ranks the clip's source, and
+// source its id; both "" when the rank names no source (then clips are
+// compared by their windows only).
+func SourceRank(rank string) (sourceRank, source string) {
+	parts := strings.SplitN(rank, "|", 4)
+	if len(parts) < 4 || parts[2] == "" {
+		return "", ""
+	}
+	return parts[0] + "|" + parts[1] + "|" + parts[2], parts[2]
+}
+
+// Edge is a near-duplicate pair as seen from one end. Between clips of two
+// different sources labels pass only from the better source to the other:
+// the edge back is Back, kept for the distance it records. Otherwise a
+// worse source matching two clips of a better one would join them, and one
+// of the better source's own clips would be dropped as a copy of another.
 type Edge struct {
 	To       string
 	Distance int
+	BySource bool // matched by source prints, not keyframes
+	Back     bool // towards the better source: carries no label
 }
 
 // label is what propagation passes around: the best rank reachable, with
@@ -213,9 +255,10 @@ func sortBucket(m []schemas.DedupItem) {
 }
 
 // bucketEdges compares the members of one bucket and calls emit for every
-// near-duplicate pair, once in each direction. overflow reports members
-// compared only against the first max.
-func bucketEdges(members []schemas.DedupItem, o Options, emit func(from string, e Edge)) (overflow int) {
+// near-duplicate pair, once in each direction. In a source bucket
+// (sources true) clips of different sources also match by their source
+// prints. overflow reports members compared only against the first max.
+func bucketEdges(members []schemas.DedupItem, o Options, sources bool, emit func(from string, e Edge)) (overflow int) {
 	sortBucket(members)
 	for j := 1; j < len(members); j++ {
 		lim := j
@@ -224,19 +267,31 @@ func bucketEdges(members []schemas.DedupItem, o Options, emit func(from string, 
 			overflow++
 		}
 		for i := 0; i < lim; i++ {
-			a, b := members[i], members[j]
+			a, b := members[i], members[j] // a ranks first
 			if a.Key == b.Key {
 				continue
 			}
+			rankA, srcA := SourceRank(a.Rank)
+			rankB, srcB := SourceRank(b.Rank)
 			d := Distance(a.Hashes, b.Hashes)
 			if a.ID == b.ID && a.ID != "" {
 				d = max(d, 0) // the same clip id is the same bytes
 			}
+			bySource := false
 			if d < 0 || d > o.MaxDistance {
-				continue
+				// Windows of one source are different clips whatever its print says.
+				if !sources || o.SourceMaxDistance < 0 || srcA == "" || srcA == srcB {
+					continue
+				}
+				sd, _ := SourceDistance(a.SourcePrint, a.SourceStepS, b.SourcePrint, b.SourceStepS)
+				if sd < 0 || sd > o.SourceMaxDistance {
+					continue
+				}
+				d, bySource = sd, true
 			}
-			emit(a.Key, Edge{To: b.Key, Distance: d})
-			emit(b.Key, Edge{To: a.Key, Distance: d})
+			back := rankA != rankB
+			emit(a.Key, Edge{To: b.Key, Distance: d, BySource: bySource})
+			emit(b.Key, Edge{To: a.Key, Distance: d, BySource: bySource, Back: back})
 		}
 	}
 	return overflow
@@ -256,13 +311,19 @@ func Decide(items []schemas.DedupItem, o Options) ([]schemas.DedupDecision, erro
 			return nil, fmt.Errorf("dedup: key %q appears twice", it.Key)
 		}
 		byKey[it.Key] = it
-		for _, k := range BandKeys(it, o.Bands) {
-			buckets[k] = append(buckets[k], it)
+		stripped := it
+		stripped.SourcePrint = nil // as the Beam transform buckets it
+		for _, k := range Keys(it, o) {
+			if isSourceKey(k) {
+				buckets[k] = append(buckets[k], it)
+			} else {
+				buckets[k] = append(buckets[k], stripped)
+			}
 		}
 	}
 	adj := map[string][]Edge{}
-	for _, m := range buckets {
-		bucketEdges(m, o, func(from string, e Edge) { adj[from] = append(adj[from], e) })
+	for k, m := range buckets {
+		bucketEdges(m, o, isSourceKey(k), func(from string, e Edge) { adj[from] = append(adj[from], e) })
 	}
 	labels := map[string]string{}
 	for k, it := range byKey {
@@ -273,7 +334,9 @@ func Decide(items []schemas.DedupItem, o Options) ([]schemas.DedupDecision, erro
 		for k, l := range labels {
 			next[k] = orSelf(next, k, l)
 			for _, e := range adj[k] {
-				next[e.To] = orSelf(next, e.To, l)
+				if !e.Back {
+					next[e.To] = orSelf(next, e.To, l)
+				}
 			}
 		}
 		labels = next
@@ -299,11 +362,13 @@ func decision(key, lbl string, edges []Edge) schemas.DedupDecision {
 	if keptKey == key || keptKey == "" {
 		return schemas.DedupDecision{Key: key, Keep: true, Distance: -1}
 	}
-	d := -1
+	d, bySource := -1, false
 	for _, e := range edges {
-		if e.To == keptKey && (d < 0 || e.Distance < d) {
-			d = e.Distance
+		// A keyframe match beats a source match at any distance: it is the
+		// same window.
+		if e.To == keptKey && (d < 0 || (bySource && !e.BySource) || (bySource == e.BySource && e.Distance < d)) {
+			d, bySource = e.Distance, e.BySource
 		}
 	}
-	return schemas.DedupDecision{Key: key, KeptKey: keptKey, KeptID: keptID, Distance: d}
+	return schemas.DedupDecision{Key: key, KeptKey: keptKey, KeptID: keptID, Distance: d, BySource: bySource}
 }

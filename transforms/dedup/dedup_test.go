@@ -82,12 +82,12 @@ func TestDecideKeepsBestCopy(t *testing.T) {
 	o := Options{MaxDistance: 6, Bands: 4, Rounds: 3, MaxBucket: 100}
 	h := uint64(0x9a3c5e7f1b2d4c6e)
 	items := []schemas.DedupItem{
-		item("a", "A", RankKey(640*360, 10, 1, 0, "A", "a"), h, h^0xff00),
-		item("b", "B", RankKey(1280*720, 10, 1, 0, "B", "b"), h^1, h^0xff01), // best: higher resolution
-		item("c", "C", RankKey(640*360, 12, 1, 0, "C", "c"), h^3),            // longer than a
-		item("d", "D", RankKey(1920*1080, 9, 1, 0, "D", "d"), ^h),            // unrelated
-		item("e", "E", RankKey(640*360, 10, 1, 0, "E", "e"), 0),              // flat: never a duplicate
-		item("f", "A", RankKey(640*360, 10, 1, 0, "A", "f"), 0),              // same clip id as a, flat hashes
+		item("a", "A", RankKey(640*360, 10, "", 1, 0, "A", "a"), h, h^0xff00),
+		item("b", "B", RankKey(1280*720, 10, "", 1, 0, "B", "b"), h^1, h^0xff01), // best: higher resolution
+		item("c", "C", RankKey(640*360, 12, "", 1, 0, "C", "c"), h^3),            // longer than a
+		item("d", "D", RankKey(1920*1080, 9, "", 1, 0, "D", "d"), ^h),            // unrelated
+		item("e", "E", RankKey(640*360, 10, "", 1, 0, "E", "e"), 0),              // flat: never a duplicate
+		item("f", "A", RankKey(640*360, 10, "", 1, 0, "A", "f"), 0),              // same clip id as a, flat hashes
 	}
 	got, err := Decide(items, o)
 	if err != nil {
@@ -132,21 +132,163 @@ func TestDecideChain(t *testing.T) {
 }
 
 func TestRankKeyOrder(t *testing.T) {
-	hi := RankKey(1920*1080, 5, 1, 3, "z", "z")
-	lo := RankKey(640*360, 50, 9, 0, "a", "a")
+	hi := RankKey(1920*1080, 5, "", 1, 3, "z", "z")
+	lo := RankKey(640*360, 50, "", 9, 0, "a", "a")
 	if !(hi < lo) {
 		t.Error("resolution must come first")
 	}
-	if !(RankKey(100, 6, 0, 0, "b", "b") < RankKey(100, 5, 9, 0, "a", "a")) {
+	if !(RankKey(100, 6, "", 0, 0, "b", "b") < RankKey(100, 5, "", 9, 0, "a", "a")) {
 		t.Error("then duration")
 	}
-	if !(RankKey(100, 5, 2, 5, "b", "b") < RankKey(100, 5, 1, 0, "a", "a")) {
+	if !(RankKey(100, 5, "s1", 0, 9, "b", "b") < RankKey(100, 5, "s2", 9, 0, "a", "a")) {
+		t.Error("then the source")
+	}
+	if sr, src := SourceRank(RankKey(100, 5, "s1", 0, 9, "b", "b")); src != "s1" || sr != RankKey(100, 5, "s1", 0, 0, "", "")[:len(sr)] {
+		t.Errorf("SourceRank = %q, %q", sr, src)
+	}
+	if sr, src := SourceRank(RankKey(100, 5, "", 0, 9, "b", "b")); sr != "" || src != "" {
+		t.Errorf("a rank without a source has source rank %q, %q", sr, src)
+	}
+	if !(RankKey(100, 5, "", 2, 5, "b", "b") < RankKey(100, 5, "", 1, 0, "a", "a")) {
 		t.Error("then quality")
 	}
-	if !(RankKey(100, 5, 1, 0, "b", "b") < RankKey(100, 5, 1, 1, "a", "a")) {
+	if !(RankKey(100, 5, "", 1, 0, "b", "b") < RankKey(100, 5, "", 1, 1, "a", "a")) {
 		t.Error("then caption evidence")
 	}
-	if !(RankKey(100, 5, 1, 0, "a", "z") < RankKey(100, 5, 1, 0, "b", "a")) {
+	if !(RankKey(100, 5, "", 1, 0, "a", "z") < RankKey(100, 5, "", 1, 0, "b", "a")) {
 		t.Error("then id")
+	}
+}
+
+// walk is a source print of n hashes, each a few bits away from the one
+// before (footage that changes slowly), from seed.
+func walk(seed uint64, n, flips int) []uint64 {
+	r := rand.New(rand.NewPCG(seed, 1))
+	h := r.Uint64()
+	out := make([]uint64, n)
+	for i := range out {
+		for k := 0; k < flips; k++ {
+			h ^= 1 << r.IntN(64)
+		}
+		out[i] = h
+	}
+	return out
+}
+
+// noisy flips bits of each hash at random: a re-encode's print.
+func noisy(p []uint64, seed uint64, flips int) []uint64 {
+	r := rand.New(rand.NewPCG(seed, 2))
+	out := make([]uint64, len(p))
+	for i, h := range p {
+		for k := 0; k < flips; k++ {
+			h ^= 1 << r.IntN(64)
+		}
+		out[i] = h
+	}
+	return out
+}
+
+func TestSourcePrintRoundTrip(t *testing.T) {
+	p := walk(1, 9, 5)
+	got, err := DecodeSourcePrint(EncodeSourcePrint(p))
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(p) {
+		t.Fatalf("round trip: %v %v", got, err)
+	}
+	if _, err := DecodeSourcePrint("abc"); err == nil {
+		t.Error("odd hex accepted")
+	}
+	if s := SourcePrintStep(10); s != 0.5 {
+		t.Errorf("step for 10 s = %g, want 0.5", s)
+	}
+	if s := SourcePrintStep(600); s*SourcePrintMaxHashes < 600 || s > 9.4 {
+		t.Errorf("step for 600 s = %g: %d hashes do not span it", s, SourcePrintMaxHashes)
+	}
+}
+
+// TestSourceDistance finds a re-encode that starts later (and one sampled
+// at another step) at its offset, and tells unrelated footage apart.
+func TestSourceDistance(t *testing.T) {
+	a := walk(7, 40, 6) // 20 s at 0.5 s
+	// The copy starts 3 s (6 samples) later, 3 bits of noise a hash.
+	b := noisy(a[6:], 8, 3)
+	d, off := SourceDistance(a, 0.5, b, 0.5)
+	if d < 0 || d > 4 || off != 3 {
+		t.Errorf("trimmed re-encode: distance %d at %g s, want <= 4 at 3 s", d, off)
+	}
+	// The same, seen from the copy: a starts 3 s before it.
+	if d2, off2 := SourceDistance(b, 0.5, a, 0.5); d2 != d || off2 != -3 {
+		t.Errorf("reversed: distance %d at %g s, want %d at -3 s", d2, off2, d)
+	}
+	// A print of a longer copy, one hash a second.
+	var c []uint64
+	for i := 0; i < len(a); i += 2 {
+		c = append(c, a[i])
+	}
+	if d, off := SourceDistance(a, 0.5, noisy(c, 9, 2), 1); d < 0 || d > 3 || off != 0 {
+		t.Errorf("coarser print: distance %d at %g s", d, off)
+	}
+	if d, _ := SourceDistance(a, 0.5, walk(99, 40, 6), 0.5); d >= 0 && d < 20 {
+		t.Errorf("unrelated footage at distance %d", d)
+	}
+	if d, _ := SourceDistance(a, 0.5, b[:2], 0.5); d != -1 {
+		t.Errorf("2 s of overlap gave distance %d, want -1 (too little to tell)", d)
+	}
+	// Buckets: the copy shares a sketch value with its original.
+	ka, kb := SourceKeys(a, 4), SourceKeys(b, 4)
+	shared := 0
+	for _, x := range ka {
+		for _, y := range kb {
+			if x == y {
+				shared++
+			}
+		}
+	}
+	if len(ka) != sourceTokens || shared == 0 {
+		t.Errorf("sketches %v and %v share nothing", ka, kb)
+	}
+}
+
+// TestDecideBySource: clips of a re-encoded source match the original's
+// clips by source print whichever windows were kept, every clip of the
+// original is kept (the copy links them but passes no label back), and two
+// windows of one source never match by print.
+func TestDecideBySource(t *testing.T) {
+	o := Options{MaxDistance: 6, Bands: 4, Rounds: 4, MaxBucket: 100, SourceMaxDistance: 8}
+	orig := walk(3, 30, 6)
+	copyPrint := noisy(orig[4:], 4, 3)
+	mk := func(key, src string, pixels int, print []uint64, kf uint64) schemas.DedupItem {
+		return schemas.DedupItem{Key: key, ID: key, Hashes: []uint64{kf, kf ^ 0x11}, Rank: RankKey(pixels, 15, src, 1, 0, key, key),
+			SourcePrint: print, SourceStepS: 0.5}
+	}
+	items := []schemas.DedupItem{
+		mk("o1", "S1", 1280*720, orig, 0x0123456789abcdef),
+		mk("o2", "S1", 1280*720, orig, 0xfedcba9876543210), // another shot of the same source
+		mk("c1", "S2", 640*360, copyPrint, 0x5555aaaa3333cccc),
+		mk("c2", "S2", 640*360, copyPrint, 0x0f0f0f0ff0f0f0f0),
+		mk("x", "S3", 1920*1080, walk(77, 30, 6), 0x13579bdf2468ace0), // unrelated, best resolution
+	}
+	got, err := Decide(items, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range got {
+		switch d.Key {
+		case "o1", "o2", "x":
+			if !d.Keep {
+				t.Errorf("%s dropped: %+v", d.Key, d)
+			}
+		default:
+			if d.Keep || (d.KeptKey != "o1" && d.KeptKey != "o2") || !d.BySource || d.Distance < 0 || d.Distance > 8 {
+				t.Errorf("%s: %+v, want a duplicate of o1 or o2 found by source print", d.Key, d)
+			}
+		}
+	}
+	// Source matching off: windows only, every clip kept.
+	o.SourceMaxDistance = -1
+	got, _ = Decide(items, o)
+	for _, d := range got {
+		if !d.Keep {
+			t.Errorf("source matching off, yet %+v", d)
+		}
 	}
 }

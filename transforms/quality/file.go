@@ -19,6 +19,9 @@ type FileOptions struct {
 	MaxFrames     int     // 0: no limit
 	Threads       int     // decoder threads, 0: ffmpeg chooses
 	Timeout       time.Duration
+	// Visit, when set, sees each frame (its index and RGB24 bytes, valid
+	// only during the call) after the analyser.
+	Visit func(i int, rgb []byte) error
 }
 
 // FileResult is a whole-file analysis.
@@ -93,10 +96,15 @@ func AnalyzeFile(ctx context.Context, path string, o FileOptions) (*FileResult, 
 		}
 	}()
 	var pushErr error
+	n := 0
 	for buf := range frames {
 		if pushErr == nil {
 			pushErr = a.Push(buf)
 		}
+		if pushErr == nil && o.Visit != nil {
+			pushErr = o.Visit(n, buf)
+		}
+		n++
 		free <- buf // on an error keep draining, so the reader ends before Close
 	}
 	if pushErr != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dedup"
 	"realdpo/transforms/media"
 	"realdpo/transforms/quality"
 )
@@ -26,6 +27,31 @@ type Analysis struct {
 	Res  *quality.FileResult
 	FPS  float64
 	Cuts []int // analysis frame index of the first frame of each new shot
+	// SourcePrint is the difference hash of the analysis frame every
+	// SourcePrintStepS seconds from the start (dedup.SourceDistance).
+	SourcePrint      []uint64
+	SourcePrintStepS float64
+}
+
+// sourcePrinter hashes the analysis frames a source print samples.
+type sourcePrinter struct {
+	w, h   int
+	fps    float64
+	step   float64
+	hashes []uint64
+}
+
+func (sp *sourcePrinter) visit(i int, rgb []byte) error {
+	k := len(sp.hashes)
+	if k >= dedup.SourcePrintMaxHashes || i != int(math.Round(float64(k)*sp.step*sp.fps)) {
+		return nil
+	}
+	h, err := dedup.HashRGB(rgb, sp.w, sp.h)
+	if err != nil {
+		return err
+	}
+	sp.hashes = append(sp.hashes, h)
+	return nil
 }
 
 // AnalyseSource streams the source once through the frame analyser and the
@@ -40,8 +66,10 @@ func AnalyseSource(ctx context.Context, local string, info schemas.SourceInfo, t
 	if th.MaxDurationS > 0 {
 		maxFrames = int(math.Ceil(th.MaxDurationS*afps)) + 1
 	}
+	// At least a frame a step, so every sample is a frame of its own.
+	sp := &sourcePrinter{w: w, h: h, fps: afps, step: max(dedup.SourcePrintStep(info.DurationS), math.Ceil(1000/afps)/1000)}
 	res, err := quality.AnalyzeFile(ctx, local, quality.FileOptions{Width: w, Height: h, FPS: afps, MaxFrames: maxFrames,
-		Threads: th.FFmpegThreads, Timeout: th.DecodeTimeout})
+		Threads: th.FFmpegThreads, Timeout: th.DecodeTimeout, Visit: sp.visit})
 	if err != nil {
 		if errors.Is(err, media.ErrTimeout) {
 			return nil, Reject(schemas.StageAnalyse, schemas.ReasonTimeout, "decode ran past %v", th.DecodeTimeout)
@@ -61,7 +89,7 @@ func AnalyseSource(ctx context.Context, local string, info schemas.SourceInfo, t
 		return nil, Reject(schemas.StageAnalyse, schemas.ReasonTruncated, "decoded %d of ~%.0f frames: %s", n, expected, firstLine(res.Warnings))
 	}
 	cuts := quality.DetectCuts(res.Frames, th.CutThreshold, max(1, int(math.Ceil(th.MinSceneS*afps))), th.CutAdaptiveRatio)
-	return &Analysis{Res: res, FPS: afps, Cuts: cuts}, nil
+	return &Analysis{Res: res, FPS: afps, Cuts: cuts, SourcePrint: sp.hashes, SourcePrintStepS: sp.step}, nil
 }
 
 func firstLine(s string) string {
