@@ -30,7 +30,7 @@ func goTool(t testing.TB) string {
 // it once carried without using them, and no DoFn is registered with
 // register.DoFnNxM (see transforms/dofn: about 3 MB of binary each).
 func TestBinaryDependencies(t *testing.T) {
-	out, err := exec.Command(goTool(t), "list", "-deps", ".").Output()
+	out, err := exec.Command(goTool(t), append(append([]string{"list"}, buildTags...), "-deps", ".")...).Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
 	}
@@ -87,7 +87,8 @@ func TestBinaryDependencies(t *testing.T) {
 	}
 }
 
-// BenchmarkColdBuild builds the release binary as `make build` does, with
+// BenchmarkColdBuild builds the release binary as `make build` does (with
+// the test binary's tags: OpenBLAS through cgo under make), with
 // an empty build cache of its own (the module cache stays warm: nothing is
 // downloaded), and reports the CPU and wall time of the build and the
 // binary's size. Targets: under 5 minutes on two cores, under 150 MB.
@@ -95,7 +96,7 @@ func BenchmarkColdBuild(b *testing.B) {
 	gocmd := goTool(b)
 	for i := 0; i < b.N; i++ {
 		cache, bin := b.TempDir(), filepath.Join(b.TempDir(), "realdpo")
-		cmd := exec.Command(gocmd, "build", "-ldflags=-s -w", "-o", bin, ".")
+		cmd := exec.Command(gocmd, append(append([]string{"build"}, buildTags...), "-ldflags=-s -w", "-o", bin, ".")...)
 		cmd.Env = append(os.Environ(), "GOCACHE="+cache)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
