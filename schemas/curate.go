@@ -64,8 +64,17 @@ type Thresholds struct {
 	MinFPS       float64 `json:"min_fps"`        // below: frame_rate
 
 	// Analysis.
-	AnalysisWidth  int     `json:"analysis_width"`   // frames are analysed at this width
-	AnalysisMaxFPS float64 `json:"analysis_max_fps"` // sources above this rate are sampled down
+	AnalysisWidth int `json:"analysis_width"` // frames are analysed at this width
+	// Sources above AnalysisMaxFPS are sampled down to it. The default is
+	// the profile's rate: clips are cut at it, motion is measured over 1/8 s
+	// whatever the rate, and every analysed frame costs a scale and an
+	// analyser pass (15 fps took twice the work for the same decisions).
+	AnalysisMaxFPS float64 `json:"analysis_max_fps"`
+	// AnalysisSkipNonRef lets the analysis decode skip non-reference frames
+	// of H.264 and HEVC sampled down to at most half their rate (see
+	// stage.SkipNonRef); off decodes every frame (an encoder that references
+	// fewer than every other frame would repeat frames at 8 of 30 fps).
+	AnalysisSkipNonRef bool `json:"analysis_skip_nonref"`
 
 	// Scene cuts (PySceneDetect ContentDetector defaults: threshold 27, min scene 15 frames at 30 fps).
 	CutThreshold float64 `json:"cut_threshold"`
@@ -122,8 +131,9 @@ func DefaultThresholds(p Profile) Thresholds {
 		MinShortSide: 240,
 		MinFPS:       0.75 * p.FPS,
 
-		AnalysisWidth:  256,
-		AnalysisMaxFPS: 15,
+		AnalysisWidth:      256,
+		AnalysisMaxFPS:     p.FPS,
+		AnalysisSkipNonRef: true,
 
 		CutThreshold:     27,
 		CutAdaptiveRatio: 3,

@@ -60,14 +60,17 @@ func runChild(cfgJSON string) int {
 // Target: CPU ratio at most 1.5 on long footage. "short" is the fixed
 // corpus of the first target (eight 8-14 s files); "long" four 45-60 s
 // files of 640x360 to 1280x720 in mixed codecs; "long1080" the case of
-// issue 18, four 60 s H.264 files of 1080p footage at 24 to 30 fps.
+// issue 18, four 60 s H.264 files of 720p and 1080p footage at 24 to 30
+// fps. long and long1080 also curate with the analysis settings of before
+// issue 18 (every frame decoded, analysed at up to 15 fps) in the same
+// run: the *_before metrics.
 func BenchmarkCurateVsFFmpeg(b *testing.B) {
 	small := []synth.Size{{W: 640, H: 360}, {W: 854, H: 480}, {W: 1280, H: 720}}
-	b.Run("short", func(b *testing.B) { benchCurateVsFFmpeg(b, 8, 2024, 8, 14, small, false) })
-	b.Run("long", func(b *testing.B) { benchCurateVsFFmpeg(b, 4, 2025, 45, 60, small, false) })
+	b.Run("short", func(b *testing.B) { benchCurateVsFFmpeg(b, 8, 2024, 8, 14, small, false, false) })
+	b.Run("long", func(b *testing.B) { benchCurateVsFFmpeg(b, 4, 2025, 45, 60, small, false, true) })
 	// Seed 3004 deals four H.264 mp4 files (at 30, 25, 25 and 24 fps).
 	b.Run("long1080", func(b *testing.B) {
-		benchCurateVsFFmpeg(b, 4, 3004, 60, 60, []synth.Size{{W: 1280, H: 720}, {W: 1920, H: 1080}}, true)
+		benchCurateVsFFmpeg(b, 4, 3004, 60, 60, []synth.Size{{W: 1280, H: 720}, {W: 1920, H: 1080}}, true, true)
 	})
 }
 
@@ -79,7 +82,39 @@ func cpuTimes() (self, children time.Duration) {
 	return time.Duration(s.Utime.Nano() + s.Stime.Nano()), time.Duration(c.Utime.Nano() + c.Stime.Nano())
 }
 
-func benchCurateVsFFmpeg(b *testing.B, count int, seed uint64, minS, maxS float64, sizes []synth.Size, h264Only bool) {
+// curateRun is one curation's cost, summed over the benchmark's iterations.
+type curateRun struct {
+	wallS     float64
+	cpu, kids time.Duration
+	st        schemas.CurateStats
+}
+
+func (r *curateRun) curate(b *testing.B, in string, th func(*schemas.Thresholds)) {
+	cfg, err := NewConfig(in, b.TempDir(), schemas.ProfileRealAction)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if th != nil {
+		th(&cfg.Thresholds)
+	}
+	self0, kids0 := cpuTimes()
+	t0 := time.Now()
+	if r.st, err = Run(context.Background(), cfg); err != nil {
+		b.Fatal(err)
+	}
+	r.wallS += time.Since(t0).Seconds()
+	self1, kids1 := cpuTimes()
+	r.cpu += self1 - self0 + kids1 - kids0
+	r.kids += kids1 - kids0
+}
+
+// beforeIssue18 are the analysis settings before issue 18: every frame
+// decoded, sources analysed at up to 15 fps.
+func beforeIssue18(th *schemas.Thresholds) {
+	th.AnalysisMaxFPS, th.AnalysisSkipNonRef = 15, false
+}
+
+func benchCurateVsFFmpeg(b *testing.B, count int, seed uint64, minS, maxS float64, sizes []synth.Size, h264Only, before bool) {
 	in := b.TempDir()
 	gts, err := synth.Generate(context.Background(), synth.Config{
 		Output: in, Count: count, Seed: seed, DefectShare: 0,
@@ -98,14 +133,14 @@ func benchCurateVsFFmpeg(b *testing.B, count int, seed uint64, minS, maxS float6
 	var inputs []string
 	entries, _ := os.ReadDir(in)
 	for _, e := range entries {
-		switch filepath.Ext(e.Name()) {
-		case ".mp4", ".mkv", ".webm", ".avi":
-			inputs = append(inputs, filepath.Join(in, e.Name()))
+		name := e.Name()
+		if !strings.HasSuffix(name, ".json") && !strings.HasSuffix(name, ".txt") && !e.IsDir() {
+			inputs = append(inputs, filepath.Join(in, name))
 		}
 	}
-	var ffmpegS, pipeS float64
-	var ffmpegCPU, pipeCPU, pipeKids time.Duration
-	var st schemas.CurateStats
+	var ffmpegS float64
+	var ffmpegCPU time.Duration
+	var now, old curateRun
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
@@ -117,36 +152,35 @@ func benchCurateVsFFmpeg(b *testing.B, count int, seed uint64, minS, maxS float6
 			ffmpegCPU += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		}
 		ffmpegS += time.Since(t0).Seconds()
-		cfg, err := NewConfig(in, b.TempDir(), schemas.ProfileRealAction)
-		if err != nil {
-			b.Fatal(err)
+		now.curate(b, in, nil)
+		if before {
+			old.curate(b, in, beforeIssue18)
 		}
-		self0, kids0 := cpuTimes()
-		t1 := time.Now()
-		if st, err = Run(context.Background(), cfg); err != nil {
-			b.Fatal(err)
-		}
-		pipeS += time.Since(t1).Seconds()
-		self1, kids1 := cpuTimes()
-		pipeCPU += self1 - self0 + kids1 - kids0
-		pipeKids += kids1 - kids0
 	}
 	n := float64(b.N)
-	cpuRatio := pipeCPU.Seconds() / ffmpegCPU.Seconds()
-	b.ReportMetric(pipeS/ffmpegS, "ratio")
+	cpuRatio := now.cpu.Seconds() / ffmpegCPU.Seconds()
+	b.ReportMetric(now.wallS/ffmpegS, "ratio")
 	b.ReportMetric(cpuRatio, "cpu_ratio")
-	b.ReportMetric(pipeS/n, "pipeline_s")
+	b.ReportMetric(now.wallS/n, "pipeline_s")
 	b.ReportMetric(ffmpegS/n, "ffmpeg_decode_s")
-	b.ReportMetric(pipeCPU.Seconds()/n, "pipeline_cpu_s")
-	b.ReportMetric(pipeKids.Seconds()/n, "pipeline_children_cpu_s")
+	b.ReportMetric(now.cpu.Seconds()/n, "pipeline_cpu_s")
+	b.ReportMetric(now.kids.Seconds()/n, "pipeline_children_cpu_s")
 	b.ReportMetric(ffmpegCPU.Seconds()/n, "ffmpeg_decode_cpu_s")
 	b.ReportMetric(float64(len(inputs)), "inputs")
-	b.ReportMetric(float64(st.Clips), "clips")
+	b.ReportMetric(float64(now.st.Clips), "clips")
 	load, _ := os.ReadFile("/proc/loadavg")
 	b.Logf("%d inputs (%.0f s of footage): pipeline %.2f s wall, %.2f CPU-s (%.2f in ffmpeg/ffprobe); ffmpeg -threads 1 decode %.2f s wall, %.2f CPU-s; "+
 		"ratio %.2f wall, %.2f CPU; %s; load %s",
-		len(inputs), st.SourceSeconds, pipeS/n, pipeCPU.Seconds()/n, pipeKids.Seconds()/n, ffmpegS/n, ffmpegCPU.Seconds()/n,
-		pipeS/ffmpegS, cpuRatio, st.AccountingLine(), strings.TrimSpace(string(load)))
+		len(inputs), now.st.SourceSeconds, now.wallS/n, now.cpu.Seconds()/n, now.kids.Seconds()/n, ffmpegS/n, ffmpegCPU.Seconds()/n,
+		now.wallS/ffmpegS, cpuRatio, now.st.AccountingLine(), strings.TrimSpace(string(load)))
+	if before {
+		b.ReportMetric(old.wallS/ffmpegS, "ratio_before")
+		b.ReportMetric(old.cpu.Seconds()/ffmpegCPU.Seconds(), "cpu_ratio_before")
+		b.ReportMetric(old.cpu.Seconds()/n, "pipeline_cpu_s_before")
+		b.ReportMetric(float64(old.st.Clips), "clips_before")
+		b.Logf("before issue 18 (every frame decoded, up to 15 fps): pipeline %.2f s wall, %.2f CPU-s (%.2f in ffmpeg/ffprobe), ratio %.2f wall, %.2f CPU; %s",
+			old.wallS/n, old.cpu.Seconds()/n, old.kids.Seconds()/n, old.wallS/ffmpegS, old.cpu.Seconds()/ffmpegCPU.Seconds(), old.st.AccountingLine())
+	}
 }
 
 // BenchmarkCuratePeakMemory1080p5min curates one 1080p, 5-minute input

