@@ -292,3 +292,60 @@ func TestDecideBySource(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSourceDistance compares unrelated 24-hash prints (most pairs a
+// source bucket holds) and a re-encode with its original.
+func BenchmarkSourceDistance(b *testing.B) {
+	a, other := walk(1, 24, 6), walk(2, 24, 6)
+	cp := noisy(a[4:], 3, 2)
+	b.Run("unrelated", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			SourceDistance(a, 0.5, other, 0.5)
+		}
+	})
+	b.Run("copy", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			SourceDistance(a, 0.5, cp, 0.5)
+		}
+	})
+	b.Run("copy_other_step", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			SourceDistance(a, 0.5, cp, 1)
+		}
+	})
+}
+
+// TestSourceKeysShare: prints of one footage, the copy starting 2 s later
+// with 2 bits of noise a hash (as re-encodes of synth footage measure),
+// share a sketch value, and so a bucket, all but rarely; unrelated prints
+// rarely do.
+func TestSourceKeysShare(t *testing.T) {
+	share := func(a, b []string) bool {
+		for _, x := range a {
+			for _, y := range b {
+				if x == y {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	const n = 2000
+	missed, chance := 0, 0
+	for i := uint64(0); i < n; i++ {
+		orig := walk(1000+i, 24, 6)
+		if !share(SourceKeys(orig, 4), SourceKeys(noisy(orig[4:], 5000+i, 2), 4)) {
+			missed++
+		}
+		if share(SourceKeys(orig, 4), SourceKeys(walk(9000+i, 24, 6), 4)) {
+			chance++
+		}
+	}
+	t.Logf("copies sharing no bucket: %d of %d; unrelated pairs sharing one: %d", missed, n, chance)
+	if missed > n/100 {
+		t.Errorf("%d of %d copies share no bucket with their original, want under 1%%", missed, n)
+	}
+	if chance > n/10 {
+		t.Errorf("%d of %d unrelated prints share a bucket", chance, n)
+	}
+}

@@ -71,45 +71,72 @@ func SourceDistance(a []uint64, stepA float64, b []uint64, stepB float64) (dist 
 	if len(a) == 0 || len(b) == 0 || stepA <= 0 || stepB <= 0 {
 		return -1, 0
 	}
+	// Most pairs a source bucket compares are unrelated footage: the vote
+	// is a tight loop over the informative hashes, with counts in a slice
+	// indexed by offset bin, and allocates nothing for prints of the usual
+	// size.
+	var ia, ib [SourcePrintMaxHashes]int32
+	xa, xb := informativeIndex(a, ia[:0]), informativeIndex(b, ib[:0])
+	if len(xa) == 0 || len(xb) == 0 {
+		return -1, 0
+	}
 	q := max(stepA, stepB)
-	votes := map[int][]float64{}
-	for i, x := range a {
-		if !Informative(x) {
-			continue
-		}
-		for j, y := range b {
-			if Informative(y) && bits.OnesCount64(x^y) <= voteBits {
-				off := float64(i)*stepA - float64(j)*stepB
-				bin := int(math.Round(off / q))
-				votes[bin] = append(votes[bin], off)
+	lo := int(math.Floor(-float64(len(b)-1)*stepB/q)) - 1
+	hi := int(math.Ceil(float64(len(a)-1)*stepA/q)) + 1
+	var countBuf [4 * SourcePrintMaxHashes]int32
+	counts := countBuf[:0]
+	if hi-lo+1 <= len(countBuf) {
+		counts = countBuf[:hi-lo+1]
+	} else {
+		counts = make([]int32, hi-lo+1)
+	}
+	bin := func(i, j int32) int {
+		return int(math.Round((float64(i)*stepA-float64(j)*stepB)/q)) - lo
+	}
+	voted := false
+	for _, i := range xa {
+		x := a[i]
+		for _, j := range xb {
+			if bits.OnesCount64(x^b[j]) <= voteBits {
+				counts[bin(i, j)]++
+				voted = true
 			}
 		}
 	}
-	if len(votes) == 0 {
+	if !voted {
 		return -1, 0
 	}
-	bins := make([]int, 0, len(votes))
-	for k := range votes {
-		bins = append(bins, k)
+	// The most voted bins; ties to the offset nearer zero, then the smaller,
+	// so the choice never depends on order.
+	better := func(k, l int) bool {
+		if counts[k] != counts[l] {
+			return counts[k] > counts[l]
+		}
+		if ak, al := abs(k+lo), abs(l+lo); ak != al {
+			return ak < al
+		}
+		return k < l
 	}
-	// Most votes first; then the offset nearer zero, then the smaller, so
-	// the choice never depends on map order.
-	sort.Slice(bins, func(i, j int) bool {
-		vi, vj := len(votes[bins[i]]), len(votes[bins[j]])
-		if vi != vj {
-			return vi > vj
+	top := make([]int, 0, maxOffsetTries)
+	for k, c := range counts {
+		if c == 0 {
+			continue
 		}
-		ai, aj := abs(bins[i]), abs(bins[j])
-		if ai != aj {
-			return ai < aj
+		pos := len(top)
+		for pos > 0 && better(k, top[pos-1]) {
+			pos--
 		}
-		return bins[i] < bins[j]
-	})
+		if pos < maxOffsetTries {
+			if len(top) < maxOffsetTries {
+				top = append(top, 0)
+			}
+			copy(top[pos+1:], top[pos:len(top)-1])
+			top[pos] = k
+		}
+	}
 	best, bestOff := -1.0, 0.0
-	for _, bin := range bins[:min(len(bins), maxOffsetTries)] {
-		offs := votes[bin]
-		sort.Float64s(offs)
-		off := offs[len(offs)/2]
+	for _, k := range top {
+		off := binOffset(a, xa, stepA, b, xb, stepB, k, bin)
 		if m, n := alignedMean(a, stepA, b, stepB, off); n >= minSourcePairs && (best < 0 || m < best) {
 			best, bestOff = m, off
 		}
@@ -118,6 +145,35 @@ func SourceDistance(a []uint64, stepA float64, b []uint64, stepB float64) (dist 
 		return -1, 0
 	}
 	return int(math.Round(best)), math.Round(bestOff*1000) / 1000
+}
+
+// informativeIndex appends the indices of p's informative hashes to buf.
+func informativeIndex(p []uint64, buf []int32) []int32 {
+	for i, h := range p {
+		if Informative(h) {
+			buf = append(buf, int32(i))
+		}
+	}
+	return buf
+}
+
+// binOffset is the median time offset of the votes in bin k: with equal
+// steps every vote of a bin has the same offset.
+func binOffset(a []uint64, xa []int32, stepA float64, b []uint64, xb []int32, stepB float64, k int, bin func(i, j int32) int) float64 {
+	var offs []float64
+	for _, i := range xa {
+		for _, j := range xb {
+			if bits.OnesCount64(a[i]^b[j]) <= voteBits && bin(i, j) == k {
+				off := float64(i)*stepA - float64(j)*stepB
+				if stepA == stepB {
+					return off
+				}
+				offs = append(offs, off)
+			}
+		}
+	}
+	sort.Float64s(offs)
+	return offs[len(offs)/2]
 }
 
 // alignedMean is the mean Hamming distance between the informative hashes
@@ -158,7 +214,7 @@ func abs(x int) int {
 }
 
 // sourceTokens is how many of a print's band values become bucket keys.
-const sourceTokens = 6
+const sourceTokens = 8
 
 // SourceKeys are the buckets a source print puts its clip in: of the
 // distinct band values of its informative hashes (bands of the given
@@ -167,7 +223,9 @@ const sourceTokens = 6
 // values, and so, with a probability that grows with the share, at least
 // one of their sketches' values; a band that is nearly flat (sky, a wall)
 // says nothing and is left out.
-func SourceKeys(print []uint64, bands int) []string {
+func SourceKeys(print []uint64, bands int) []string { return sourceKeysK(print, bands, sourceTokens) }
+
+func sourceKeysK(print []uint64, bands, k int) []string {
 	width := 64 / bands
 	mask := uint64(1)<<width - 1
 	if width == 64 {
@@ -194,8 +252,8 @@ func SourceKeys(print []uint64, bands int) []string {
 		}
 	}
 	sort.Slice(toks, func(i, j int) bool { return toks[i].mix < toks[j].mix })
-	keys := make([]string, 0, sourceTokens)
-	for _, t := range toks[:min(len(toks), sourceTokens)] {
+	keys := make([]string, 0, k)
+	for _, t := range toks[:min(len(toks), k)] {
 		keys = append(keys, "s"+strconv.Itoa(t.band)+":"+strconv.FormatUint(t.bandValue, 16))
 	}
 	return keys
