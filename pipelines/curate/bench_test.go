@@ -150,21 +150,21 @@ func benchCurateVsFFmpeg(b *testing.B, count int, seed uint64, minS, maxS float6
 	var inputs []string
 	entries, _ := os.ReadDir(in)
 	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".json") && !strings.HasSuffix(name, ".txt") && !e.IsDir() {
-			inputs = append(inputs, filepath.Join(in, name))
+		switch filepath.Ext(e.Name()) {
+		case ".mp4", ".mkv", ".webm", ".avi":
+			inputs = append(inputs, filepath.Join(in, e.Name()))
 		}
 	}
 	if len(upscale) > 0 {
-		errs := make([]error, len(inputs))
+		errs := make([]error, len(gts))
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 2)
-		for i, f := range inputs {
+		for i, g := range gts {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				sem <- struct{}{}
-				errs[i] = upscaleH264(f, upscale[i%len(upscale)])
+				errs[i] = upscaleH264(filepath.Join(in, g.File), upscale[i%len(upscale)])
 				<-sem
 			}()
 		}
