@@ -69,15 +69,8 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, it schemas.DedupItem, em
 	if len(keys) == 1 {
 		beam.NewCounter(counterNS, "uninformative_fingerprints").Inc(ctx, 1)
 	}
-	// The print is most of an item's bytes and only source buckets read it.
-	stripped := it
-	stripped.SourcePrint = nil
 	for _, k := range keys {
-		if isSourceKey(k) {
-			emit(k, it)
-		} else {
-			emit(k, stripped)
-		}
+		emit(k, BucketItem(it, k))
 	}
 }
 
@@ -96,7 +89,7 @@ func (fn *edgesFn) ProcessElement(ctx context.Context, key string, it func(*sche
 		return
 	}
 	n := 0
-	if over := bucketEdges(members, fn.Opts, isSourceKey(key), func(from string, e Edge) { n++; emit(from, e) }); over > 0 {
+	if over := bucketEdges(members, fn.Opts, key, func(from string, e Edge) { n++; emit(from, e) }); over > 0 {
 		beam.NewCounter(counterNS, "bucket_overflow_members").Inc(ctx, int64(over))
 	}
 	beam.NewCounter(counterNS, "edges").Inc(ctx, int64(n/2))

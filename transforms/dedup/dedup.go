@@ -169,6 +169,18 @@ func Keys(it schemas.DedupItem, o Options) []string {
 // isSourceKey reports whether a bucket key is one of SourceKeys'.
 func isSourceKey(k string) bool { return strings.HasPrefix(k, "s") }
 
+// BucketItem is what a bucket holds of an item: a band bucket compares
+// keyframes and a source bucket prints, so each gets only its own (the
+// print is most of an item's bytes).
+func BucketItem(it schemas.DedupItem, key string) schemas.DedupItem {
+	if isSourceKey(key) {
+		it.Hashes = nil
+	} else {
+		it.SourcePrint = nil
+	}
+	return it
+}
+
 // BandKeys are the buckets an item falls into: one per distinct band value
 // of its informative keyframe hashes, plus its clip id (identical clips
 // always meet).
@@ -254,11 +266,16 @@ func sortBucket(m []schemas.DedupItem) {
 	})
 }
 
-// bucketEdges compares the members of one bucket and calls emit for every
-// near-duplicate pair, once in each direction. In a source bucket
-// (sources true) clips of different sources also match by their source
-// prints. overflow reports members compared only against the first max.
-func bucketEdges(members []schemas.DedupItem, o Options, sources bool, emit func(from string, e Edge)) (overflow int) {
+// bucketEdges compares the members of one bucket (key) and calls emit for
+// every near-duplicate pair, once in each direction: by keyframes in a band
+// bucket, by source prints between clips of different sources in a source
+// bucket (pairs near by keyframes also share a band bucket). overflow
+// reports members compared only against the first max.
+func bucketEdges(members []schemas.DedupItem, o Options, key string, emit func(from string, e Edge)) (overflow int) {
+	tok, sources := parseSourceKey(key, o.Bands)
+	if sources && o.SourceMaxDistance < 0 {
+		return 0
+	}
 	sortBucket(members)
 	for j := 1; j < len(members); j++ {
 		lim := j
@@ -271,30 +288,52 @@ func bucketEdges(members []schemas.DedupItem, o Options, sources bool, emit func
 			if a.Key == b.Key {
 				continue
 			}
-			rankA, srcA := SourceRank(a.Rank)
-			rankB, srcB := SourceRank(b.Rank)
-			d := Distance(a.Hashes, b.Hashes)
-			if a.ID == b.ID && a.ID != "" {
-				d = max(d, 0) // the same clip id is the same bytes
-			}
-			bySource := false
-			if d < 0 || d > o.MaxDistance {
-				// Windows of one source are different clips whatever its print says.
-				if !sources || o.SourceMaxDistance < 0 || srcA == "" || srcA == srcB {
+			var d int
+			if sources {
+				if d = sourceMatch(a, b, tok, o); d < 0 {
 					continue
 				}
-				sd, _ := SourceDistance(a.SourcePrint, a.SourceStepS, b.SourcePrint, b.SourceStepS)
-				if sd < 0 || sd > o.SourceMaxDistance {
+			} else {
+				d = Distance(a.Hashes, b.Hashes)
+				if a.ID == b.ID && a.ID != "" {
+					d = max(d, 0) // the same clip id is the same bytes
+				}
+				if d < 0 || d > o.MaxDistance {
 					continue
 				}
-				d, bySource = sd, true
 			}
+			rankA, _ := SourceRank(a.Rank)
+			rankB, _ := SourceRank(b.Rank)
 			back := rankA != rankB
-			emit(a.Key, Edge{To: b.Key, Distance: d, BySource: bySource})
-			emit(b.Key, Edge{To: a.Key, Distance: d, BySource: bySource, Back: back})
+			emit(a.Key, Edge{To: b.Key, Distance: d, BySource: sources})
+			emit(b.Key, Edge{To: a.Key, Distance: d, BySource: sources, Back: back})
 		}
 	}
 	return overflow
+}
+
+// sourceMatch is SourceDistance between the prints of two clips of
+// different sources when within o.SourceMaxDistance, else -1. Most pairs
+// of a source bucket are unrelated footage that happens to share the
+// bucket's band value; the hashes holding that value are, in a copy, the
+// same moment, so the prints are first compared at only the offsets they
+// give (alignedMean, tens of nanoseconds) and the full offset search runs
+// for the pairs that line up there.
+func sourceMatch(a, b schemas.DedupItem, tok sourceToken, o Options) int {
+	_, srcA := SourceRank(a.Rank)
+	_, srcB := SourceRank(b.Rank)
+	// Windows of one source are different clips whatever its print says.
+	if srcA == "" || srcA == srcB {
+		return -1
+	}
+	if !tok.aligned(a.SourcePrint, a.SourceStepS, b.SourcePrint, b.SourceStepS, float64(o.SourceMaxDistance+sourcePrefilterSlack)) {
+		return -1
+	}
+	sd, _ := SourceDistance(a.SourcePrint, a.SourceStepS, b.SourcePrint, b.SourceStepS)
+	if sd < 0 || sd > o.SourceMaxDistance {
+		return -1
+	}
+	return sd
 }
 
 // Decide deduplicates in memory exactly as Dedup does in Beam: the same
@@ -311,19 +350,13 @@ func Decide(items []schemas.DedupItem, o Options) ([]schemas.DedupDecision, erro
 			return nil, fmt.Errorf("dedup: key %q appears twice", it.Key)
 		}
 		byKey[it.Key] = it
-		stripped := it
-		stripped.SourcePrint = nil // as the Beam transform buckets it
 		for _, k := range Keys(it, o) {
-			if isSourceKey(k) {
-				buckets[k] = append(buckets[k], it)
-			} else {
-				buckets[k] = append(buckets[k], stripped)
-			}
+			buckets[k] = append(buckets[k], BucketItem(it, k))
 		}
 	}
 	adj := map[string][]Edge{}
 	for k, m := range buckets {
-		bucketEdges(m, o, isSourceKey(k), func(from string, e Edge) { adj[from] = append(adj[from], e) })
+		bucketEdges(m, o, k, func(from string, e Edge) { adj[from] = append(adj[from], e) })
 	}
 	labels := map[string]string{}
 	for k, it := range byKey {

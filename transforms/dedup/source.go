@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // A source print fingerprints a whole source, not one window of it: the
@@ -257,6 +258,59 @@ func sourceKeysK(print []uint64, bands, k int) []string {
 		keys = append(keys, "s"+strconv.Itoa(t.band)+":"+strconv.FormatUint(t.bandValue, 16))
 	}
 	return keys
+}
+
+// sourcePrefilterSlack is how much worse than the limit a print pair may
+// align at its shared band value's offset and still get the full search
+// (which may find a better offset when the prints' steps differ).
+const sourcePrefilterSlack = 4
+
+// sourceToken is the band value a source bucket is keyed by.
+type sourceToken struct {
+	band  uint
+	width uint
+	mask  uint64
+	value uint64
+}
+
+// parseSourceKey reads a SourceKeys key; ok is false for other keys.
+func parseSourceKey(key string, bands int) (sourceToken, bool) {
+	if !isSourceKey(key) || bands <= 0 {
+		return sourceToken{}, false
+	}
+	b, v, found := strings.Cut(key[1:], ":")
+	band, err1 := strconv.Atoi(b)
+	value, err2 := strconv.ParseUint(v, 16, 64)
+	if !found || err1 != nil || err2 != nil || band < 0 || band >= bands {
+		return sourceToken{}, false
+	}
+	width := uint(64 / bands)
+	mask := uint64(1)<<width - 1
+	if width == 64 {
+		mask = ^uint64(0)
+	}
+	return sourceToken{band: uint(band), width: width, mask: mask, value: value}, true
+}
+
+func (t sourceToken) has(h uint64) bool { return (h>>(t.band*t.width))&t.mask == t.value }
+
+// aligned reports whether prints a and b line up within limit (mean bits)
+// at an offset that puts a hash of each holding the token together.
+func (t sourceToken) aligned(a []uint64, stepA float64, b []uint64, stepB float64, limit float64) bool {
+	for i, x := range a {
+		if !t.has(x) {
+			continue
+		}
+		for j, y := range b {
+			if !t.has(y) {
+				continue
+			}
+			if m, n := alignedMean(a, stepA, b, stepB, float64(i)*stepA-float64(j)*stepB); n >= minSourcePairs && m <= limit {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // mix64 is SplitMix64's finaliser: a fixed bijection that scatters values.
