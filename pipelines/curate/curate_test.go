@@ -91,9 +91,19 @@ func moovFirst(t *testing.T, path string) bool {
 func localCorpus(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	want := map[string]string{} // file -> "" (accept) or the reject reason
+	// Footage with no text at all is screened out before it is probed (no
+	// vlm, no --keep_untagged), so every file meant to reach a later stage
+	// has an on-topic sidecar.
+	tag := func(name string) {
+		base := strings.TrimSuffix(name, filepath.Ext(name))
+		os.WriteFile(filepath.Join(dir, base+".json"), []byte(`{"title":"A person walking","tags":["walking"]}`), 0o644)
+	}
 	mk := func(name string, c testclips.Spec, reason string) string {
 		p := testclips.Make(t, dir, name, c)
 		want[name] = reason
+		if reason != "" {
+			tag(name)
+		}
 		return p
 	}
 	good := mk("good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3}, "")
@@ -118,11 +128,22 @@ func localCorpus(t *testing.T, dir string) map[string]string {
 	}
 	os.WriteFile(filepath.Join(dir, "two_shots.json"), []byte(`{"title":"Someone walking, then jogging","tags":["walking","running"]}`), 0o644)
 	// Hostile names: the same good footage under names ffmpeg could misread.
-	// With no sidecar there is nothing to match a topic on: off-topic.
-	for _, n := range []string{"-i", "concat:x.mp4", "http:__x.mp4"} {
+	// With no sidecar there is nothing to match a topic on: off-topic,
+	// screened before decoding.
+	for _, n := range []string{"concat:x.mp4", "http:__x.mp4"} {
 		os.WriteFile(filepath.Join(dir, n), data, 0o644)
 		want[n] = schemas.ReasonOffTopic
 	}
+	// A hostile name with a sidecar goes all the way through ffmpeg (footage
+	// of its own: turned half a turn, it is no copy of good.mp4).
+	rot := testclips.Make(t, t.TempDir(), "rot.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3, Post: "vflip,hflip"})
+	if rotData, err := os.ReadFile(rot); err != nil {
+		t.Fatal(err)
+	} else {
+		os.WriteFile(filepath.Join(dir, "-i"), rotData, 0o644)
+	}
+	tag("-i")
+	want["-i"] = ""
 	// Off-topic by its sidecar, and footage of its own (its clip file must go).
 	mk("skyline.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3.3}, schemas.ReasonOffTopic)
 	os.WriteFile(filepath.Join(dir, "skyline.json"), []byte(`{"title":"City skyline timelapse at dusk","tags":["city","timelapse"]}`), 0o644)
@@ -130,8 +151,10 @@ func localCorpus(t *testing.T, dir string) map[string]string {
 	want["empty.mp4"] = schemas.ReasonEmptyFile
 	os.WriteFile(filepath.Join(dir, "page.mp4"), []byte("<html><body>404</body></html>\n"), 0o644)
 	want["page.mp4"] = schemas.ReasonNotVideo
+	tag("page.mp4")
 	os.WriteFile(filepath.Join(dir, "cut_short.mp4"), data[:len(data)/2], 0o644)
 	want["cut_short.mp4"] = schemas.ReasonTruncated
+	tag("cut_short.mp4")
 	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
 	os.WriteFile(filepath.Join(dir, "sub", "nested.mp4"), data, 0o644)
 	os.WriteFile(filepath.Join(dir, "sub", "nested.json"), []byte(`{"title":"A cook stirring a pot on the stove","tags":["cooking"]}`), 0o644)
@@ -252,9 +275,9 @@ func TestCurateLocal(t *testing.T) {
 	}
 	for _, r := range rej {
 		switch r.Source {
-		case "-i", "concat:x.mp4", "http:__x.mp4":
-			if r.ClipID != ids["good.mp4"] || r.Stage != schemas.StageTopic || !strings.Contains(r.Detail, "no title, tags or caption") {
-				t.Errorf("%s: %+v, want a topic reject of clip %s for want of text", r.Source, r, ids["good.mp4"])
+		case "concat:x.mp4", "http:__x.mp4":
+			if r.Stage != schemas.StageTopic || !strings.Contains(r.Detail, "no title, tags or caption") || !strings.Contains(r.Detail, "screened before decoding") {
+				t.Errorf("%s: %+v, want a topic reject for want of text, screened before decoding", r.Source, r)
 			}
 		case "sub/nested.mp4":
 			if r.ClipID != ids["good.mp4"] || r.DuplicateOf != ids["good.mp4"] || r.DuplicateOfSource != "good.mp4" || r.Distance == nil || *r.Distance != 0 {

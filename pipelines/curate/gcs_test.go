@@ -42,7 +42,8 @@ func TestCurateGCS(t *testing.T) {
 	put("raw/day2/-i", data)
 	put("raw/empty.mp4", nil)
 	put("raw/page.mp4", []byte("<html>not a video</html>"))
-	put("elsewhere/skip.mp4", data) // outside the prefix
+	put("raw/page.json", []byte(`{"title":"Someone cooking","tags":["cooking"]}`)) // tagged, so it is probed (not_video)
+	put("elsewhere/skip.mp4", data)                                                // outside the prefix
 
 	cfg, err := NewConfig("gs://footage/raw", "gs://footage/dataset", schemas.ProfileDemo)
 	if err != nil {
