@@ -9,8 +9,8 @@ package schemas
 // OUT/negatives_stats.json (NegativesStats).
 //
 // pairs: OUT/pairs-NNNNNN.tar (webdataset), OUT/pairs-NNNNNN.stats.json
-// (ShardStats), OUT/pairs_report.jsonl (PairIssue) and OUT/index.json
-// (ShardIndex), written last.
+// (ShardStats), OUT/pairs_report.jsonl (PairIssue), OUT/pairs_stats.json
+// (PairsStats) and OUT/index.json (ShardIndex), written last.
 
 // NegativeRecord describes one generated (rejected) video.
 type NegativeRecord struct {
@@ -124,6 +124,10 @@ type PairIssue struct {
 	Detail  string `json:"detail,omitempty"`
 	Indices []int  `json:"indices,omitempty"`
 	Paired  bool   `json:"paired"`
+	// Usable and Needed are set for too_few_negatives: the clip's usable
+	// negatives and the --negatives_per_pair it fell short of.
+	Usable int `json:"usable,omitempty"`
+	Needed int `json:"needed,omitempty"`
 }
 
 // Pair issue reasons.
@@ -226,6 +230,22 @@ type PlannedPair struct {
 type ShardJob struct {
 	Index int           `json:"index"`
 	Pairs []PlannedPair `json:"pairs"`
+}
+
+// PairsStats is pairs_stats.json: a run's totals, written on every run
+// (zero pairs included) before index.json.
+type PairsStats struct {
+	Pairs            int            `json:"pairs"`
+	Shards           int            `json:"shards"` // shards, or export parts with --export=realdpo
+	NegativesPerPair int            `json:"negatives_per_pair"`
+	Issues           int            `json:"issues"`   // pairs_report.jsonl lines
+	Unpaired         int            `json:"unpaired"` // clips (and manifest lines) left out
+	IssuesByReason   map[string]int `json:"issues_by_reason"`
+	// TooFewNegatives counts clips left out for fewer usable negatives than
+	// NegativesPerPair; FewestUsable is the smallest usable count (at least
+	// one) among them, the --negatives_per_pair that would pair them all.
+	TooFewNegatives int `json:"too_few_negatives"`
+	FewestUsable    int `json:"fewest_usable,omitempty"`
 }
 
 // PairsPlanSummary is what the planner decided, for the index.

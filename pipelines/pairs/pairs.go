@@ -41,17 +41,11 @@ func init() {
 	register.Function1x2[schemas.PairClip, string, schemas.PairClip](keyClip)
 	register.Function1x2[schemas.PairNegative, string, schemas.PairNegative](keyNegative)
 	dofn.DoFn6x1[context.Context, string, func(*schemas.PairClip) bool, func(*schemas.PairNegative) bool, func(schemas.PlannedPair), func(schemas.PairIssue), error](&assembleFn{})
-	register.Function1x2[schemas.PlannedPair, string, schemas.PlannedPair](keyPlanned)
-	dofn.DoFn6x1[context.Context, string, func(*schemas.PlannedPair) bool, func(schemas.ShardJob), func(schemas.PairIssue), func(schemas.PairsPlanSummary), error](&planFn{})
+	dofn.DoFn6x1[context.Context, []byte, func(*schemas.PlannedPair) bool, func(schemas.ShardJob), func(schemas.PairIssue), func(schemas.PairsPlanSummary), error](&planFn{})
 	dofn.DoFn3x1[context.Context, schemas.ShardJob, func(schemas.ShardStats), error](&writeShardFn{})
 	dofn.DoFn3x1[context.Context, schemas.ShardJob, func(int), error](&exportFn{})
-	register.Function1x2[schemas.ShardStats, string, schemas.ShardStats](keyStats)
-	register.Function1x2[schemas.PairIssue, string, schemas.PairIssue](keyIssue)
-	register.Function1x2[schemas.PairsPlanSummary, string, schemas.PairsPlanSummary](keySummary)
-	register.Function1x2[schemas.ShardJob, string, schemas.ShardJob](keyJob)
-	register.Function1x2[int, string, int](keyInt)
-	dofn.DoFn6x1[context.Context, string, func(*string) bool, func(*schemas.ShardStats) bool, func(*schemas.PairIssue) bool, func(*schemas.PairsPlanSummary) bool, error](&finishShardsFn{})
-	dofn.DoFn6x1[context.Context, string, func(*string) bool, func(*schemas.ShardJob) bool, func(*int) bool, func(*schemas.PairIssue) bool, error](&finishExportFn{})
+	dofn.DoFn5x1[context.Context, []byte, func(*schemas.ShardStats) bool, func(*schemas.PairIssue) bool, func(*schemas.PairsPlanSummary) bool, error](&finishShardsFn{})
+	dofn.DoFn5x1[context.Context, []byte, func(*schemas.ShardJob) bool, func(*int) bool, func(*schemas.PairIssue) bool, error](&finishExportFn{})
 
 	register.Emitter1[schemas.PairClip]()
 	register.Emitter1[schemas.PairNegative]()
@@ -85,6 +79,7 @@ const (
 	ExportRealDPO    = "realdpo"
 
 	ReportFile = "pairs_report.jsonl"
+	StatsFile  = "pairs_stats.json"
 )
 
 // PairsConfig is one pairs run.
@@ -165,20 +160,22 @@ func BuildPairs(s beam.Scope, c PairsConfig) {
 	clips, negs, readIssues := beam.ParDo3(s.Scope("Read"), &readInputsFn{Cfg: c}, beam.Create(s, "inputs"))
 	joined := beam.CoGroupByKey(s, beam.ParDo(s, keyClip, clips), beam.ParDo(s, keyNegative, negs))
 	planned, pairIssues := beam.ParDo2(s.Scope("Assemble"), &assembleFn{Cfg: c}, joined)
-	jobs, planIssues, summary := beam.ParDo3(s.Scope("Plan"), &planFn{Cfg: c}, beam.GroupByKey(s, beam.ParDo(s, keyPlanned, planned)))
+	// The plan and the finish steps run exactly once whatever comes in, no
+	// pair at all included: each is an impulse reading its inputs as side
+	// inputs (a GroupByKey of nothing would never call them).
+	jobs, planIssues, summary := beam.ParDo3(s.Scope("Plan"), &planFn{Cfg: c}, beam.Impulse(s), beam.SideInput{Input: planned})
 	issues := beam.Flatten(s, readIssues, pairIssues, planIssues)
 	// One shard per element, spread over the workers.
 	jobs = beam.Reshuffle(s, jobs)
-	marker := beam.ParDo(s, keyMarker, beam.Create(s, "run"))
 	if c.Export == ExportRealDPO {
 		done := beam.ParDo(s.Scope("Export"), &exportFn{Cfg: c}, jobs)
-		beam.ParDo0(s.Scope("Finish"), &finishExportFn{Cfg: c}, beam.CoGroupByKey(s, marker,
-			beam.ParDo(s, keyJob, jobs), beam.ParDo(s, keyInt, done), beam.ParDo(s, keyIssue, issues)))
+		beam.ParDo0(s.Scope("Finish"), &finishExportFn{Cfg: c}, beam.Impulse(s),
+			beam.SideInput{Input: jobs}, beam.SideInput{Input: done}, beam.SideInput{Input: issues})
 		return
 	}
 	stats := beam.ParDo(s.Scope("WriteShards"), &writeShardFn{Cfg: c}, jobs)
-	beam.ParDo0(s.Scope("Finish"), &finishShardsFn{Cfg: c}, beam.CoGroupByKey(s, marker,
-		beam.ParDo(s, keyStats, stats), beam.ParDo(s, keyIssue, issues), beam.ParDo(s, keySummary, summary)))
+	beam.ParDo0(s.Scope("Finish"), &finishShardsFn{Cfg: c}, beam.Impulse(s),
+		beam.SideInput{Input: stats}, beam.SideInput{Input: issues}, beam.SideInput{Input: summary})
 }
 
 // PairsResult sums a run up.
@@ -191,6 +188,7 @@ type PairsResult struct {
 	// Unpaired counts clips left out.
 	Unpaired int
 	Index    *schemas.ShardIndex
+	Stats    schemas.PairsStats
 }
 
 // RunPairs runs the pairs pipeline and reads back what it wrote.
@@ -215,32 +213,85 @@ func RunPairs(ctx context.Context, c PairsConfig) (PairsResult, error) {
 		return PairsResult{}, fmt.Errorf("pairs pipeline: %w", err)
 	}
 	res := PairsResult{Layout: c.InputLayout, Export: c.Export}
-	rep, err := readAll(ctx, stage.JoinPath(c.Output, ReportFile), maxManifestBytes)
+	data, err := readAll(ctx, stage.JoinPath(c.Output, StatsFile), maxSidecarBytes)
 	if err != nil {
 		return res, err
 	}
-	lines, _, _ := jsonLines(rep)
-	res.Issues = len(lines)
-	for _, l := range lines {
-		var is schemas.PairIssue
-		if json.Unmarshal(l, &is) == nil && unpairs(is) {
-			res.Unpaired++
-		}
+	if err := json.Unmarshal(data, &res.Stats); err != nil {
+		return res, fmt.Errorf("pairs: %s: %w", StatsFile, err)
 	}
+	st := res.Stats
+	res.Pairs, res.Shards, res.Issues, res.Unpaired = st.Pairs, st.Shards, st.Issues, st.Unpaired
 	if c.Export == ExportRealDPO {
 		v, err := readAll(ctx, stage.JoinPath(c.Output, reflayout.VideoFile), maxManifestBytes)
 		if err != nil {
 			return res, err
 		}
-		res.Pairs = bytes.Count(v, []byte("\n"))
+		if n := bytes.Count(v, []byte("\n")); n != st.Pairs {
+			return res, fmt.Errorf("pairs: %s lists %d pairs, %s says %d", reflayout.VideoFile, n, StatsFile, st.Pairs)
+		}
 		return res, nil
 	}
 	ix, err := shards.ReadIndex(ctx, c.Output)
 	if err != nil {
 		return res, err
 	}
-	res.Pairs, res.Shards, res.Index = ix.Pairs, len(ix.Shards), &ix
+	if ix.Pairs != st.Pairs {
+		return res, fmt.Errorf("pairs: %s holds %d pairs, %s says %d", shards.IndexFile, ix.Pairs, StatsFile, st.Pairs)
+	}
+	res.Shards, res.Index = len(ix.Shards), &ix
 	return res, nil
+}
+
+// pairsStats sums a run up for pairs_stats.json.
+func pairsStats(c PairsConfig, pairs, parts int, issues []schemas.PairIssue) schemas.PairsStats {
+	st := schemas.PairsStats{Pairs: pairs, Shards: parts, NegativesPerPair: c.NegativesPerPair, Issues: len(issues),
+		IssuesByReason: map[string]int{}}
+	for _, is := range issues {
+		st.IssuesByReason[is.Reason]++
+		if unpairs(is) {
+			st.Unpaired++
+		}
+		if is.Reason == schemas.PairReasonTooFewNegatives {
+			st.TooFewNegatives++
+			if is.Usable > 0 && (st.FewestUsable == 0 || is.Usable < st.FewestUsable) {
+				st.FewestUsable = is.Usable
+			}
+		}
+	}
+	return st
+}
+
+// writeStats writes pairs_stats.json.
+func writeStats(ctx context.Context, out string, st schemas.PairsStats) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFile(ctx, stage.JoinPath(out, StatsFile), append(data, '\n')); err != nil {
+		return fmt.Errorf("pairs: stats: %w", err)
+	}
+	return nil
+}
+
+// Summary is the line a run ends with: the totals, and when clips were left
+// out for too few negatives, what to run instead.
+func (r PairsResult) Summary() string {
+	st := r.Stats
+	var b strings.Builder
+	fmt.Fprintf(&b, "pairs=%d shards=%d issues=%d unpaired=%d (see %s)", r.Pairs, r.Shards, r.Issues, r.Unpaired, ReportFile)
+	if st.TooFewNegatives > 0 {
+		fmt.Fprintf(&b, "; %d clip(s) have fewer usable negatives than --negatives_per_pair=%d", st.TooFewNegatives, st.NegativesPerPair)
+		if st.FewestUsable > 0 {
+			fmt.Fprintf(&b, ": rerun pairs with --negatives_per_pair=%d, or negatives with --per_clip=%d", st.FewestUsable, st.NegativesPerPair)
+		} else {
+			fmt.Fprintf(&b, ": rerun negatives with --per_clip=%d", st.NegativesPerPair)
+		}
+	}
+	if r.Pairs == 0 && st.TooFewNegatives == 0 {
+		b.WriteString("; no pair formed")
+	}
+	return b.String()
 }
 
 // unpairs reports whether an issue leaves a clip out of the pairs.
@@ -260,14 +311,6 @@ func unpairs(is schemas.PairIssue) bool {
 
 func keyClip(v schemas.PairClip) (string, schemas.PairClip)             { return v.ClipID, v }
 func keyNegative(v schemas.PairNegative) (string, schemas.PairNegative) { return v.Record.ClipID, v }
-func keyPlanned(v schemas.PlannedPair) (string, schemas.PlannedPair)    { return "", v }
-func keyStats(v schemas.ShardStats) (string, schemas.ShardStats)        { return "", v }
-func keyIssue(v schemas.PairIssue) (string, schemas.PairIssue)          { return "", v }
-func keySummary(v schemas.PairsPlanSummary) (string, schemas.PairsPlanSummary) {
-	return "", v
-}
-func keyJob(v schemas.ShardJob) (string, schemas.ShardJob) { return "", v }
-func keyInt(v int) (string, int)                           { return "", v }
 
 // readInputsFn lists the clips and negatives of either layout; lines and
 // entries that cannot be used become issues.
@@ -493,8 +536,12 @@ func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func
 	}
 	need := fn.Cfg.NegativesPerPair
 	if len(good) < need {
+		detail := fmt.Sprintf("%d usable of %d recorded, a pair needs %d (--negatives_per_pair)", len(good), len(negs), need)
+		if len(why) > 0 {
+			detail += "; " + strings.Join(why, "; ")
+		}
 		report(schemas.PairIssue{ClipID: id, Reason: schemas.PairReasonTooFewNegatives, Indices: broken,
-			Detail: fmt.Sprintf("%d usable of %d recorded, a pair needs %d; %s", len(good), len(negs), need, strings.Join(why, "; "))})
+			Usable: len(good), Needed: need, Detail: detail})
 		return nil
 	}
 	if len(broken) > 0 {
@@ -607,7 +654,7 @@ type planFn struct {
 	Cfg PairsConfig
 }
 
-func (fn *planFn) ProcessElement(ctx context.Context, _ string, it func(*schemas.PlannedPair) bool, emit func(schemas.ShardJob),
+func (fn *planFn) ProcessElement(ctx context.Context, _ []byte, it func(*schemas.PlannedPair) bool, emit func(schemas.ShardJob),
 	issue func(schemas.PairIssue), summary func(schemas.PairsPlanSummary)) error {
 	var all []schemas.PlannedPair
 	var pp schemas.PlannedPair
@@ -809,7 +856,7 @@ type finishShardsFn struct {
 	Cfg PairsConfig
 }
 
-func (fn *finishShardsFn) ProcessElement(ctx context.Context, _ string, _ func(*string) bool, statsIt func(*schemas.ShardStats) bool,
+func (fn *finishShardsFn) ProcessElement(ctx context.Context, _ []byte, statsIt func(*schemas.ShardStats) bool,
 	issueIt func(*schemas.PairIssue) bool, sumIt func(*schemas.PairsPlanSummary) bool) error {
 	c := fn.Cfg
 	var stats []schemas.ShardStats
@@ -850,6 +897,9 @@ func (fn *finishShardsFn) ProcessElement(ctx context.Context, _ string, _ func(*
 		}
 	}
 	if err := writeReport(ctx, c.Output, issues); err != nil {
+		return err
+	}
+	if err := writeStats(ctx, c.Output, pairsStats(c, ix.Pairs, len(ix.Shards), issues)); err != nil {
 		return err
 	}
 	removeStale(ctx, c.Output, len(stats))
@@ -973,7 +1023,7 @@ type finishExportFn struct {
 	Cfg PairsConfig
 }
 
-func (fn *finishExportFn) ProcessElement(ctx context.Context, _ string, _ func(*string) bool, jobIt func(*schemas.ShardJob) bool,
+func (fn *finishExportFn) ProcessElement(ctx context.Context, _ []byte, jobIt func(*schemas.ShardJob) bool,
 	doneIt func(*int) bool, issueIt func(*schemas.PairIssue) bool) error {
 	var jobs []schemas.ShardJob
 	var j schemas.ShardJob
@@ -996,7 +1046,11 @@ func (fn *finishExportFn) ProcessElement(ctx context.Context, _ string, _ func(*
 			entries = append(entries, reflayout.Entry{ID: p.Meta.Key, Caption: p.Meta.Caption})
 		}
 	}
-	if err := writeReport(ctx, fn.Cfg.Output, collectIssues(issueIt)); err != nil {
+	issues := collectIssues(issueIt)
+	if err := writeReport(ctx, fn.Cfg.Output, issues); err != nil {
+		return err
+	}
+	if err := writeStats(ctx, fn.Cfg.Output, pairsStats(fn.Cfg, len(entries), len(jobs), issues)); err != nil {
 		return err
 	}
 	prompt, video := reflayout.Lists(entries)

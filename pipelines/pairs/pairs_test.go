@@ -654,3 +654,51 @@ func TestAcceleratorHint(t *testing.T) {
 		t.Fatalf("payloads %q", got)
 	}
 }
+
+// TestPairsTooFewNegativesEverywhere is negatives --per_clip=2 followed by
+// pairs --negatives_per_pair=3: no clip has enough negatives. Zero pairs is
+// a finished run: the index lists no shard, every clip is reported
+// too_few_negatives with its counts, the stats say so, and the summary
+// names the setting that would pair them. The same in the reference
+// layout export.
+func TestPairsTooFewNegativesEverywhere(t *testing.T) {
+	f := getFixture(t)
+	ctx := context.Background()
+	for _, export := range []string{ExportWebDataset, ExportRealDPO} {
+		t.Run(export, func(t *testing.T) {
+			out := t.TempDir()
+			c := pairsConfig(f.Dataset, f.Negatives, out)
+			c.NegativesPerPair, c.Export = testPerClip+1, export
+			res, err := RunPairs(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Pairs != 0 || res.Shards != 0 || res.Unpaired != len(f.Clips) || res.Issues != len(f.Clips) {
+				t.Fatalf("result %+v for %d clips", res, len(f.Clips))
+			}
+			for _, is := range readJSONL[schemas.PairIssue](t, filepath.Join(out, ReportFile)) {
+				if is.Reason != schemas.PairReasonTooFewNegatives || is.Usable != testPerClip || is.Needed != testPerClip+1 || is.Paired {
+					t.Errorf("issue %+v", is)
+				}
+			}
+			st := res.Stats
+			if st.TooFewNegatives != len(f.Clips) || st.FewestUsable != testPerClip || st.IssuesByReason[schemas.PairReasonTooFewNegatives] != len(f.Clips) {
+				t.Errorf("stats %+v", st)
+			}
+			if want := fmt.Sprintf("--negatives_per_pair=%d", testPerClip); !strings.Contains(res.Summary(), want) {
+				t.Errorf("summary %q does not suggest %s", res.Summary(), want)
+			}
+			if export == ExportWebDataset {
+				ix, err := shards.ReadIndex(ctx, out)
+				if err != nil || ix.Pairs != 0 || len(ix.Shards) != 0 || ix.Unpaired != len(f.Clips) {
+					t.Errorf("index %+v (%v)", ix, err)
+				}
+				if m, _ := filepath.Glob(filepath.Join(out, "pairs-*")); len(m) != 0 {
+					t.Errorf("shard files written: %v", m)
+				}
+			} else if v, err := os.ReadFile(filepath.Join(out, reflayout.VideoFile)); err != nil || len(v) != 0 {
+				t.Errorf("%s: %q (%v)", reflayout.VideoFile, v, err)
+			}
+		})
+	}
+}

@@ -43,6 +43,6 @@ func runPairs(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("pairs: %s (%s layout) -> %s (%s)\n", pairsCfg.Dataset, res.Layout, pairsCfg.Output, res.Export)
-	fmt.Printf("pairs=%d shards=%d issues=%d unpaired=%d (see %s)\n", res.Pairs, res.Shards, res.Issues, res.Unpaired, pairs.ReportFile)
+	fmt.Println(res.Summary())
 	return nil
 }
