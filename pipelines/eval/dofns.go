@@ -38,12 +38,8 @@ func init() {
 	dofn.DoFn4x1[context.Context, string, func(schemas.EvalPair), func(schemas.EvalReject), error](&readPairsFn{})
 	dofn.DoFn2x0[schemas.EvalPair, func(schemas.EvalPairTask)](&pairFanOutFn{})
 	dofn.DoFn4x1[context.Context, schemas.EvalPairTask, func(schemas.EvalDPO), func(schemas.EvalReject), error](&dpoFn{})
-	register.Function1x2[schemas.EvalSample, string, schemas.EvalSample](keySample)
-	register.Function1x2[schemas.EvalDPO, string, schemas.EvalDPO](keyDPO)
-	register.Function1x2[schemas.EvalReject, string, schemas.EvalReject](keyReject)
-	register.Function1x2[string, string, string](keyMarker)
-	dofn.DoFn6x1[context.Context, string, func(*schemas.EvalSample) bool, func(*schemas.EvalDPO) bool,
-		func(*schemas.EvalReject) bool, func(*string) bool, error](&reportFn{})
+	dofn.DoFn5x1[context.Context, []byte, func(*schemas.EvalSample) bool, func(*schemas.EvalDPO) bool,
+		func(*schemas.EvalReject) bool, error](&reportFn{})
 
 	register.Emitter1[schemas.EvalClip]()
 	register.Emitter1[schemas.EvalTask]()
@@ -55,7 +51,6 @@ func init() {
 	register.Iter1[schemas.EvalSample]()
 	register.Iter1[schemas.EvalDPO]()
 	register.Iter1[schemas.EvalReject]()
-	register.Iter1[string]()
 }
 
 const counterNS = "eval"
@@ -411,11 +406,3 @@ func (fn *dpoFn) ProcessElement(ctx context.Context, t schemas.EvalPairTask, emi
 		Inside: r.Inside, Accuracy: r.Accuracy})
 	return nil
 }
-
-// reportKey is the single group every result meets in.
-const reportKey = "report"
-
-func keySample(s schemas.EvalSample) (string, schemas.EvalSample) { return reportKey, s }
-func keyDPO(d schemas.EvalDPO) (string, schemas.EvalDPO)          { return reportKey, d }
-func keyReject(r schemas.EvalReject) (string, schemas.EvalReject) { return reportKey, r }
-func keyMarker(k string) (string, string)                         { return k, k }

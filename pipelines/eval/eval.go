@@ -11,8 +11,8 @@
 // workers; a sampling DoFn loads each model once per worker process and
 // samples with a seed fixed by (seed, clip, index); the real clips are
 // measured alongside. Pairs are read once, fanned out per model and
-// scored. Everything meets in one CoGroupByKey whose single group writes
-// the report. Failures become reject records, shown in the report.
+// scored. Everything meets in one report writer, an impulse that reads the
+// results as side inputs. Failures become reject records, shown in the report.
 //
 // Time: the real clip's frames span the clip; they are resampled to the
 // model's frame count over that same span (generate.ResampleTime), exactly
@@ -256,12 +256,10 @@ func Build(s beam.Scope, cfg schemas.EvalConfig, geo model.Config, clips []schem
 	}
 	rejects := beam.Flatten(s, rejectCols...)
 
-	grouped := beam.CoGroupByKey(s,
-		beam.ParDo(s, keySample, measured),
-		beam.ParDo(s, keyDPO, dpo),
-		beam.ParDo(s, keyReject, rejects),
-		beam.ParDo(s, keyMarker, beam.Create(s, reportKey)))
-	beam.ParDo0(s, &reportFn{Cfg: cfg, Geo: geo}, grouped)
+	// The report is written exactly once, whatever reaches it: an impulse
+	// with every result as a side input.
+	beam.ParDo0(s, &reportFn{Cfg: cfg, Geo: geo}, beam.Impulse(s),
+		beam.SideInput{Input: measured}, beam.SideInput{Input: dpo}, beam.SideInput{Input: rejects})
 }
 
 // Pipeline checks the models, reads the held-out manifest and builds the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -322,16 +323,24 @@ func writeReport(ctx context.Context, cfg schemas.EvalConfig, geo model.Config, 
 	return nil
 }
 
-// reportFn receives every result in one group and writes the report.
+// reportFn receives every result (as side inputs) and writes the report.
 type reportFn struct {
 	Cfg schemas.EvalConfig
 	Geo model.Config
 }
 
-func (fn *reportFn) ProcessElement(ctx context.Context, _ string, samples func(*schemas.EvalSample) bool, dpos func(*schemas.EvalDPO) bool,
-	rejects func(*schemas.EvalReject) bool, _ func(*string) bool) error {
+func (fn *reportFn) ProcessElement(ctx context.Context, _ []byte, samples func(*schemas.EvalSample) bool, dpos func(*schemas.EvalDPO) bool,
+	rejects func(*schemas.EvalReject) bool) error {
 	ss, ds, rs := stage.Collect(samples), stage.Collect(dpos), stage.Collect(rejects)
 	rep, strips, err := buildReport(fn.Cfg, fn.Geo, ss, ds, rs)
+	if err != nil && rep != nil && rep.Counts["clips_evaluated"] == 0 {
+		// Nothing to compare, and the run fails; the report still records
+		// why each clip was left out.
+		if werr := writeReport(ctx, fn.Cfg, fn.Geo, rep, strips); werr != nil {
+			return errors.Join(err, werr)
+		}
+		return fmt.Errorf("%w: each clip's reason is in %s", err, stage.JoinPath(fn.Cfg.Output, ReportJSON))
+	}
 	if err != nil {
 		return err
 	}

@@ -32,11 +32,8 @@ func init() {
 	}
 	dofn.DoFn4x1[context.Context, string, func(schemas.ManifestRecord), func(schemas.NegativeFailure), error](&readManifestFn{})
 	dofn.DoFn4x1[context.Context, schemas.ManifestRecord, func(schemas.NegativeRecord), func(schemas.NegativeFailure), error](&generateFn{})
-	register.Function1x2[schemas.ManifestRecord, string, string](clipIDKey)
-	register.Function1x2[string, string, string](keyMarker)
-	register.Function1x2[schemas.NegativeRecord, string, schemas.NegativeRecord](keyNegRecord)
-	register.Function1x2[schemas.NegativeFailure, string, schemas.NegativeFailure](keyNegFailure)
-	dofn.DoFn6x1[context.Context, string, func(*string) bool, func(*string) bool, func(*schemas.NegativeRecord) bool, func(*schemas.NegativeFailure) bool, error](&writeNegativesFn{})
+	register.Function1x1[schemas.ManifestRecord, string](clipIDOf)
+	dofn.DoFn5x1[context.Context, []byte, func(*string) bool, func(*schemas.NegativeRecord) bool, func(*schemas.NegativeFailure) bool, error](&writeNegativesFn{})
 	register.Emitter1[schemas.ManifestRecord]()
 	register.Emitter1[schemas.NegativeRecord]()
 	register.Emitter1[schemas.NegativeFailure]()
@@ -138,12 +135,12 @@ func BuildNegatives(s beam.Scope, c NegativesConfig) {
 	// One clip per element, spread over the workers.
 	clips = beam.Reshuffle(s, clips)
 	recs, fails := beam.ParDo2(s.Scope("Generate"), &generateFn{Cfg: c}, clips)
-	marker := beam.ParDo(s, keyMarker, beam.Create(s, "run"))
-	grouped := beam.CoGroupByKey(s, marker,
-		beam.ParDo(s, clipIDKey, clips),
-		beam.ParDo(s, keyNegRecord, recs),
-		beam.ParDo(s, keyNegFailure, beam.Flatten(s, bad, fails)))
-	beam.ParDo0(s.Scope("Write"), &writeNegativesFn{Cfg: c}, grouped)
+	// The writer runs exactly once, an empty manifest included: an impulse
+	// with everything it writes as side inputs.
+	beam.ParDo0(s.Scope("Write"), &writeNegativesFn{Cfg: c}, beam.Impulse(s),
+		beam.SideInput{Input: beam.ParDo(s, clipIDOf, clips)},
+		beam.SideInput{Input: recs},
+		beam.SideInput{Input: beam.Flatten(s, bad, fails)})
 }
 
 // RunNegatives runs the negatives pipeline on the runner Beam's flags
@@ -197,14 +194,7 @@ func ApplyAcceleratorHint(h string) {
 	jobopts.ResourceHints = append(jobopts.ResourceHints, "accelerator="+h)
 }
 
-func clipIDKey(r schemas.ManifestRecord) (string, string) { return "", r.ID }
-func keyMarker(v string) (string, string)                 { return "", v }
-func keyNegRecord(v schemas.NegativeRecord) (string, schemas.NegativeRecord) {
-	return "", v
-}
-func keyNegFailure(v schemas.NegativeFailure) (string, schemas.NegativeFailure) {
-	return "", v
-}
+func clipIDOf(r schemas.ManifestRecord) string { return r.ID }
 
 // readManifestFn reads manifest.jsonl: each good line becomes a clip, each
 // bad one a recorded failure.
@@ -418,7 +408,7 @@ type writeNegativesFn struct {
 	Cfg NegativesConfig
 }
 
-func (fn *writeNegativesFn) ProcessElement(ctx context.Context, _ string, _ func(*string) bool, ids func(*string) bool,
+func (fn *writeNegativesFn) ProcessElement(ctx context.Context, _ []byte, ids func(*string) bool,
 	recIt func(*schemas.NegativeRecord) bool, failIt func(*schemas.NegativeFailure) bool) error {
 	c := fn.Cfg
 	clips := 0

@@ -38,11 +38,7 @@ func init() {
 	dofn.DoFn4x1[context.Context, schemas.ProbedSource, func(schemas.Candidate), func(schemas.RejectRecord), error](&analyseFn{})
 	dofn.DoFn4x0[context.Context, schemas.Candidate, func(schemas.Candidate), func(schemas.RejectRecord)](&filterFn{})
 	dofn.DoFn4x1[context.Context, schemas.Candidate, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&normaliseFn{})
-	register.Function1x2[schemas.SourceFile, string, schemas.SourceFile](keySource)
-	register.Function1x2[schemas.ManifestRecord, string, schemas.ManifestRecord](keyManifest)
-	register.Function1x2[schemas.RejectRecord, string, schemas.RejectRecord](keyReject)
-	register.Function1x2[string, string, string](keyMarker)
-	dofn.DoFn6x1[context.Context, string, func(*string) bool, func(*schemas.SourceFile) bool, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, error](&writeFn{})
+	dofn.DoFn5x1[context.Context, []byte, func(*schemas.SourceFile) bool, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, error](&writeFn{})
 
 	register.Emitter1[ListedFile]()
 	register.Emitter1[schemas.SourceFile]()
@@ -51,7 +47,6 @@ func init() {
 	register.Emitter1[schemas.ManifestRecord]()
 	register.Emitter1[schemas.RejectRecord]()
 	register.Iter1[ListedFile]()
-	register.Iter1[string]()
 	register.Iter1[schemas.SourceFile]()
 	register.Iter1[schemas.ManifestRecord]()
 	register.Iter1[schemas.RejectRecord]()
@@ -520,11 +515,6 @@ func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, 
 	return nil
 }
 
-func keySource(v schemas.SourceFile) (string, schemas.SourceFile)           { return "", v }
-func keyManifest(v schemas.ManifestRecord) (string, schemas.ManifestRecord) { return "", v }
-func keyReject(v schemas.RejectRecord) (string, schemas.RejectRecord)       { return "", v }
-func keyMarker(v string) (string, string)                                   { return "", v }
-
 // Output file names under the output root.
 const (
 	ManifestFile = "manifest.jsonl"
@@ -533,19 +523,16 @@ const (
 	CardFile     = "README.md"
 )
 
-// WriteDataset gathers every source, manifest record and reject under one
-// key (the run's records fit in memory: a few KB each) and writes
+// WriteDataset gathers every source, manifest record and reject in one
+// writer (the run's records fit in memory: a few KB each) and writes
 // manifest.jsonl, rejected.jsonl, stats.json and README.md, sorted, each
-// temp-then-rename. It always writes, even for an empty input.
+// temp-then-rename. The writer is an impulse reading the records as side
+// inputs, so it runs exactly once, an empty input included.
 func WriteDataset(s beam.Scope, cfg schemas.CurateConfig, sources, records, rejects beam.PCollection) {
 	s = s.Scope("curate.WriteDataset")
-	marker := beam.ParDo(s, keyMarker, beam.Create(s, "run"))
-	grouped := beam.CoGroupByKey(s, marker,
-		beam.ParDo(s, keySource, sources),
-		beam.ParDo(s, keyManifest, records),
-		beam.ParDo(s, keyReject, rejects))
 	// Temp files older than this graph can only be left by a killed run.
-	beam.ParDo0(s, &writeFn{Cfg: cfg, BuiltUnixNano: time.Now().UnixNano()}, grouped)
+	beam.ParDo0(s, &writeFn{Cfg: cfg, BuiltUnixNano: time.Now().UnixNano()}, beam.Impulse(s),
+		beam.SideInput{Input: sources}, beam.SideInput{Input: records}, beam.SideInput{Input: rejects})
 }
 
 type writeFn struct {
@@ -553,7 +540,7 @@ type writeFn struct {
 	BuiltUnixNano int64
 }
 
-func (fn *writeFn) ProcessElement(ctx context.Context, _ string, _ func(*string) bool, srcIt func(*schemas.SourceFile) bool,
+func (fn *writeFn) ProcessElement(ctx context.Context, _ []byte, srcIt func(*schemas.SourceFile) bool,
 	manIt func(*schemas.ManifestRecord) bool, rejIt func(*schemas.RejectRecord) bool) error {
 	sources, man, rej := stage.Collect(srcIt), stage.Collect(manIt), stage.Collect(rejIt)
 	stage.SortRecords(sources, man, rej)

@@ -26,9 +26,7 @@ func init() {
 	}
 	dofn.DoFn3x1[context.Context, []byte, func(schemas.ShardEntry), error](&indexFn{})
 	dofn.DoFn4x1[context.Context, schemas.ShardEntry, func(schemas.TrainExample), func(schemas.TrainReject), error](&decodeFn{})
-	register.Function1x2[schemas.TrainExample, string, schemas.TrainExample](keyExample)
-	register.Function1x2[schemas.TrainReject, string, schemas.TrainReject](keyReject)
-	dofn.DoFn5x1[context.Context, string, func(*schemas.TrainExample) bool, func(*schemas.TrainReject) bool, func(schemas.TrainSummary), error](&trainFn{})
+	dofn.DoFn5x1[context.Context, []byte, func(*schemas.TrainExample) bool, func(*schemas.TrainReject) bool, func(schemas.TrainSummary), error](&trainFn{})
 	register.Emitter1[schemas.ShardEntry]()
 	register.Emitter1[schemas.TrainExample]()
 	register.Emitter1[schemas.TrainReject]()
@@ -142,17 +140,15 @@ func concat(frames [][]byte) []byte {
 	return out
 }
 
-func keyExample(e schemas.TrainExample) (string, schemas.TrainExample) { return "", e }
-func keyReject(r schemas.TrainReject) (string, schemas.TrainReject)    { return "", r }
-
 // Train gathers every decoded pair on one worker and trains there: the
 // Gorgonia model takes sequential optimiser steps, so the stage is a single
-// DoFn, fed by the parallel decode. It writes the run directory and emits
+// DoFn, fed by the parallel decode. It is an impulse reading the pairs as
+// side inputs, so it runs exactly once, when every pair was left out too
+// (rejects.jsonl still says why). It writes the run directory and emits
 // the summary.
 func Train(s beam.Scope, cfg schemas.TrainConfig, mcfg model.Config, examples, rejects beam.PCollection) beam.PCollection {
 	s = s.Scope("train.Train")
-	grouped := beam.CoGroupByKey(s, beam.ParDo(s, keyExample, examples), beam.ParDo(s, keyReject, rejects))
-	return beam.ParDo(s, &trainFn{Cfg: cfg, Model: mcfg}, grouped)
+	return beam.ParDo(s, &trainFn{Cfg: cfg, Model: mcfg}, beam.Impulse(s), beam.SideInput{Input: examples}, beam.SideInput{Input: rejects})
 }
 
 // trainFn is the training stage.
@@ -161,7 +157,7 @@ type trainFn struct {
 	Model model.Config
 }
 
-func (fn *trainFn) ProcessElement(ctx context.Context, _ string, exIt func(*schemas.TrainExample) bool, rejIt func(*schemas.TrainReject) bool, emit func(schemas.TrainSummary)) error {
+func (fn *trainFn) ProcessElement(ctx context.Context, _ []byte, exIt func(*schemas.TrainExample) bool, rejIt func(*schemas.TrainReject) bool, emit func(schemas.TrainSummary)) error {
 	exs, rejs := stage.Collect(exIt), stage.Collect(rejIt)
 	st := &store{root: fn.Cfg.Output}
 	if err := writeRejects(ctx, st, rejs); err != nil {
