@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -15,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	// Filesystems every pipeline can read and write: local paths and gs://.
@@ -74,11 +76,11 @@ func usage() {
 }
 
 func main() {
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	os.Exit(run(os.Args[1:]))
 }
 
 func run(args []string) int {
+	slog.SetDefault(slog.New(planFilter{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})}))
 	// Beam workers re-execute this binary with worker flags and no subcommand.
 	if len(args) > 0 && strings.HasPrefix(args[0], "-") && isWorkerInvocation(args) {
 		flag.CommandLine.Parse(args)
@@ -123,6 +125,9 @@ func run(args []string) int {
 	}
 	if cmd.UsesBeam {
 		beam.Init()
+		// beam.Init installs Beam's own logger (--log_level, --log_kind):
+		// keep it, with the runner's plan dumps filtered out.
+		slog.SetDefault(slog.New(planFilter{slog.Default().Handler()}))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -138,16 +143,86 @@ func run(args []string) int {
 	}
 	if isDryRun() {
 		if err := dryRun(ctx, cmd); err != nil {
-			slog.Error("realdpo "+cmd.Name+" --dry_run failed", "err", err)
+			reportFailure(os.Stderr, cmd.Name+" --dry_run", err)
 			return 1
 		}
 		return 0
 	}
 	if err := cmd.Run(ctx); err != nil {
-		slog.Error("realdpo "+cmd.Name+" failed", "err", err)
+		reportFailure(os.Stderr, cmd.Name, err)
 		return 1
 	}
 	return 0
+}
+
+// reportFailure prints what went wrong as one line first, "realdpo NAME:
+// CAUSE", where the cause is the failing step's own message when a runner
+// wrapped it in its plan; the runner's full text follows for the record.
+func reportFailure(w io.Writer, name string, err error) {
+	full := strings.TrimSpace(err.Error())
+	fmt.Fprintf(w, "realdpo %s: %s\n", name, failureCause(name, full))
+	if strings.Contains(full, "\n") {
+		fmt.Fprintf(w, "realdpo %s: the runner's full error follows\n%s\n", name, full)
+	}
+}
+
+// maxCauseBytes bounds the one-line message.
+const maxCauseBytes = 360
+
+// failureCause is the message a user can act on in an error: a Beam
+// runner reports a failed DoFn as its plan (every transform of the stage)
+// and then "DoFn[...] failed:" with the DoFn's own error, which is the
+// part kept here. It comes back on one line, without the subcommand's own
+// name repeated, at most maxCauseBytes long.
+func failureCause(name, full string) string {
+	cause := full
+	if i := strings.LastIndex(cause, "] failed:\n"); i >= 0 && strings.Contains(cause[:i], "DoFn[") {
+		cause = cause[i+len("] failed:\n"):]
+	}
+	// The DoFn's error may carry Beam's own wrapping after it.
+	for _, cut := range []string{"\n\tcaused by:", "\nFull error:"} {
+		if i := strings.Index(cause, cut); i >= 0 {
+			cause = cause[:i]
+		}
+	}
+	cause = strings.Join(strings.Fields(cause), " ")
+	cmd, _, _ := strings.Cut(name, " ")
+	cause = strings.TrimPrefix(cause, cmd+": ")
+	if len(cause) > maxCauseBytes {
+		cut := maxCauseBytes
+		for cut > 0 && !utf8.RuneStart(cause[cut]) {
+			cut--
+		}
+		cause = cause[:cut] + "..."
+	}
+	return cause
+}
+
+// planFilter drops log records that carry a Beam runner's plan dump (the
+// local runner logs a failed bundle's plan several times over before the
+// run returns): the failure is reported once, as one line, when the run
+// ends, with the full text after it.
+type planFilter struct{ slog.Handler }
+
+func (h planFilter) Handle(ctx context.Context, r slog.Record) error {
+	plan := isPlanDump(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		plan = plan || isPlanDump(a.Value.String())
+		return !plan
+	})
+	if plan {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h planFilter) WithAttrs(as []slog.Attr) slog.Handler {
+	return planFilter{h.Handler.WithAttrs(as)}
+}
+func (h planFilter) WithGroup(g string) slog.Handler { return planFilter{h.Handler.WithGroup(g)} }
+
+func isPlanDump(s string) bool {
+	return strings.Contains(s, "while executing") && strings.Contains(s, "Plan[") || strings.Contains(s, "\tcaused by:\n")
 }
 
 // isWorkerInvocation reports whether the runner started this binary as an SDK

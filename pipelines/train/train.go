@@ -52,8 +52,15 @@ func Run(ctx context.Context, cfg schemas.TrainConfig) (schemas.TrainSummary, er
 	}
 	// Fail before starting a runner when the pair set is not there; the
 	// shards themselves are verified as they stream.
-	if _, err := shards.ReadIndex(ctx, cfg.Pairs); err != nil {
+	ix, err := shards.ReadIndex(ctx, cfg.Pairs)
+	if err != nil {
 		return sum, fmt.Errorf("train: pair set %s: %w", cfg.Pairs, err)
+	}
+	if ix.Pairs == 0 {
+		// A pairs run that formed no pair still writes its index; say what
+		// to look at rather than start a runner with nothing to train on.
+		return sum, fmt.Errorf("train: pair set %s holds no pairs (its %s lists no shard; pairs_report.jsonl there says why each clip was left out)",
+			cfg.Pairs, shards.IndexFile)
 	}
 	p, err := Pipeline(ctx, cfg)
 	if err != nil {
