@@ -64,7 +64,7 @@ const decodeTimeout = 2 * time.Minute
 // to the model's frame count over the clip's whole span.
 func decodeToModel(ctx context.Context, path string, geo model.Config) ([][]byte, error) {
 	frames, err := media.ReadFrames(ctx, path, media.DecodeOptions{Width: geo.Width, Height: geo.Height,
-		Format: media.RGB24, MaxFrames: 10000, Timeout: decodeTimeout})
+		Format: media.RGB24, MaxFrames: 10000, Timeout: decodeTimeout, Formats: media.ClipFormats})
 	if err != nil {
 		return nil, err
 	}

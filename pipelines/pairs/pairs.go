@@ -587,7 +587,7 @@ func probeBytes(ctx context.Context, p string, data []byte, spec generate.Spec) 
 	}
 	defer done()
 	if spec.Frames == 0 {
-		info, err := media.Probe(ctx, local, 0)
+		info, err := media.ProbeFormats(ctx, local, 0, media.ClipFormats)
 		if err == nil && (info.Frames < 1 || info.Width < 2 || info.Height < 2 || !(info.FPS > 0)) {
 			err = fmt.Errorf("unusable video: %d frames %dx%d at %g fps", info.Frames, info.Width, info.Height, info.FPS)
 		}
@@ -627,7 +627,8 @@ func firstFramePNG(ctx context.Context, p string, data []byte, spec generate.Spe
 		return nil, err
 	}
 	defer done()
-	fr, err := media.OpenFrames(ctx, local, media.DecodeOptions{Width: spec.Width, Height: spec.Height, MaxFrames: 1, Format: media.RGB24})
+	fr, err := media.OpenFrames(ctx, local, media.DecodeOptions{Width: spec.Width, Height: spec.Height, MaxFrames: 1, Format: media.RGB24,
+		Formats: media.ClipFormats})
 	if err != nil {
 		return nil, err
 	}

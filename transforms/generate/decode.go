@@ -44,7 +44,7 @@ func DecodeClip(ctx context.Context, dir string, data []byte, cfg model.Config) 
 		return nil, fmt.Errorf("decode clip: %w", err)
 	}
 	frames, err := media.ReadFrames(ctx, p, media.DecodeOptions{Width: cfg.Width, Height: cfg.Height,
-		MaxFrames: MaxClipFrames, Format: media.RGB24, Timeout: time.Minute})
+		MaxFrames: MaxClipFrames, Format: media.RGB24, Timeout: time.Minute, Formats: media.ClipFormats})
 	if err != nil {
 		return nil, fmt.Errorf("decode clip: %w", err)
 	}

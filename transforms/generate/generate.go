@@ -146,10 +146,11 @@ func Seed(clipID string, index int, generatorID string) uint64 {
 // ErrSpec marks a video whose shape differs from the one asked for.
 var ErrSpec = errors.New("video does not match the requested spec")
 
-// CheckVideo probes a local video file and checks it is an H.264 (or other
-// decodable) video of exactly the spec's size, rate and frame count.
+// CheckVideo probes a local video file and checks it is an MP4 (never a
+// playlist or anything else that opens other files) holding a video of
+// exactly the spec's size, rate and frame count.
 func CheckVideo(ctx context.Context, path string, s Spec) (media.ProbeInfo, error) {
-	info, err := media.Probe(ctx, path, 0)
+	info, err := media.ProbeFormats(ctx, path, 0, media.ClipFormats)
 	if err != nil {
 		return info, err
 	}

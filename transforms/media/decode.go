@@ -48,6 +48,9 @@ type DecodeOptions struct {
 	// default pyramid references every other frame.
 	SkipNonRef bool
 	Timeout    time.Duration
+	// Formats are the demuxers the file may be read with (FootageFormats
+	// when empty; ClipFormats for realdpo's own clips).
+	Formats string
 }
 
 // FrameReader streams decoded frames from a local file, one at a time, so a
@@ -76,7 +79,7 @@ func OpenFrames(ctx context.Context, path string, o DecodeOptions) (*FrameReader
 	if err != nil {
 		return nil, err
 	}
-	inArgs := inputArgs(o.Start, o.Threads)
+	inArgs := safeInputArgs(inputArgs(o.Start, o.Threads), o.Formats)
 	if o.SkipLoopFilter {
 		inArgs["skip_loop_filter"] = "all"
 	}
@@ -105,7 +108,7 @@ func OpenFrames(ctx context.Context, path string, o DecodeOptions) (*FrameReader
 	ctx, cancel := withDefaultTimeout(ctx, o.Timeout)
 	stderr := newTailBuffer(8 << 10)
 	st := ffmpeg.Output([]*ffmpeg.Stream{ffmpeg.Input(in, inArgs)}, "pipe:1", outArgs).
-		GlobalArgs("-nostdin", "-hide_banner", "-loglevel", "error")
+		GlobalArgs(globalArgs()...)
 	st.Context = ctx // after GlobalArgs, which drops it (see NewEncoder)
 	cmd := st.WithErrorOutput(stderr).Compile()
 	// An os.Pipe, not cmd.StdoutPipe: Wait closes a StdoutPipe as soon as

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,6 +36,64 @@ const DefaultTimeout = 10 * time.Minute
 
 // ErrTimeout is returned (wrapped) when a tool ran past its deadline and was killed.
 var ErrTimeout = errors.New("ffmpeg call timed out")
+
+// ErrWrite marks a failure to write an output or a temp file (disk full,
+// permissions, a directory in the way): a fault of the machine, never a
+// fact about the footage, so callers fail (and retry) rather than reject
+// the input.
+var ErrWrite = errors.New("cannot write the output")
+
+// writeErr wraps err as an ErrWrite.
+func writeErr(what string, err error) error { return fmt.Errorf("%s: %w: %w", what, ErrWrite, err) }
+
+// outputFailed reports whether ffmpeg's error output says writing failed:
+// the storage (full, read-only, over quota, refused), or the output named
+// tmp, never the input.
+func outputFailed(stderr, tmp string) bool {
+	for _, s := range []string{"No space left on device", "Disk quota exceeded", "Read-only file system", "Input/output error"} {
+		if strings.Contains(stderr, s) {
+			return true
+		}
+	}
+	return tmp != "" && strings.Contains(stderr, tmp) && (strings.Contains(stderr, "Permission denied") ||
+		strings.Contains(stderr, "Error writing") || strings.Contains(stderr, "Error opening output"))
+}
+
+// Demuxers a file may be opened with. A playlist (HLS), a concat list or an
+// image sequence makes ffmpeg open other files or protocols (a shard member
+// rewritten as a playlist would train on whatever it names, and one
+// without an end marker stalls every read for the whole timeout), and an
+// image decodes to whatever size it declares: only real video containers
+// are accepted, and only the file protocol.
+const (
+	// FootageFormats are the containers raw footage may come in.
+	FootageFormats = "mov,matroska,avi,mpegts,mpeg,flv,asf,ogg"
+	// ClipFormats are the containers of realdpo's own clips and negatives
+	// (MP4), for every reader of media it did not just make itself:
+	// training, evaluation, the pairs checks, generated negatives.
+	ClipFormats = "mov"
+)
+
+// MaxAlloc caps any single allocation inside ffmpeg and ffprobe: a small
+// file declaring a huge picture (a PNG bomb named .mp4 cost ffprobe 800 MB)
+// fails instead of taking the machine's memory. An 8K RGBA frame is 133 MB.
+const MaxAlloc = 256 << 20
+
+// safeInputArgs restrict an input to the given demuxers (FootageFormats
+// when empty) and to local files.
+func safeInputArgs(args ffmpeg.KwArgs, formats string) ffmpeg.KwArgs {
+	if formats == "" {
+		formats = FootageFormats
+	}
+	args["format_whitelist"] = formats
+	args["protocol_whitelist"] = "file"
+	return args
+}
+
+// globalArgs are every ffmpeg call's global options.
+func globalArgs() []string {
+	return []string{"-nostdin", "-hide_banner", "-loglevel", "error", "-max_alloc", strconv.Itoa(MaxAlloc)}
+}
 
 // SafeInput turns a local path into an ffmpeg input URL that can only mean that
 // file: an absolute path under the file: protocol, so names such as "-i",

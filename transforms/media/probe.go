@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	ffmpeg "github.com/u2takey/ffmpeg-go"
@@ -124,10 +127,42 @@ func ParseProbeJSON(data []byte) (ProbeInfo, error) {
 	return info, ErrNoVideo
 }
 
-// Probe runs ffprobe on a local file with a timeout. Empty files, files
-// ffprobe cannot parse and files without a video stream give the typed
-// errors above, wrapped with ffprobe's own message.
+// Probe runs ffprobe on a local file of raw footage (FootageFormats) with
+// a timeout. Empty files, files ffprobe cannot parse (or opens with another
+// demuxer) and files without a video stream give the typed errors above,
+// wrapped with ffprobe's own message.
 func Probe(ctx context.Context, path string, timeout time.Duration) (ProbeInfo, error) {
+	return ProbeFormats(ctx, path, timeout, FootageFormats)
+}
+
+// MaxProbes bounds the ffprobe processes this process runs at once (each
+// is capped at MaxAlloc per allocation, so together at a known memory).
+var MaxProbes = max(2, runtime.NumCPU())
+
+var (
+	probeSlotsOnce sync.Once
+	probeSlots     chan struct{}
+	probesNow      atomic.Int64
+	probesPeak     atomic.Int64
+)
+
+// acquireProbe waits for one of MaxProbes slots.
+func acquireProbe(ctx context.Context) (func(), error) {
+	probeSlotsOnce.Do(func() { probeSlots = make(chan struct{}, MaxProbes) })
+	select {
+	case probeSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	n := probesNow.Add(1)
+	for p := probesPeak.Load(); n > p && !probesPeak.CompareAndSwap(p, n); p = probesPeak.Load() {
+	}
+	return func() { probesNow.Add(-1); <-probeSlots }, nil
+}
+
+// ProbeFormats is Probe with the demuxers the file may be read with
+// (ClipFormats for realdpo's own clips).
+func ProbeFormats(ctx context.Context, path string, timeout time.Duration, formats string) (ProbeInfo, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return ProbeInfo{}, fmt.Errorf("probe %s: %w", path, err)
@@ -145,7 +180,12 @@ func Probe(ctx context.Context, path string, timeout time.Duration) (ProbeInfo, 
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
-	out, err := ffmpeg.ProbeWithTimeout(in, timeout, ffmpeg.KwArgs{"v": "error"})
+	release, err := acquireProbe(ctx)
+	if err != nil {
+		return ProbeInfo{}, fmt.Errorf("probe %s: %w", path, err)
+	}
+	defer release()
+	out, err := ffmpeg.ProbeWithTimeout(in, timeout, safeInputArgs(ffmpeg.KwArgs{"v": "error", "max_alloc": strconv.Itoa(MaxAlloc)}, formats))
 	if err != nil {
 		msg := strings.TrimSpace(err.Error())
 		if strings.Contains(msg, "signal: killed") {

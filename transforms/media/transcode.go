@@ -123,7 +123,7 @@ func Transcode(ctx context.Context, src, dst string, o TranscodeOptions, visit f
 		return false, err
 	}
 
-	v := ffmpeg.Input(in, inputArgs(o.Start, o.DecodeThreads)).Video()
+	v := ffmpeg.Input(in, safeInputArgs(inputArgs(o.Start, o.DecodeThreads), FootageFormats)).Video()
 	for _, f := range o.Filters {
 		kw := ffmpeg.KwArgs{}
 		for k, val := range f.Params {
@@ -161,7 +161,7 @@ func Transcode(ctx context.Context, src, dst string, o TranscodeOptions, visit f
 	ctx, cancel := withDefaultTimeout(ctx, o.Timeout)
 	defer cancel()
 	stderr := newTailBuffer(8 << 10)
-	st := ffmpeg.MergeOutputs(encoded, raw).GlobalArgs("-nostdin", "-hide_banner", "-loglevel", "error")
+	st := ffmpeg.MergeOutputs(encoded, raw).GlobalArgs(globalArgs()...)
 	st.Context = ctx // after GlobalArgs, which drops it (see NewEncoder)
 	cmd := st.OverWriteOutput().WithErrorOutput(stderr).Compile()
 	// An os.Pipe for the same reason as in OpenFrames: frames still buffered
