@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -126,4 +127,97 @@ func indexOf(b []byte, s string) int {
 		}
 	}
 	return -1
+}
+
+// TestWriteFailureFailsTheRun: a clip whose file cannot be written (here a
+// directory sits at its path) is this machine's fault, not the footage's.
+// curate and refresh fail instead of rejecting the source encode_failed;
+// refresh leaves LATEST alone, so the next refresh curates the source again
+// and keeps it.
+func TestWriteFailureFailsTheRun(t *testing.T) {
+	testclips.RequireFFmpeg(t)
+	ctx := context.Background()
+	in := t.TempDir()
+	testclips.Make(t, in, "good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
+	// The clip ids are a function of the footage: learn them from a scratch run.
+	scratch := filepath.Join(t.TempDir(), "scratch")
+	cfg, err := untaggedConfig(in, scratch, schemas.ProfileDemo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pcurate.Run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	man := readManifest(t, scratch)
+	if len(man) == 0 {
+		t.Fatal("scratch run kept no clip")
+	}
+	var clipRel string
+	for _, m := range man {
+		clipRel = m.Clip
+	}
+	block := func(dir string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(dir, clipRel, "in-the-way"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, stageName := range []string{"curate", "refresh"} {
+		t.Run(stageName, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			var run func() error
+			var target string
+			if stageName == "curate" {
+				c := cfg
+				c.Output, target = out, out
+				run = func() error { _, err := pcurate.Run(ctx, c); return err }
+			} else {
+				c, _ := untaggedConfig(in, "", schemas.ProfileDemo)
+				target = filepath.Join(out, "VERSION=20261125T100000.000Z")
+				rc := Config{Curate: c, DatasetRoot: out, Now: clock("2026-11-25T10:00:00Z", "2026-11-25T11:00:00Z")}
+				run = func() error { _, err := Run(ctx, rc); return err }
+			}
+			if stageName == "curate" {
+				block(target)
+			} else {
+				// Put in the way while the run is under way: a directory
+				// there before it starts is a partial version it cleans up.
+				once := false
+				beforeCurate = func(dir string) {
+					if dir == target && !once {
+						once = true
+						block(dir)
+					}
+				}
+				defer func() { beforeCurate = nil }()
+			}
+			err := run()
+			if err == nil || !strings.Contains(err.Error(), clipRel) {
+				t.Fatalf("run with %s blocked: err = %v", clipRel, err)
+			}
+			if _, rerr := os.Stat(filepath.Join(target, "rejected.jsonl")); rerr == nil {
+				rej, _ := readJSONL[schemas.RejectRecord](ctx, filepath.Join(target, "rejected.jsonl"))
+				t.Errorf("the run finished and recorded rejects %+v", rej)
+			}
+			if stageName == "refresh" {
+				if _, err := os.Stat(filepath.Join(out, LatestFile)); err == nil {
+					t.Fatal("a failed refresh wrote LATEST")
+				}
+			}
+			// With the path free again, the next run keeps the footage.
+			if err := os.RemoveAll(filepath.Join(target, clipRel)); err != nil {
+				t.Fatal(err)
+			}
+			if err := run(); err != nil {
+				t.Fatal(err)
+			}
+			dir := target
+			if stageName == "refresh" {
+				dir = filepath.Join(out, readLatest(t, out))
+			}
+			if got := bySource(readManifest(t, dir)); len(got["good.mp4"]) != len(man) {
+				t.Errorf("second run kept %v, want %d clips of good.mp4", got, len(man))
+			}
+		})
+	}
 }

@@ -129,6 +129,16 @@ type Result struct {
 	Stats    schemas.CurateStats
 }
 
+// Test hooks (nil in production). beforeCurate runs once the lock is held
+// and partial versions are cleaned, just before the new version is
+// curated: a test puts something in the way of a clip there, while the run
+// is under way. beforeMoveLatest runs just before LATEST moves: the
+// concurrency tests hold a refresh there.
+var (
+	beforeCurate     func(versionDir string)
+	beforeMoveLatest func(version string)
+)
+
 // Run performs one refresh.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	if strings.TrimSpace(cfg.DatasetRoot) == "" {
@@ -203,6 +213,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		"changed", len(rep.Changed), "removed", len(rep.Removed), "carried", len(carried), "full_rebuild", rep.FullRebuild)
 
 	// Curate the new and changed sources into the new version.
+	if beforeCurate != nil {
+		beforeCurate(verDir)
+	}
 	p, s := beam.NewPipelineWithRoot()
 	BuildSelected(s, ccfg, selected)
 	if err := runner.Run(ctx, p); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -22,6 +23,7 @@ import (
 	"realdpo/schemas"
 	"realdpo/transforms/dedup"
 	"realdpo/transforms/dofn"
+	"realdpo/transforms/media"
 	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"
 )
@@ -319,6 +321,9 @@ func (fn *probeFn) ProcessElement(ctx context.Context, src schemas.SourceFile, e
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, media.ErrWrite) {
+			return fmt.Errorf("curate: %s: %w", src.Rel, err) // this machine's fault: fail, never reject
+		}
 		fail(schemas.SourceInfo{}, stage.Reject(schemas.StageInput, schemas.ReasonUnreadable, "%s", stage.ShortErr(err)))
 		return nil
 	}
@@ -372,6 +377,9 @@ func (fn *analyseFn) ProcessElement(ctx context.Context, ps schemas.ProbedSource
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(err, media.ErrWrite) {
+			return fmt.Errorf("curate: %s: %w", ps.Source.Rel, err)
 		}
 		fail(stage.Reject(schemas.StageInput, schemas.ReasonUnreadable, "%s", stage.ShortErr(err)), schemas.ClipScores{})
 		return nil
@@ -467,6 +475,9 @@ func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, media.ErrWrite) {
+			return fmt.Errorf("curate: %s: %w", c.Source.Rel, err)
+		}
 		fail(err)
 		return nil
 	}
@@ -490,6 +501,12 @@ func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, 
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		// Only facts about the footage become rejects: a clip that could
+		// not be written (full disk, a directory in the way) fails the run,
+		// which a refresh then leaves uncommitted, so the source is retried.
+		if errors.Is(err, media.ErrWrite) {
+			return fmt.Errorf("curate: write %s of %s: %w", clipRel, c.Source.Rel, err)
 		}
 		fail(err)
 		return nil

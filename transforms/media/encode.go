@@ -84,11 +84,11 @@ func NewEncoder(ctx context.Context, path string, o EncodeOptions) (*Encoder, er
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("encode %s: %w", path, err)
+		return nil, writeErr("encode "+path, err)
 	}
 	tmpFile, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", path, err)
+		return nil, writeErr("encode "+path, err)
 	}
 	tmp := tmpFile.Name()
 	tmpFile.Chmod(0o644) // CreateTemp makes 0600 files; videos are shared
@@ -183,12 +183,15 @@ func (e *Encoder) finish(cause error) error {
 	if cause == nil && err == nil {
 		if err := os.Rename(e.tmp, e.final); err != nil {
 			os.Remove(e.tmp)
-			return fmt.Errorf("encode %s: %w", e.final, err)
+			return writeErr("encode "+e.final, err)
 		}
 		return nil
 	}
 	os.Remove(e.tmp)
 	if err := waitErr(e.ctx, "encode "+e.final, err, e.stderr); err != nil {
+		if outputFailed(e.stderr.String(), e.tmp) {
+			err = writeErr("encode "+e.final, err)
+		}
 		if cause != nil {
 			return fmt.Errorf("%w (after %v)", err, cause)
 		}

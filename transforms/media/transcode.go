@@ -103,11 +103,11 @@ func Transcode(ctx context.Context, src, dst string, o TranscodeOptions, visit f
 		return false, fmt.Errorf("transcode %s: %w", src, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return false, fmt.Errorf("transcode %s: %w", src, err)
+		return false, writeErr("transcode "+src, err)
 	}
 	tmpFile, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
 	if err != nil {
-		return false, fmt.Errorf("transcode %s: %w", src, err)
+		return false, writeErr("transcode "+src, err)
 	}
 	tmp := tmpFile.Name()
 	tmpFile.Chmod(0o644) // CreateTemp makes 0600 files; clips are shared
@@ -211,13 +211,16 @@ func Transcode(ctx context.Context, src, dst string, o TranscodeOptions, visit f
 		return false, readErr
 	}
 	if err := waitErr(ctx, "transcode "+src, <-wait, stderr); err != nil {
+		if outputFailed(stderr.String(), tmp) {
+			return false, writeErr("transcode "+src, err)
+		}
 		return false, err
 	}
 	if got < want {
 		return false, nil
 	}
 	if err := os.Rename(tmp, dst); err != nil {
-		return false, fmt.Errorf("transcode %s: %w", src, err)
+		return false, writeErr("transcode "+src, err)
 	}
 	committed = true
 	return true, nil

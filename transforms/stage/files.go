@@ -18,6 +18,8 @@ import (
 
 	"cloud.google.com/go/storage"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+
+	"realdpo/transforms/media"
 )
 
 // IsRemote reports whether p names an object store path (gs://...) rather
@@ -100,23 +102,29 @@ func Localize(ctx context.Context, src, tmpDir string, maxBytes int64, hash bool
 	}
 	defer r.Close()
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("copy %s: %w: %w", src, media.ErrWrite, err)
 	}
 	// The local name carries no part of the remote one: ffmpeg sees a plain temp file.
 	f, err := os.CreateTemp(tmpDir, "src-*")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("copy %s: %w: %w", src, media.ErrWrite, err)
 	}
 	var lr io.Reader = r
 	if maxBytes > 0 {
 		lr = io.LimitReader(r, maxBytes+1)
 	}
-	n, err := io.Copy(io.MultiWriter(f, h), lr)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	// A failed write of the temp copy is this machine's fault, a failed
+	// read the object's: only the second may reject the input.
+	fw := &failWriter{w: f}
+	n, err := io.Copy(io.MultiWriter(fw, h), lr)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err, fw.err = cerr, cerr
 	}
 	if err != nil {
 		os.Remove(f.Name())
+		if fw.err != nil {
+			return nil, fmt.Errorf("copy %s: %w: %w", src, media.ErrWrite, err)
+		}
 		return nil, fmt.Errorf("copy %s: %w", src, err)
 	}
 	if maxBytes > 0 && n > maxBytes {
@@ -124,6 +132,20 @@ func Localize(ctx context.Context, src, tmpDir string, maxBytes int64, hash bool
 		return nil, fmt.Errorf("copy %s: over %d bytes", src, maxBytes)
 	}
 	return &Localized{Path: f.Name(), SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, temp: true}, nil
+}
+
+// failWriter remembers a write error.
+type failWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil {
+		f.err = err
+	}
+	return n, err
 }
 
 // WriteAtomic writes data to dst (local or remote) under a temporary name in

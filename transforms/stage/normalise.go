@@ -175,8 +175,16 @@ func normaliseAndPad(ctx context.Context, local string, startS float64, p schema
 	return padded, nil
 }
 
-// writePNG writes packed RGB24 as a PNG, temp-then-rename.
+// writePNG writes packed RGB24 as a PNG, temp-then-rename. Every failure is
+// the output's (media.ErrWrite).
 func writePNG(path string, rgb []byte, w, h int) error {
+	if err := writePNGFile(path, rgb, w, h); err != nil {
+		return fmt.Errorf("write %s: %w: %w", path, media.ErrWrite, err)
+	}
+	return nil
+}
+
+func writePNGFile(path string, rgb []byte, w, h int) error {
 	img := image.NewNRGBA(image.Rect(0, 0, w, h))
 	for i, j := 0, 0; i < w*h*3; i, j = i+3, j+4 {
 		img.Pix[j], img.Pix[j+1], img.Pix[j+2], img.Pix[j+3] = rgb[i], rgb[i+1], rgb[i+2], 255
@@ -199,15 +207,15 @@ func writePNG(path string, rgb []byte, w, h int) error {
 	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(f, img); err != nil {
 		f.Close()
 		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
 	return nil
 }
