@@ -92,10 +92,13 @@ pretrain-base: deps build
 		--samples_png=model/base/samples.png
 
 ## fuzz: each fuzz target for FUZZTIME (default 20s): the shard reader, ffprobe
-## JSON parsing, sidecar parsing. Seed corpora run in `make test` as ordinary tests.
+## JSON parsing, sidecar parsing, the manifest reader refresh (and negatives,
+## pairs, eval) reads earlier records with. Seed corpora run in `make test` as
+## ordinary tests.
 FUZZTIME ?= 20s
 FUZZ_TARGETS := transforms/shards:FuzzReader transforms/shards:FuzzCheckName \
-	transforms/media:FuzzParseProbeJSON transforms/stage:FuzzApplySidecars
+	transforms/media:FuzzParseProbeJSON transforms/stage:FuzzApplySidecars \
+	transforms/dataset:FuzzParseManifest
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t#*:}; \
 		echo "== $$pkg $$fn"; \

@@ -21,7 +21,6 @@
 package eval
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -36,6 +35,7 @@ import (
 
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/runner"
 	"realdpo/transforms/shards"
 	"realdpo/transforms/stage"
@@ -178,43 +178,25 @@ func hashSeed(domain string, seed uint64, id string, index int) uint64 {
 	return binary.BigEndian.Uint64(h.Sum(nil)[:8]) & (1<<53 - 1)
 }
 
-// ReadManifest reads manifest.jsonl of a curated dataset. Lines that do
-// not parse or lack an id, clip or first frame become rejects; the records
-// come back sorted by id, so the evaluated set never depends on line order.
+// ReadManifest reads manifest.jsonl of a curated dataset with the checks
+// every stage applies (dataset.ParseManifest: safe ids, clip and first
+// frame inside the dataset, one record per id). Lines that fail become
+// rejects; the records come back sorted by id, so the evaluated set never
+// depends on line order.
 func ReadManifest(ctx context.Context, root string) ([]schemas.ManifestRecord, []schemas.EvalReject, error) {
-	r, err := shards.Open(ctx, stage.JoinPath(root, "manifest.jsonl"))
+	recs, probs, err := dataset.ReadManifest(ctx, root, func(r schemas.ManifestRecord) error {
+		if r.FirstFrame == "" {
+			return errors.New("record lacks a first_frame")
+		}
+		return dataset.CheckRecord(r)
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("eval: dataset: %w", err)
 	}
-	defer r.Close()
-	var recs []schemas.ManifestRecord
 	var rejects []schemas.EvalReject
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for line := 1; sc.Scan(); line++ {
-		if strings.TrimSpace(sc.Text()) == "" {
-			continue
-		}
-		var rec schemas.ManifestRecord
-		err := json.Unmarshal(sc.Bytes(), &rec)
-		switch {
-		case err != nil:
-		case rec.ID == "" || rec.Clip == "" || rec.FirstFrame == "":
-			err = errors.New("record lacks id, clip or first_frame")
-		case seen[rec.ID]:
-			err = fmt.Errorf("clip id %s repeated", rec.ID)
-		}
-		if err != nil {
-			rejects = append(rejects, schemas.EvalReject{Stage: "manifest", Item: fmt.Sprintf("manifest.jsonl:%d", line),
-				Reason: schemas.EvalReasonBadManifest, Detail: err.Error()})
-			continue
-		}
-		seen[rec.ID] = true
-		recs = append(recs, rec)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("eval: reading manifest: %w", err)
+	for _, p := range probs {
+		rejects = append(rejects, schemas.EvalReject{Stage: "manifest", Item: fmt.Sprintf("manifest.jsonl:%d", p.Line),
+			Reason: schemas.EvalReasonBadManifest, Detail: p.Err})
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
 	return recs, rejects, nil

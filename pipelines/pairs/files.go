@@ -5,12 +5,10 @@
 package pairs
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -83,36 +81,6 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// jsonLines splits a JSONL file into its non-empty lines with their
-// 1-based line numbers.
-func jsonLines(data []byte) (lines [][]byte, numbers []int, err error) {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
-	n := 0
-	for sc.Scan() {
-		n++
-		l := bytes.TrimSpace(sc.Bytes())
-		if len(l) == 0 {
-			continue
-		}
-		lines = append(lines, append([]byte(nil), l...))
-		numbers = append(numbers, n)
-	}
-	return lines, numbers, sc.Err()
-}
-
-// decodeStrict decodes one JSON value, refusing trailing data.
-func decodeStrict(line []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
-}
-
 // localCopy makes a file readable by ffmpeg: local paths are used in place,
 // remote objects copied to a temp file (cleanup removes it).
 func localCopy(ctx context.Context, p string, max int64) (string, func(), error) {
@@ -121,12 +89,6 @@ func localCopy(ctx context.Context, p string, max int64) (string, func(), error)
 		return "", func() {}, err
 	}
 	return loc.Path, loc.Cleanup, nil
-}
-
-// safeID reports whether a clip id can name a directory: no separators, no
-// dots-only names, nothing a path could climb with.
-func safeID(id string) bool {
-	return id != "" && id != "." && id != ".." && len(id) <= 200 && !strings.ContainsAny(id, "/\\\x00:")
 }
 
 // absRoot makes a local root absolute (workers may run elsewhere in the

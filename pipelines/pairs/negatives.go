@@ -19,9 +19,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/dofn"
 	"realdpo/transforms/generate"
-	"realdpo/transforms/reflayout"
 	"realdpo/transforms/runner"
 	"realdpo/transforms/stage"
 )
@@ -205,45 +205,30 @@ func (fn *readManifestFn) ProcessElement(ctx context.Context, root string, emit 
 	if err != nil {
 		return fmt.Errorf("negatives: manifest: %w", err)
 	}
-	lines, nums, err := jsonLines(data)
-	if err != nil {
-		return fmt.Errorf("negatives: manifest: %w", err)
+	recs, probs := dataset.ParseManifest(data, checkManifestRecord)
+	for _, p := range probs {
+		negCount(ctx, "bad_manifest_lines")
+		bad(schemas.NegativeFailure{ClipID: p.ID, Index: -1, Reason: schemas.NegReasonBadManifest,
+			Detail: ManifestFile + " " + p.String()})
 	}
-	seen := map[string]int{}
-	for i, l := range lines {
-		var r schemas.ManifestRecord
-		err := decodeStrict(l, &r)
-		if err == nil {
-			err = checkManifestRecord(r)
-		}
-		if err == nil {
-			if prev, dup := seen[r.ID]; dup {
-				err = fmt.Errorf("clip id %s already on line %d", r.ID, prev)
-			}
-		}
-		if err != nil {
-			negCount(ctx, "bad_manifest_lines")
-			bad(schemas.NegativeFailure{ClipID: r.ID, Index: -1, Reason: schemas.NegReasonBadManifest,
-				Detail: fmt.Sprintf("%s line %d: %v", ManifestFile, nums[i], err)})
-			continue
-		}
-		seen[r.ID] = nums[i]
+	for _, r := range recs {
 		negCount(ctx, "clips")
 		emit(r)
 	}
 	return nil
 }
 
+// checkManifestRecord is what negatives and pairs need of a clip's record:
+// dataset.CheckRecord's safe id and paths, a first frame and a caption to
+// generate from, and a spec to generate to.
 func checkManifestRecord(r schemas.ManifestRecord) error {
 	switch {
-	case !safeID(r.ID):
-		return fmt.Errorf("bad clip id %q", r.ID)
 	case r.FirstFrame == "":
 		return errors.New("no first_frame")
 	case strings.TrimSpace(r.Caption) == "":
 		return errors.New("no caption")
 	}
-	if err := reflayout.SafeRel(r.FirstFrame); err != nil {
+	if err := dataset.CheckRecord(r); err != nil {
 		return err
 	}
 	return generate.Spec{Frames: r.Frames, Width: r.Width, Height: r.Height, FPS: r.FPS}.Validate()

@@ -23,6 +23,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/dofn"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/media"
@@ -350,26 +351,11 @@ func (fn *readInputsFn) ProcessElement(ctx context.Context, _ string, clip func(
 	if err != nil {
 		return fmt.Errorf("pairs: manifest: %w", err)
 	}
-	lines, nums, err := jsonLines(data)
-	if err != nil {
-		return fmt.Errorf("pairs: manifest: %w", err)
+	recs, probs := dataset.ParseManifest(data, checkManifestRecord)
+	for _, p := range probs {
+		report(schemas.PairIssue{ClipID: p.ID, Reason: schemas.PairReasonBadRecord, Detail: ManifestFile + " " + p.String()})
 	}
-	for i, l := range lines {
-		var r schemas.ManifestRecord
-		err := decodeStrict(l, &r)
-		if err == nil {
-			err = checkManifestRecord(r)
-		}
-		if err == nil && r.Clip == "" {
-			err = errors.New("no clip")
-		}
-		if err == nil {
-			err = reflayout.SafeRel(r.Clip)
-		}
-		if err != nil {
-			report(schemas.PairIssue{ClipID: r.ID, Reason: schemas.PairReasonBadRecord, Detail: fmt.Sprintf("%s line %d: %v", ManifestFile, nums[i], err)})
-			continue
-		}
+	for _, r := range recs {
 		pairCount(ctx, "clips")
 		sc := r.Scores
 		clip(schemas.PairClip{ClipID: r.ID, Caption: r.Caption, Category: r.Category, Source: r.Source, SourceSHA256: r.SourceSHA256,
@@ -380,16 +366,15 @@ func (fn *readInputsFn) ProcessElement(ctx context.Context, _ string, clip func(
 	if err != nil {
 		return fmt.Errorf("pairs: negatives: %w", err)
 	}
-	if lines, nums, err = jsonLines(data); err != nil {
-		return fmt.Errorf("pairs: negatives: %w", err)
-	}
+	lines, nums := dataset.Lines(data)
 	for i, l := range lines {
 		var r schemas.NegativeRecord
-		err := decodeStrict(l, &r)
+		err := dataset.DecodeStrict(l, &r)
 		switch {
 		case err != nil:
-		case !safeID(r.ClipID):
+		case !dataset.SafeID(r.ClipID):
 			err = fmt.Errorf("bad clip id %q", r.ClipID)
+			r.ClipID = ""
 		case r.Index < 0:
 			err = fmt.Errorf("negative index %d", r.Index)
 		default:

@@ -27,6 +27,7 @@ import (
 
 	pcurate "realdpo/pipelines/curate"
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/media"
 	"realdpo/transforms/reflayout"
@@ -145,10 +146,7 @@ func readJSONL[T any](t testing.TB, path string) []T {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines, _, err := jsonLines(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lines, _ := dataset.Lines(data)
 	var out []T
 	for _, l := range lines {
 		var v T

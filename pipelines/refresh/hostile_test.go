@@ -2,6 +2,7 @@ package refresh
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -219,5 +220,88 @@ func TestWriteFailureFailsTheRun(t *testing.T) {
 				t.Errorf("second run kept %v, want %d clips of good.mp4", got, len(man))
 			}
 		})
+	}
+}
+
+// TestRefreshRefusesHostileRecords tampers with the current version's
+// manifest: a record whose id climbs out of the dataset (dedup would delete
+// its "clip" outside the root) and one whose clip path points outside it
+// (carrying would link that file). Refresh reads its earlier records with
+// the checks negatives and pairs apply: both are refused and reported in
+// refresh.json, nothing outside the root is touched or linked, and the
+// source they claimed is curated again.
+func TestRefreshRefusesHostileRecords(t *testing.T) {
+	testclips.RequireFFmpeg(t)
+	ctx := context.Background()
+	base := t.TempDir()
+	in, root := filepath.Join(base, "raw"), filepath.Join(base, "data", "root")
+	os.MkdirAll(in, 0o755)
+	testclips.Make(t, in, "good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
+	ccfg, err := untaggedConfig(in, "", schemas.ProfileDemo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Curate: ccfg, DatasetRoot: root, Now: clock("2026-11-25T10:00:00Z"), Dedup: CurateDedup{Review: ccfg.Review}}
+	if _, err := Run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	v1 := filepath.Join(root, readLatest(t, root))
+	var good schemas.ManifestRecord
+	for _, m := range readManifest(t, v1) {
+		good = m
+	}
+	// Files outside the dataset root that the tampered records name.
+	victim := filepath.Join(base, "data", "victim", "x.mp4")
+	secret := filepath.Join(base, "data", "elsewhere", "secret.mp4")
+	for _, p := range []string{victim, secret} {
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte("not yours"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	climb, steal := good, good
+	climb.ID = "../../../victim/x"
+	climb.Clip, climb.FirstFrame = "clips/"+climb.ID+".mp4", "first_frames/"+climb.ID+".png"
+	steal.Clip = "../../elsewhere/secret.mp4"
+	var lines []byte
+	for _, r := range []schemas.ManifestRecord{climb, steal} {
+		b, _ := json.Marshal(r)
+		lines = append(append(lines, b...), '\n')
+	}
+	if err := os.WriteFile(filepath.Join(v1, "manifest.jsonl"), lines, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A new source, so the refresh writes a version.
+	// (Flipped and hue-shifted: not a near-duplicate that dedup would drop.)
+	testclips.Make(t, in, "other.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 4, Post: "hflip,hue=h=150:s=1.5"})
+	cfg.Now = clock("2026-11-25T11:00:00Z")
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Report.RefusedRecords) != 2 || !slices.Contains(res.Report.Changed, "good.mp4") {
+		t.Errorf("report: refused %q, changed %v", res.Report.RefusedRecords, res.Report.Changed)
+	}
+	for _, p := range []string{victim, secret} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if n := st.Sys().(*syscall.Stat_t).Nlink; n != 1 {
+			t.Errorf("%s has %d links: linked from the dataset", p, n)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(secret), "*")); len(left) != 1 {
+		t.Errorf("files beside the secret: %v", left)
+	}
+	v2 := filepath.Join(root, readLatest(t, root))
+	man2 := readManifest(t, v2)
+	for id, m := range man2 {
+		if m.Clip != "clips/"+id+".mp4" || strings.Contains(id, "/") {
+			t.Errorf("new manifest holds %q -> %q", id, m.Clip)
+		}
+	}
+	if got := bySource(man2); len(got["good.mp4"]) == 0 || len(got["other.mp4"]) == 0 {
+		t.Errorf("sources in the new version: %v", got)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	pcurate "realdpo/pipelines/curate"
 	"realdpo/schemas"
 	tc "realdpo/transforms/curate"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/dofn"
 	"realdpo/transforms/runner"
 	"realdpo/transforms/stage"
@@ -73,6 +74,10 @@ type Report struct {
 	Removed     []string `json:"removed"`
 	Carried     int      `json:"carried"`
 	Dedup       string   `json:"dedup"` // which dedup ran across old and new, or why none
+	// RefusedRecords are records of the previous version that failed the
+	// checks (hostile ids or paths, lines that do not parse): never carried
+	// or acted on; their sources are curated again.
+	RefusedRecords []string `json:"refused_records,omitempty"`
 	// Stats are the merged version's totals.
 	Accounting string `json:"accounting"`
 }
@@ -180,13 +185,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	selected := map[string]bool{}
 	carried := map[string]SourceState{}
+	rep.RefusedRecords = prev.problems
 	for _, s := range cur {
 		old, ok := prev.sources[s.Rel]
 		switch {
 		case !ok:
 			rep.New = append(rep.New, s.Rel)
 			selected[s.Rel] = true
-		case rep.FullRebuild || old.Fingerprint == "" || old.Fingerprint != s.Fingerprint:
+		case rep.FullRebuild || old.Fingerprint == "" || old.Fingerprint != s.Fingerprint || prev.recurate[s.Rel]:
 			rep.Changed = append(rep.Changed, s.Rel)
 			selected[s.Rel] = true
 		default:
@@ -224,6 +230,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	fresh, err := readVersion(ctx, verDir)
 	if err != nil {
 		return Result{}, fmt.Errorf("refresh: read curated records: %w", err)
+	}
+	if len(fresh.problems) > 0 {
+		return Result{}, fmt.Errorf("refresh: this run's own records fail the checks: %s", strings.Join(fresh.problems, "; "))
 	}
 
 	// Carry the rest forward: records, clips and first frames.
@@ -393,16 +402,38 @@ type prevVersion struct {
 	manifest []schemas.ManifestRecord
 	rejects  []schemas.RejectRecord
 	stats    schemas.CurateStats
+	// problems are records that failed the checks (a hostile id or path, a
+	// line that does not parse): reported, never acted on.
+	problems []string
+	// recurate holds the sources of refused records: they are curated
+	// again rather than carried.
+	recurate map[string]bool
 }
 
+// readVersion reads a version's records back with the checks negatives and
+// pairs apply (dataset.CheckCurated: safe ids, clip and first frame exactly
+// clips/ID.mp4 and first_frames/ID.png inside the version).
 func readVersion(ctx context.Context, dir string) (prevVersion, error) {
-	v := prevVersion{sources: map[string]SourceState{}}
-	var err error
-	if v.manifest, err = readJSONL[schemas.ManifestRecord](ctx, stage.JoinPath(dir, tc.ManifestFile)); err != nil {
+	v := prevVersion{sources: map[string]SourceState{}, recurate: map[string]bool{}}
+	name := dir[strings.LastIndex(dir, "/")+1:]
+	data, err := dataset.ReadFile(ctx, stage.JoinPath(dir, tc.ManifestFile), dataset.MaxFileBytes)
+	if err != nil {
 		return v, err
 	}
-	if v.rejects, err = readJSONL[schemas.RejectRecord](ctx, stage.JoinPath(dir, tc.RejectedFile)); err != nil {
+	var probs []dataset.Problem
+	v.manifest, probs = dataset.ParseCuratedManifest(data, dataset.CheckCurated)
+	for _, p := range probs {
+		v.problems = append(v.problems, name+"/"+tc.ManifestFile+" "+p.String())
+		if p.Source != "" {
+			v.recurate[p.Source] = true
+		}
+	}
+	if data, err = dataset.ReadFile(ctx, stage.JoinPath(dir, tc.RejectedFile), dataset.MaxFileBytes); err != nil {
 		return v, err
+	}
+	v.rejects, probs = dataset.ParseRejects(data)
+	for _, p := range probs {
+		v.problems = append(v.problems, name+"/"+tc.RejectedFile+" "+p.String())
 	}
 	if v.stats, err = tc.ReadStats(ctx, dir); err != nil {
 		return v, err
@@ -415,6 +446,9 @@ func readVersion(ctx context.Context, dir string) (prevVersion, error) {
 	}
 	for _, s := range states {
 		v.sources[s.Rel] = s
+	}
+	for _, p := range v.problems {
+		slog.Warn("refresh: a record of the current version was refused (not carried, not acted on)", "problem", p)
 	}
 	return v, nil
 }
