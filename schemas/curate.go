@@ -375,6 +375,9 @@ type InputDecision struct {
 	// Check is the failed check behind the reason (for example
 	// topic_no_text for off_topic), when the reject names one.
 	Check string `json:"check,omitempty"`
+	// SidecarError says why a sidecar was not used (unreadable, not a
+	// regular file, over the size limit, malformed): the video still went on.
+	SidecarError string `json:"sidecar_error,omitempty"`
 }
 
 // Advice is one of the main reasons inputs were rejected, with what to do

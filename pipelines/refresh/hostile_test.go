@@ -1,6 +1,7 @@
 package refresh
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -303,5 +304,90 @@ func TestRefreshRefusesHostileRecords(t *testing.T) {
 	}
 	if got := bySource(man2); len(got["good.mp4"]) == 0 || len(got["other.mp4"]) == 0 {
 		t.Errorf("sources in the new version: %v", got)
+	}
+}
+
+// TestHostileSidecars: a sidecar that is a FIFO (opening it would block
+// forever), a link to /dev/zero (reading it would never end), one over the
+// 1 MiB limit and one that is not JSON are each recorded on their source
+// (sidecar_error in stats.json's decisions) and the run goes on; control
+// and direction-changing characters in a sidecar never reach the manifest.
+// refresh lists its inputs with curate's own function, so both agree.
+func TestHostileSidecars(t *testing.T) {
+	testclips.RequireFFmpeg(t)
+	in := t.TempDir()
+	good := testclips.Make(t, t.TempDir(), "good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"fifo", "zero", "big", "malformed", "control"} {
+		if err := os.WriteFile(filepath.Join(in, n+".mp4"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(in, "fifo.txt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(in, "zero.json")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(in, "big.txt"), bytes.Repeat([]byte("a person walks "), 80000), 0o644)
+	os.WriteFile(filepath.Join(in, "malformed.json"), []byte(`{"title": "unterminated`), 0o644)
+	os.WriteFile(filepath.Join(in, "control.json"), []byte("{\"title\":\"A man\\u0000 walks\\u001b[31m\\u0007 to\\u007f the \\u202eshop\",\"tags\":[\"walking\\u0000\"]}"), 0o644)
+	wantErr := map[string]string{"fifo.mp4": "regular", "zero.mp4": "regular", "big.mp4": "over", "malformed.mp4": "json"}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan struct{})
+	var listed []Listed
+	go func() {
+		defer close(done)
+		listed, err = ListSources(ctx, in)
+	}()
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		t.Fatal("listing the inputs hangs")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range listed {
+		if want, ok := wantErr[l.Rel]; ok && !strings.Contains(l.Source.SidecarError, want) {
+			t.Errorf("%s: sidecar error %q, want one mentioning %q", l.Rel, l.Source.SidecarError, want)
+		}
+	}
+
+	root := t.TempDir()
+	ccfg, _ := untaggedConfig(in, "", schemas.ProfileDemo)
+	res, err := Run(ctx, Config{Curate: ccfg, DatasetRoot: root, Now: clock("2026-11-25T10:00:00Z")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]schemas.InputDecision{}
+	for _, d := range res.Stats.Decisions {
+		got[d.Source] = d
+	}
+	for src, want := range wantErr {
+		if !strings.Contains(got[src].SidecarError, want) {
+			t.Errorf("%s: decision %+v, want its sidecar error (%q)", src, got[src], want)
+		}
+	}
+	// (The five sources hold the same bytes, so one clip id: read the
+	// records as they are, one per source.)
+	man, err := readJSONL[schemas.ManifestRecord](ctx, filepath.Join(root, readLatest(t, root), "manifest.jsonl"))
+	if err != nil || len(man) == 0 {
+		t.Fatalf("manifest: %d records, %v", len(man), err)
+	}
+	for _, m := range man {
+		for _, s := range append([]string{m.Title, m.Caption}, m.Tags...) {
+			if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == 0x202e }) {
+				t.Errorf("%s: control characters recorded: %q", m.Source, s)
+			}
+		}
+		if m.Source == "control.mp4" && m.Title != "A man walks[31m to the shop" {
+			t.Errorf("control.mp4 title %q", m.Title)
+		}
 	}
 }

@@ -475,142 +475,110 @@ type Listed struct {
 	Source      schemas.SourceFile
 }
 
-// ListSources lists the input videos the way the curate pipeline matches
-// them and fingerprints each with its sidecars: the SHA-256 of the contents
-// locally, the object's MD5 (else CRC32C, else generation) on GCS, so a
-// refresh never downloads footage only to find it unchanged.
+// ListSources lists the input videos with the curate pipeline's own
+// listing, grouping and sidecar reads (tc.ListFiles, tc.SourcesOf: regular
+// files only, sidecars bounded), and fingerprints each with its sidecars:
+// the SHA-256 of the contents locally, the object's MD5 (else CRC32C, else
+// generation) on GCS, so a refresh never downloads footage only to find it
+// unchanged.
 func ListSources(ctx context.Context, input string) ([]Listed, error) {
-	type file struct {
-		path, rel, fp string
-		size          int64
-		err           string
+	var files []tc.ListedFile
+	if err := tc.ListFiles(ctx, input, func(f tc.ListedFile) { files = append(files, f) }); err != nil {
+		return nil, fmt.Errorf("list %s: %w", input, err)
 	}
-	var files []file
+	var remote map[string]string // object path -> fingerprint
 	if stage.IsRemote(input) {
-		bucket, prefix, err := splitGCS(input)
-		if err != nil {
+		var err error
+		if remote, err = gcsFingerprints(ctx, input); err != nil {
 			return nil, err
 		}
-		cl, err := storage.NewClient(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", input, err)
-		}
-		defer cl.Close()
-		if prefix != "" {
-			prefix += "/"
-		}
-		it := cl.Bucket(bucket).Objects(ctx, &storage.Query{Prefix: prefix})
-		for {
-			a, err := it.Next()
-			if errors.Is(err, iterator.Done) {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("list %s: %w", input, err)
-			}
-			if strings.HasSuffix(a.Name, "/") {
-				continue
-			}
-			fp := fmt.Sprintf("gen:%d", a.Generation)
-			switch {
-			case len(a.MD5) > 0:
-				fp = "md5:" + hex.EncodeToString(a.MD5)
-			case a.CRC32C != 0:
-				fp = fmt.Sprintf("crc32c:%08x:%d", a.CRC32C, a.Size)
-			}
-			files = append(files, file{path: "gs://" + bucket + "/" + a.Name, rel: strings.TrimPrefix(a.Name, prefix), fp: fp, size: a.Size})
-		}
-	} else {
-		st, err := os.Stat(input)
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", input, err)
-		}
-		if !st.IsDir() {
-			return nil, fmt.Errorf("list %s: input must be a directory", input)
-		}
-		err = filepath.WalkDir(input, func(p string, d fs.DirEntry, err error) error {
-			rel := stage.RelPath(input, p)
-			if err != nil {
-				if p == input {
-					return err
-				}
-				files = append(files, file{path: p, rel: rel, err: err.Error()})
-				if d != nil && d.IsDir() {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if d.IsDir() {
-				return nil
-			}
-			f := file{path: p, rel: rel}
-			info, err := os.Stat(p)
-			switch {
-			case err != nil:
-				f.err = err.Error()
-			case info.IsDir():
-				return nil
-			case !info.Mode().IsRegular():
-				f.err = "not a regular file"
-			default:
-				f.size = info.Size()
-				if f.fp, err = hashFile(p); err != nil {
-					f.err = err.Error()
-				}
-			}
-			files = append(files, f)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", input, err)
-		}
 	}
-	// Group like the pipeline: videos by stem with their NAME.json / NAME.txt.
-	side := map[string]map[string]file{}
-	var videos []file
+	// fingerprint is "" for a file that cannot be read: never carried.
+	fingerprint := func(f tc.ListedFile) string {
+		if f.Error != "" {
+			return ""
+		}
+		if remote != nil {
+			return remote[f.Path]
+		}
+		fp, err := hashFile(f.Path)
+		if err != nil {
+			return ""
+		}
+		return fp
+	}
+	groups := map[string][]tc.ListedFile{}
 	for _, f := range files {
-		if stage.IsMetadata(f.rel) {
-			continue
-		}
-		if kind, stem := stage.SidecarKind(f.rel); kind != "" {
-			if side[stem] == nil {
-				side[stem] = map[string]file{}
-			}
-			side[stem][kind] = f
-			continue
-		}
-		videos = append(videos, f)
+		k := tc.GroupKey(f)
+		groups[k] = append(groups[k], f)
 	}
-	sort.Slice(videos, func(i, j int) bool { return videos[i].rel < videos[j].rel })
-	out := make([]Listed, 0, len(videos))
-	for _, v := range videos {
-		src := schemas.SourceFile{Path: v.path, Rel: v.rel, SizeBytes: v.size, MatchError: v.err}
-		fp := "video=" + v.fp
-		sc := side[stage.Stem(v.rel)]
-		var data [2][]byte
-		for i, kind := range []string{"json", "txt"} {
-			f, ok := sc[kind]
-			if !ok {
-				continue
+	var out []Listed
+	for _, group := range groups {
+		side := map[string]tc.ListedFile{}
+		byPath := map[string]tc.ListedFile{}
+		for _, f := range group {
+			if kind, _ := stage.SidecarKind(f.Rel); kind != "" && !stage.IsMetadata(f.Rel) {
+				side[kind] = f
 			}
-			fp += " " + kind + "=" + f.fp
-			b, err := readFile(ctx, f.path)
-			if err != nil || f.err != "" {
-				fp += "(unreadable)"
-				continue
-			}
-			if len(b) > stage.MaxSidecarBytes {
-				b = nil
-			}
-			data[i] = b
+			byPath[f.Path] = f
 		}
-		stage.ApplySidecars(&src, data[0], data[1])
-		if v.err != "" || v.fp == "" {
-			fp = "" // never carried: an unreadable input is looked at again
+		for _, src := range tc.SourcesOf(ctx, group) {
+			vfp := fingerprint(byPath[src.Path])
+			fp := "video=" + vfp
+			for _, kind := range []string{"json", "txt"} {
+				if f, ok := side[kind]; ok {
+					sfp := fingerprint(f)
+					fp += " " + kind + "=" + sfp
+					if sfp == "" {
+						fp += "(unreadable)"
+					}
+				}
+			}
+			if vfp == "" {
+				fp = "" // never carried: an unreadable input is looked at again
+			}
+			out = append(out, Listed{Rel: src.Rel, Fingerprint: fp, Source: src})
 		}
-		out = append(out, Listed{Rel: v.rel, Fingerprint: fp, Source: src})
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Rel < out[j].Rel })
 	return out, nil
+}
+
+// gcsFingerprints maps every object under a gs:// prefix to its fingerprint
+// from one listing: MD5, else CRC32C and size (composite objects), else the
+// generation.
+func gcsFingerprints(ctx context.Context, input string) (map[string]string, error) {
+	bucket, prefix, err := splitGCS(input)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := storage.NewClient(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", input, err)
+	}
+	defer cl.Close()
+	if prefix != "" {
+		prefix += "/"
+	}
+	out := map[string]string{}
+	it := cl.Bucket(bucket).Objects(ctx, &storage.Query{Prefix: prefix})
+	for {
+		a, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", input, err)
+		}
+		fp := fmt.Sprintf("gen:%d", a.Generation)
+		switch {
+		case len(a.MD5) > 0:
+			fp = "md5:" + hex.EncodeToString(a.MD5)
+		case a.CRC32C != 0:
+			fp = fmt.Sprintf("crc32c:%08x:%d", a.CRC32C, a.Size)
+		}
+		out["gs://"+bucket+"/"+a.Name] = fp
+	}
 }
 
 func splitGCS(p string) (bucket, prefix string, err error) {
@@ -625,6 +593,8 @@ func splitGCS(p string) (bucket, prefix string, err error) {
 	return bucket, strings.TrimSuffix(prefix, "/"), nil
 }
 
+// hashFile hashes a listed local file (tc.ListFiles has checked it is a
+// regular file).
 func hashFile(p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {

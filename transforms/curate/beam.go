@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -83,6 +84,15 @@ func MatchInputs(s beam.Scope, root string) beam.PCollection {
 type listFn struct{}
 
 func (fn *listFn) ProcessElement(ctx context.Context, root string, emit func(ListedFile)) error {
+	return ListFiles(ctx, root, emit)
+}
+
+// ListFiles lists every file under root, a local directory (recursively) or
+// a gs:// prefix, the way the pipeline matches its inputs (refresh lists
+// with it too): a local file that is not regular (a FIFO, a device, a
+// dangling link) is listed with an Error instead of being opened, and a
+// symlink to a directory is not followed.
+func ListFiles(ctx context.Context, root string, emit func(ListedFile)) error {
 	if stage.IsRemote(root) {
 		fsys, err := filesystem.New(ctx, root)
 		if err != nil {
@@ -160,11 +170,15 @@ func escapeGlob(s string) string {
 	return b.String()
 }
 
-func keyByStem(f ListedFile) (string, ListedFile) {
+func keyByStem(f ListedFile) (string, ListedFile) { return GroupKey(f), f }
+
+// GroupKey is the stem a file belongs to: a video's NAME.json and NAME.txt
+// sidecars share its key.
+func GroupKey(f ListedFile) string {
 	if _, stem := stage.SidecarKind(f.Rel); stem != "" {
-		return stem, f
+		return stem
 	}
-	return stage.Stem(f.Rel), f
+	return stage.Stem(f.Rel)
 }
 
 type sidecarFn struct {
@@ -172,10 +186,29 @@ type sidecarFn struct {
 }
 
 func (fn *sidecarFn) ProcessElement(ctx context.Context, stem string, files func(*ListedFile) bool, emit func(schemas.SourceFile)) error {
-	var videos []ListedFile
-	side := map[string]ListedFile{}
+	var group []ListedFile
 	var f ListedFile
 	for files(&f) {
+		group = append(group, f)
+		f = ListedFile{}
+	}
+	for _, src := range SourcesOf(ctx, group) {
+		count(ctx, "inputs")
+		emit(src)
+	}
+	return nil
+}
+
+// SourcesOf makes the sources of one stem's files (see GroupKey): each
+// video with its NAME.json and NAME.txt sidecars read, at most
+// stage.MaxSidecarBytes each and only from regular files (never a FIFO or a
+// device), their facts applied and any read failure recorded on the source
+// as SidecarError. Metadata files and sidecars without a video make no
+// source. Sorted by relative path.
+func SourcesOf(ctx context.Context, group []ListedFile) []schemas.SourceFile {
+	var videos []ListedFile
+	side := map[string]ListedFile{}
+	for _, f := range group {
 		if stage.IsMetadata(f.Rel) {
 			count(ctx, "ignored_metadata_files")
 			continue
@@ -197,7 +230,11 @@ func (fn *sidecarFn) ProcessElement(ctx context.Context, stem string, files func
 	var jsonData, txtData []byte
 	var readErrs []string
 	read := func(lf ListedFile) []byte {
-		data, err := readSmall(ctx, lf.Path)
+		if lf.Error != "" {
+			readErrs = append(readErrs, fmt.Sprintf("sidecar %s: %s", lf.Rel, lf.Error))
+			return nil
+		}
+		data, err := ReadSidecar(ctx, lf.Path)
 		if err != nil {
 			readErrs = append(readErrs, err.Error())
 			return nil
@@ -211,17 +248,28 @@ func (fn *sidecarFn) ProcessElement(ctx context.Context, stem string, files func
 		txtData = read(lf)
 	}
 	sort.Slice(videos, func(i, j int) bool { return videos[i].Rel < videos[j].Rel })
+	out := make([]schemas.SourceFile, 0, len(videos))
 	for _, v := range videos {
 		src := schemas.SourceFile{Path: v.Path, Rel: v.Rel, SizeBytes: v.Size, MatchError: v.Error}
 		stage.ApplySidecars(&src, jsonData, txtData)
 		if len(readErrs) > 0 {
-			src.SidecarError = strings.Join(append(readErrs, src.SidecarError), "; ")
+			errs := readErrs
+			if src.SidecarError != "" {
+				errs = append(slices.Clone(readErrs), src.SidecarError)
+			}
+			src.SidecarError = strings.Join(errs, "; ")
 		}
-		count(ctx, "inputs")
-		emit(src)
+		if src.SidecarError != "" {
+			count(ctx, "sidecar_errors")
+		}
+		out = append(out, src)
 	}
-	return nil
+	return out
 }
+
+// ReadSidecar reads a sidecar (local or remote): a regular file of at most
+// stage.MaxSidecarBytes.
+func ReadSidecar(ctx context.Context, p string) ([]byte, error) { return readSmall(ctx, p) }
 
 func readSmall(ctx context.Context, p string) ([]byte, error) {
 	var r io.ReadCloser

@@ -6,6 +6,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"realdpo/schemas"
@@ -82,8 +83,21 @@ func ApplySidecars(src *schemas.SourceFile, jsonData, txtData []byte) {
 
 var spaces = regexp.MustCompile(`\s+`)
 
+// cleanText makes sidecar text safe to record: valid UTF-8, no control
+// characters (NUL, ESC, BEL, DEL, C1) or invisible and direction-changing
+// format characters (U+200B-U+200F, U+202A-U+202E, U+2066-U+2069, U+FEFF),
+// whitespace folded to single spaces.
 func cleanText(s string) string {
-	return strings.TrimSpace(spaces.ReplaceAllString(strings.ToValidUTF8(s, ""), " "))
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f':
+			return ' '
+		case unicode.IsControl(r), r == 0xFEFF, r >= 0x200B && r <= 0x200F, r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	return strings.TrimSpace(spaces.ReplaceAllString(s, " "))
 }
 
 // categoryWords maps words found in tags (then the title) to RealAction

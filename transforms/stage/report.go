@@ -118,7 +118,7 @@ func ComputeStats(p schemas.Profile, th schemas.Thresholds, sources []schemas.So
 	st.Clips = len(man)
 	st.Rejects = len(rej)
 	for _, s := range sources {
-		d := schemas.InputDecision{Source: s.Rel, Clips: clips[s.Rel]}
+		d := schemas.InputDecision{Source: s.Rel, Clips: clips[s.Rel], SidecarError: s.SidecarError}
 		if d.Clips > 0 {
 			d.Accept = true
 			st.InputsAccepted++
