@@ -74,6 +74,9 @@ type Report struct {
 	Removed     []string `json:"removed"`
 	Carried     int      `json:"carried"`
 	Dedup       string   `json:"dedup"` // which dedup ran across old and new, or why none
+	// Cleaned are partial versions killed or failed refreshes left, removed
+	// by this one before it started.
+	Cleaned []string `json:"cleaned,omitempty"`
 	// RefusedRecords are records of the previous version that failed the
 	// checks (hostile ids or paths, lines that do not parse): never carried
 	// or acted on; their sources are curated again.
@@ -154,13 +157,39 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		now = cfg.Now
 	}
 	root := strings.TrimSuffix(cfg.DatasetRoot, "/")
-	prevName, err := ReadLatest(ctx, root)
+	// Checked before anything is written (the lock file included): a root
+	// inside the input would be read back as footage.
+	probe := cfg.Curate
+	probe.Output = stage.JoinPath(root, VersionPfx+"check")
+	if err := pcurate.Validate(probe); err != nil {
+		return Result{}, fmt.Errorf("refresh: %w", err)
+	}
+	// One refresh at a time per dataset: with the lock held, nothing else
+	// writes a version or moves LATEST, so what killed runs left can go.
+	lk, err := acquireLock(ctx, root)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() {
+		if err := lk.release(context.WithoutCancel(ctx)); err != nil {
+			slog.Warn("refresh: could not release the dataset lock", "root", root, "err", err)
+		}
+	}()
+	start, err := readLatestState(ctx, root)
+	if err != nil {
+		return Result{}, err
+	}
+	prevName := start.version
+	cleaned, err := cleanPartialVersions(ctx, root, prevName)
 	if err != nil {
 		return Result{}, err
 	}
 	version := VersionPfx + now().UTC().Format(versionStamp)
-	if version == prevName {
-		return Result{}, fmt.Errorf("refresh: version %s already exists", version)
+	if version <= prevName {
+		// Versions sort by time and LATEST only moves forward; a clock
+		// behind the current version would make the next cleanup take the
+		// newer, finished one for a partial one.
+		return Result{}, fmt.Errorf("refresh: version %s does not sort after the current %s (clock behind, or two refreshes in one millisecond)", version, prevName)
 	}
 	verDir := stage.JoinPath(root, version)
 	ccfg := cfg.Curate
@@ -176,7 +205,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return Result{}, fmt.Errorf("refresh: read current version %s: %w", prevName, err)
 		}
 	}
-	rep := Report{Version: version, Previous: prevName}
+	rep := Report{Version: version, Previous: prevName, Cleaned: cleaned}
 	rep.FullRebuild = prevName == "" || !sameSpec(prev.stats, ccfg)
 
 	cur, err := ListSources(ctx, ccfg.Input)
@@ -318,7 +347,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return Result{}, fmt.Errorf("refresh: write %s: %w", f.name, err)
 		}
 	}
-	if err := writeLatest(ctx, root, version); err != nil {
+	if beforeMoveLatest != nil {
+		beforeMoveLatest(version)
+	}
+	if err := moveLatest(ctx, root, version, start); err != nil {
+		if errors.Is(err, ErrLatestMoved) {
+			// This version will never be current: not left behind.
+			if rerr := removeVersion(ctx, root, version); rerr != nil {
+				slog.Warn("refresh: could not remove this run's version", "version", version, "err", rerr)
+			}
+		}
 		return Result{}, fmt.Errorf("refresh: move LATEST to %s: %w", version, err)
 	}
 	slog.Info("refresh: done", "version", version, "accounting", rep.Accounting)
@@ -371,8 +409,13 @@ func ReadLatest(ctx context.Context, root string) (string, error) {
 		}
 		return "", fmt.Errorf("refresh: read %s: %w", LatestFile, err)
 	}
+	return parseLatest(root, data)
+}
+
+// parseLatest checks LATEST's content names a version directory.
+func parseLatest(root string, data []byte) (string, error) {
 	v := strings.TrimSpace(string(data))
-	if !strings.HasPrefix(v, VersionPfx) || strings.ContainsAny(v, "/\\") || v == VersionPfx {
+	if !strings.HasPrefix(v, VersionPfx) || strings.ContainsAny(v, "/\\") || v == VersionPfx || len(v) > 200 {
 		return "", fmt.Errorf("refresh: %s holds %q, not a version name", stage.JoinPath(root, LatestFile), v)
 	}
 	return v, nil
