@@ -301,3 +301,33 @@ func pairSet(t *testing.T, dir string, n int) string {
 	writeFile(t, filepath.Join(root, shards.IndexFile), data)
 	return root
 }
+
+// TestDamagedShardIsOneLine: a pair set whose shard fails its checksum
+// stops train with one line that names the shard, the remedy and the
+// reason, before any of the runner's text.
+func TestDamagedShardIsOneLine(t *testing.T) {
+	dir := t.TempDir()
+	ps := pairSet(t, dir, 2)
+	p := filepath.Join(ps, shards.ShardName(0))
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte("a person waving")) // a caption: no member checksum of its own
+	if i < 0 {
+		t.Fatal("caption not found in the shard")
+	}
+	data[i] = 'A'
+	writeFile(t, p, data)
+	_, stderr, code := realdpo(t, nil, "train", "--pairs="+ps, "--output="+filepath.Join(dir, "run"), "--steps=1")
+	if code != 1 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	line := errorLine(t, "train", stderr)
+	for _, want := range []string{shards.ShardName(0), "rerun pairs", "checksum mismatch"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("%q lacks %q", line, want)
+		}
+	}
+	t.Log(line)
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
@@ -25,8 +26,18 @@ func Join(root, name string) string {
 }
 
 // Open opens a local path or gs:// object for reading through Beam's
-// filesystem registry.
+// filesystem registry. A local path must be a regular file: opening a FIFO
+// could block forever, and a device (a link to /dev/zero) never ends.
 func Open(ctx context.Context, p string) (io.ReadCloser, error) {
+	if !strings.Contains(p, "://") {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", p, err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("open %s: not a regular file (%v)", p, st.Mode().Type())
+		}
+	}
 	fsys, err := filesystem.New(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", p, err)

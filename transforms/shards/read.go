@@ -91,6 +91,32 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// sizeLimit reads at most left bytes and fails (as a checksum mismatch:
+// the shard is not the one the index describes) if there are more.
+type sizeLimit struct {
+	r    io.Reader
+	left int64
+	name string
+	read int64
+}
+
+func (l *sizeLimit) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		var one [1]byte
+		if n, _ := io.ReadFull(l.r, one[:]); n > 0 {
+			return 0, fmt.Errorf("%s: %w: longer than the %d bytes the index records", l.name, ErrChecksum, l.read)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	l.read += int64(n)
+	return n, err
+}
+
 // NewReader reads a shard from r.
 func NewReader(r io.Reader, o ReaderOptions) *Reader {
 	if o.MaxMemberBytes <= 0 {
@@ -98,6 +124,12 @@ func NewReader(r io.Reader, o ReaderOptions) *Reader {
 	}
 	if o.Name == "" {
 		o.Name = "shard"
+	}
+	if o.Expect != nil {
+		// Never read past what the index records (plus one byte, to see
+		// that there is more): a shard that is an endless stream (a link to
+		// /dev/zero) or has grown fails here.
+		r = &sizeLimit{r: r, left: o.Expect.Bytes, name: o.Name}
 	}
 	h := sha256.New()
 	cr := &countReader{r: io.TeeReader(r, h)}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"realdpo/schemas"
 )
@@ -353,5 +354,62 @@ func TestWalkIndex(t *testing.T) {
 	err := Walk(context.Background(), dir, ReaderOptions{}, func(string, *PreferencePair) error { return nil })
 	if !errors.Is(err, ErrChecksum) {
 		t.Fatalf("error %v, want checksum", err)
+	}
+}
+
+// countingZeros is an endless stream of zero bytes that counts what was read.
+type countingZeros struct{ n int64 }
+
+func (z *countingZeros) Read(p []byte) (int, error) {
+	clear(p)
+	z.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestShardNeverReadPastItsSize: a shard that is a link to /dev/zero (or
+// a FIFO) fails at once instead of being read forever, and the reader never
+// reads more than the byte count the index records, plus one.
+func TestShardNeverReadPastItsSize(t *testing.T) {
+	ctx := context.Background()
+	data, entry := writeShard(t, testPair(t, "k1", 2))
+	for name, mk := range map[string]func(p string) error{
+		"dev-zero": func(p string) error { return os.Symlink("/dev/zero", p) },
+		"fifo":     func(p string) error { return exec.Command("mkfifo", p).Run() },
+		"longer": func(p string) error {
+			return os.WriteFile(p, append(append([]byte{}, data...), make([]byte, 1<<20)...), 0o644)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			if err := mk(filepath.Join(root, entry.Shard)); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				done <- WalkShard(ctx, root, entry, ReaderOptions{}, func(*PreferencePair) error { return nil })
+			}()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("read as a good shard")
+				}
+				t.Log(err)
+			case <-time.After(20 * time.Second):
+				t.Fatal("the shard is still being read after 20 s")
+			}
+		})
+	}
+	z := &countingZeros{}
+	r := NewReader(z, ReaderOptions{Expect: &entry})
+	for {
+		if _, err := r.Next(); err != nil {
+			if err == io.EOF {
+				t.Fatal("zeros read as a good shard")
+			}
+			break
+		}
+	}
+	if z.n > entry.Bytes+1+64<<10 {
+		t.Errorf("read %d bytes of an endless stream; the index records %d", z.n, entry.Bytes)
 	}
 }

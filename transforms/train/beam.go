@@ -98,7 +98,9 @@ func (fn *decodeFn) ProcessElement(ctx context.Context, e schemas.ShardEntry, em
 	})
 	if err != nil {
 		count(ctx, "shards_bad", 1)
-		return fmt.Errorf("train: bad shard %s in %s: %w", e.Shard, fn.Root, err)
+		// The shard, the remedy and then the reason: the one line a user
+		// sees first (the reason can be long: two checksums).
+		return fmt.Errorf("train: shard %s of %s is damaged (rerun pairs into %s to rewrite it): %w", e.Shard, fn.Root, fn.Root, err)
 	}
 	return nil
 }
