@@ -317,7 +317,7 @@ func TestCurateVLM(t *testing.T) {
 				t.Errorf("%s: detail %q, want HTTP 500 after %d attempts", r.Source, r.Detail, vlmTestAttempts)
 			}
 		case "vlm_http_4xx":
-			if !strings.Contains(r.Detail, "HTTP 401") || !strings.Contains(r.Detail, "[redacted]") {
+			if !strings.Contains(r.Detail, "HTTP 401") || !strings.Contains(r.Detail, "[REDACTED]") {
 				t.Errorf("%s: detail %q, want the 401 with the echoed key redacted", r.Source, r.Detail)
 			}
 		case "judge_no":

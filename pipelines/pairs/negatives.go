@@ -23,6 +23,7 @@ import (
 	"realdpo/transforms/dofn"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/runner"
+	"realdpo/transforms/secret"
 	"realdpo/transforms/stage"
 )
 
@@ -69,8 +70,11 @@ type NegativesConfig struct {
 	Guidance float64 `json:"guidance"`
 	// Model is a checkpoint for the local generator ("" = built-in base).
 	Model string `json:"model,omitempty"`
-	// GeneratorURL selects the HTTP generator.
-	GeneratorURL string `json:"generator_url,omitempty"`
+	// GeneratorURL selects the HTTP generator. Its API key comes from
+	// REALDPO_GENERATOR_API_KEY or GeneratorKeyFile (a path, read on the
+	// worker), never from the config itself.
+	GeneratorURL     string `json:"generator_url,omitempty"`
+	GeneratorKeyFile string `json:"generator_api_key_file,omitempty"`
 	// HTTP client settings (defaults: generate.HTTPOptions').
 	HTTPConcurrency int           `json:"http_concurrency,omitempty"`
 	HTTPTimeout     time.Duration `json:"http_timeout,omitempty"`
@@ -121,8 +125,14 @@ func (c NegativesConfig) Validate() error {
 
 func newGenerator(ctx context.Context, c NegativesConfig) (generate.Generator, error) {
 	if c.GeneratorURL != "" {
+		// The key is read here, on the worker: it never enters the config
+		// (a DoFn field, so the job graph).
+		key, err := secret.Load(generate.APIKeyEnv, c.GeneratorKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("generator API key: %w", err)
+		}
 		return generate.NewHTTP(ctx, generate.HTTPOptions{URL: c.GeneratorURL, MaxConcurrent: c.HTTPConcurrency,
-			Timeout: c.HTTPTimeout, Retries: c.HTTPRetries})
+			Timeout: c.HTTPTimeout, Retries: c.HTTPRetries, APIKey: key})
 	}
 	return generate.NewLocal(generate.LocalOptions{Checkpoint: c.Model})
 }

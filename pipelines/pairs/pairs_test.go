@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"image/png"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -696,6 +697,83 @@ func TestPairsTooFewNegativesEverywhere(t *testing.T) {
 				}
 			} else if v, err := os.ReadFile(filepath.Join(out, reflayout.VideoFile)); err != nil || len(v) != 0 {
 				t.Errorf("%s: %q (%v)", reflayout.VideoFile, v, err)
+			}
+		})
+	}
+}
+
+// TestNegativesSendTheAPIKey runs negatives against a generation service
+// that requires a bearer key and, refusing a wrong one, echoes most of
+// what it received in its 401 body (as some servers do). With the key in
+// REALDPO_GENERATOR_API_KEY or --generator_api_key_file every request is
+// authorised; with a wrong key each failure is recorded without any run of
+// 8 or more of the key's characters.
+func TestNegativesSendTheAPIKey(t *testing.T) {
+	f := getFixture(t)
+	ctx := context.Background()
+	local, err := generate.NewLocal(generate.LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "sk-realdpo-GENERATOR-0123456789abcdefghijk"
+	inner := generate.Handler(local)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if got != key {
+			echo := got
+			if len(echo) > 41 {
+				echo = echo[:41]
+			}
+			http.Error(w, `{"error":"invalid api key `+echo+`..."}`, http.StatusUnauthorized)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	keyFile := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(keyFile, []byte(key+"\n"), 0o600)
+	wrong := "sk-realdpo-WRONGKEY-9876543210zyxwvutsrqpo"
+	for _, c := range []struct {
+		name, env, file string
+		ok              bool
+	}{
+		{"env", key, "", true},
+		{"file", "", keyFile, true},
+		{"wrong key", wrong, "", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv(generate.APIKeyEnv, c.env)
+			out := t.TempDir()
+			nc := DefaultNegativesConfig(f.Dataset, out)
+			nc.PerClip, nc.Steps, nc.Guidance = 1, testSteps, testGuidance
+			nc.GeneratorURL, nc.GeneratorKeyFile, nc.HTTPRetries = srv.URL, c.file, 0
+			st, err := RunNegatives(ctx, nc)
+			if c.ok {
+				if err != nil || st.Negatives != len(f.Clips) || st.Failures != 0 {
+					t.Fatalf("stats %+v, err %v", st, err)
+				}
+				return
+			}
+			// The service cannot even say what it is: the run fails, and
+			// no output or error holds the key.
+			var all []byte
+			filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					b, _ := os.ReadFile(p)
+					all = append(all, b...)
+				}
+				return nil
+			})
+			if err != nil {
+				all = append(all, err.Error()...)
+			}
+			for i := 0; i+8 <= len(wrong); i++ {
+				if bytes.Contains(all, []byte(wrong[i:i+8])) {
+					t.Fatalf("%q of the key recorded: %s", wrong[i:i+8], all)
+				}
+			}
+			if err == nil && st.Failures == 0 {
+				t.Fatal("a wrong key was accepted")
 			}
 		})
 	}

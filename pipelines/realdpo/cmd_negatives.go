@@ -32,6 +32,7 @@ func init() {
 			fs.Float64Var(&c.Guidance, "guidance", d.Guidance, "classifier-free guidance scale (RealDPO: 6.0)")
 			fs.StringVar(&c.Model, "model", "", "local generator checkpoint (.safetensors); empty: the built-in base model")
 			fs.StringVar(&c.GeneratorURL, "generator_url", "", "use a remote generation service (realdpo-generate/1 JSON API, see transforms/generate) instead of the local model")
+			fs.StringVar(&c.GeneratorKeyFile, "generator_api_key_file", "", "file holding the --generator_url API key (sent as a bearer token); default: the REALDPO_GENERATOR_API_KEY environment variable. Read on each worker, never logged or recorded")
 			fs.IntVar(&c.HTTPConcurrency, "generator_concurrency", 4, "requests in flight per worker to --generator_url")
 			fs.DurationVar(&c.HTTPTimeout, "generator_timeout", 10*time.Minute, "deadline of one request to --generator_url")
 			fs.IntVar(&c.HTTPRetries, "generator_retries", 5, "retries of a failed request to --generator_url (exponential backoff)")

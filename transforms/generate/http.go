@@ -216,10 +216,10 @@ func (c *HTTP) getInfo(ctx context.Context, wi *WireInfo) (bool, time.Duration, 
 		return true, 0, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return retryableStatus(resp.StatusCode), retryAfter(resp), fmt.Errorf("info: HTTP %d: %s", resp.StatusCode, short(body))
+		return retryableStatus(resp.StatusCode), retryAfter(resp), fmt.Errorf("info: HTTP %d: %s", resp.StatusCode, c.excerpt(body))
 	}
 	if err := json.Unmarshal(body, wi); err != nil || wi.API != API {
-		return true, 0, fmt.Errorf("info: not a %s service: %s", API, short(body))
+		return true, 0, fmt.Errorf("info: not a %s service: %s", API, c.excerpt(body))
 	}
 	return false, 0, nil
 }
@@ -271,7 +271,7 @@ func (c *HTTP) post(ctx context.Context, body []byte) ([]byte, bool, time.Durati
 		return nil, true, 0, fmt.Errorf("reading the answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, retryableStatus(resp.StatusCode), retryAfter(resp), fmt.Errorf("HTTP %d: %s", resp.StatusCode, short(data))
+		return nil, retryableStatus(resp.StatusCode), retryAfter(resp), fmt.Errorf("HTTP %d: %s", resp.StatusCode, c.excerpt(data))
 	}
 	if int64(len(data)) > c.o.MaxResponseBytes {
 		return nil, false, 0, fmt.Errorf("video over %d bytes", c.o.MaxResponseBytes)
@@ -302,13 +302,9 @@ func retryAfter(resp *http.Response) time.Duration {
 	return 0
 }
 
-func short(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
-}
+// excerpt is what an error keeps of an answer's body: bounded, sanitised,
+// the key and any long run of it redacted (errors reach records and logs).
+func (c *HTTP) excerpt(b []byte) string { return c.o.APIKey.Excerpt(string(b), 0) }
 
 // Handler serves a Generator with the HTTP API: the reference for service
 // implementers and the base of the tests' double.

@@ -66,3 +66,44 @@ func TestNeverPrinted(t *testing.T) {
 		t.Errorf("redacted error %q (Is base: %v)", err, errors.Is(err, base))
 	}
 }
+
+// TestRedactRuns: every run of MinLeak or more of the key's characters is
+// redacted, wherever it starts and however it is cut; shorter runs and
+// ordinary text are left alone.
+func TestRedactRuns(t *testing.T) {
+	s := New(canary)
+	for _, text := range []string{
+		"token " + canary + " rejected",
+		"token " + canary[:len(canary)-3] + "... rejected",       // cut at the end
+		"token ..." + canary[5:] + " rejected",                   // cut at the start
+		"a " + canary[2:12] + " and " + canary[14:24] + " split", // two runs
+	} {
+		out := s.Redact(text)
+		for i := 0; i+MinLeak <= len(canary); i++ {
+			if strings.Contains(out, canary[i:i+MinLeak]) {
+				t.Errorf("%q: %q left in %q", text, canary[i:i+MinLeak], out)
+			}
+		}
+		if !strings.Contains(out, "[REDACTED]") || !s.Leaks(text) {
+			t.Errorf("%q not redacted: %q", text, out)
+		}
+	}
+	if plain := "a person walks in the realdpo park, CANARY"; s.Redact(plain) != plain || s.Leaks(plain) {
+		t.Errorf("ordinary text changed: %q", s.Redact(plain))
+	}
+}
+
+// TestExcerpt: what may be kept of an upstream error body is bounded,
+// single-line, free of control and direction characters and of anything
+// that looks like a credential.
+func TestExcerpt(t *testing.T) {
+	s := New(canary)
+	body := "error:\x1b[31m bad\x00 key \u202e" + canary[:20] + "\n\tother token ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4\x07" + strings.Repeat(" filler", 200)
+	out := s.Excerpt(body, 120)
+	if len(out) > 124 || strings.ContainsAny(out, "\x1b\x00\x07\n\t\u202e") || strings.Contains(out, "ghp_A1b2") || s.Leaks(out) {
+		t.Fatalf("excerpt %q", out)
+	}
+	if !strings.HasPrefix(out, "error:[31m bad key [REDACTED]") {
+		t.Errorf("excerpt %q", out)
+	}
+}

@@ -38,6 +38,7 @@ import (
 	"golang.org/x/image/draw"
 
 	"realdpo/schemas"
+	"realdpo/transforms/secret"
 )
 
 // Error kinds.
@@ -47,6 +48,7 @@ const (
 	KindConfig    = "config"       // no base URL or model
 	KindCancelled = "cancelled"    // the caller's context ended
 	KindNoAnswer  = "bad_response" // the last attempts returned no usable answer
+	KindKeyEcho   = "key_echo"     // the answer holds the API key: never recorded
 )
 
 // Error is a failed request, with what a reject record needs: the kind,
@@ -193,7 +195,7 @@ func (c *Client) Ask(ctx context.Context, prompt string, jpegs [][]byte) (Answer
 			return ans, nil
 		}
 		err.Attempts = attempt
-		if err.Kind == KindClient || err.Kind == KindCancelled {
+		if err.Kind == KindClient || err.Kind == KindCancelled || err.Kind == KindKeyEcho {
 			return Answer{}, err
 		}
 		last = err
@@ -259,10 +261,15 @@ func (c *Client) once(ctx context.Context, body []byte) (Answer, time.Duration, 
 		if !isNetErr(err) {
 			kind = KindNoAnswer
 		}
-		return Answer{}, 0, &Error{Kind: kind, Status: st, Msg: c.redact(shortErr(err))}
+		return Answer{}, 0, &Error{Kind: kind, Status: st, Msg: c.excerpt(shortErr(err))}
 	}
 	if st < 200 || st > 299 {
-		msg := c.redact(fmt.Sprintf("%s %s", http.StatusText(st), errorMessage(resp)))
+		// The status and a bounded, sanitised excerpt of the body: servers
+		// echo what they were sent, the key included.
+		msg := http.StatusText(st)
+		if ex := c.excerpt(errorMessage(resp)); ex != "" {
+			msg += ": " + ex
+		}
 		if st == http.StatusTooManyRequests || st == http.StatusRequestTimeout || st == http.StatusConflict || st >= 500 {
 			return Answer{}, retryAfter(&http.Response{Header: hdr}), &Error{Kind: KindExhausted, Status: st, Msg: msg}
 		}
@@ -270,12 +277,17 @@ func (c *Client) once(ctx context.Context, body []byte) (Answer, time.Duration, 
 	}
 	var cr chatResponse
 	if err := json.Unmarshal(resp, &cr); err != nil {
-		return Answer{}, 0, &Error{Kind: KindNoAnswer, Msg: c.redact("response does not decode: " + shortErr(err))}
+		return Answer{}, 0, &Error{Kind: KindNoAnswer, Msg: c.excerpt("response does not decode: " + shortErr(err))}
 	}
 	if len(cr.Choices) == 0 {
 		return Answer{}, 0, &Error{Kind: KindNoAnswer, Msg: "response has no choices"}
 	}
 	ch := cr.Choices[0]
+	if secret.New(c.key).Leaks(ch.Message.Content) {
+		// An answer holding the key would be written to the manifest as a
+		// caption: refused, and not retried (the server echoes its input).
+		return Answer{}, 0, &Error{Kind: KindKeyEcho, Status: http.StatusOK, Msg: "the answer holds the API key (or a long run of it)"}
+	}
 	return Answer{Text: strings.TrimSpace(ch.Message.Content), FinishReason: ch.FinishReason, Model: cr.Model}, 0, nil
 }
 
@@ -310,12 +322,9 @@ func retryAfter(res *http.Response) time.Duration {
 	return 0
 }
 
-func (c *Client) redact(s string) string {
-	if c.key != "" {
-		s = strings.ReplaceAll(s, c.key, "[redacted]")
-	}
-	return s
-}
+// excerpt is what an error may keep of an upstream message: bounded,
+// control characters dropped, and the key or any long run of it redacted.
+func (c *Client) excerpt(s string) string { return secret.New(c.key).Excerpt(s, secret.MaxExcerpt) }
 
 func firstLine(msg, raw string) string {
 	if msg == "" {

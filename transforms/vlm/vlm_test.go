@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,5 +187,56 @@ func TestResolveKey(t *testing.T) {
 	}
 	if _, err := New(schemas.VLMConfig{}, ""); err == nil {
 		t.Error("no base URL accepted")
+	}
+}
+
+// TestKeyNeverRecorded: a server that echoes most of the key (41 of its 44
+// characters) and control characters in a 400, or the whole key in its
+// answer: the error keeps the status and a bounded, sanitised excerpt with
+// no run of 8 or more of the key's characters, and an answer holding the
+// key is refused (never a caption), without retrying.
+func TestKeyNeverRecorded(t *testing.T) {
+	const key = "sk-proj-0123456789ABCDEFGHIJabcdefghij012345" // 44 characters
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if r.URL.Query().Get("echo") == "" && strings.Contains(r.URL.Path, "answer") {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"A person says %s out loud."}}]}`, got)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"error":{"message":"bad request for key %s\u001b[2J\u0007 %s","type":"invalid_request_error"}}`, got[:41], strings.Repeat("x", 5000))
+	}))
+	defer srv.Close()
+	for _, path := range []string{"/echo/v1", "/answer/v1"} {
+		c, err := New(schemas.VLMConfig{BaseURL: srv.URL + path, Model: "m", MaxTokens: 10, Timeout: 5 * time.Second, MaxAttempts: 3, Concurrency: 1}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls.Store(0)
+		_, err = c.Ask(context.Background(), "describe", frames(t, 1))
+		var ve *Error
+		if !errors.As(err, &ve) {
+			t.Fatalf("%s: err %v", path, err)
+		}
+		msg := err.Error()
+		for i := 0; i+8 <= len(key); i++ {
+			if strings.Contains(msg, key[i:i+8]) {
+				t.Fatalf("%s: %q of the key in %q", path, key[i:i+8], msg)
+			}
+		}
+		if strings.ContainsAny(msg, "\x1b\x07") || len(msg) > 400 {
+			t.Errorf("%s: error not sanitised or bounded (%d bytes): %q", path, len(msg), msg)
+		}
+		if path == "/answer/v1" && (ve.Kind != KindKeyEcho || calls.Load() != 1) {
+			t.Errorf("answer holding the key: kind %s after %d calls", ve.Kind, calls.Load())
+		}
+		if path == "/echo/v1" && (ve.Kind != KindClient || ve.Status != http.StatusBadRequest) {
+			t.Errorf("400: kind %s status %d", ve.Kind, ve.Status)
+		}
+		t.Logf("%s: %s", path, msg)
 	}
 }
