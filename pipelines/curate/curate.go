@@ -7,7 +7,7 @@ package curate
 import (
 	"context"
 	"fmt"
-	"path/filepath"
+	"math"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -70,6 +70,63 @@ func ValidateReview(r schemas.ReviewConfig) error {
 	return nil
 }
 
+// ValidateThresholds refuses values that make no sense (negative limits,
+// timeouts or counts, NaN), naming the flag: a limit of -1 would silently
+// turn the check off.
+func ValidateThresholds(t schemas.Thresholds) error {
+	type check struct {
+		flag     string
+		v        float64
+		positive bool // must be > 0, else >= 0
+	}
+	checks := []check{
+		{"max_bytes", float64(t.MaxBytes), true},
+		{"max_duration", t.MaxDurationS, true},
+		{"max_dimension", float64(t.MaxDimension), true},
+		{"min_short_side", float64(t.MinShortSide), false},
+		{"min_fps", t.MinFPS, false},
+		{"analysis_max_fps", t.AnalysisMaxFPS, true},
+		{"cut_threshold", t.CutThreshold, true},
+		{"cut_adaptive_ratio", t.CutAdaptiveRatio, false},
+		{"min_scene", t.MinSceneS, false},
+		{"trim", t.TrimS, false},
+		{"window_step", t.WindowStepS, true},
+		{"max_clips_per_shot", float64(t.MaxClipsPerShot), true},
+		{"min_subject_motion", t.MinSubjectMotion, false},
+		{"min_changed_frac", t.MinChangedFrac, false},
+		{"max_subject_motion", t.MaxSubjectMotion, true},
+		{"max_camera_motion", t.MaxCameraMotion, true},
+		{"max_camera_ratio", t.MaxCameraRatio, true},
+		{"min_camera_for_ratio", t.MinCameraForRatio, false},
+		{"max_camera_shake", t.MaxCameraShake, true},
+		{"min_sharpness", t.MinSharpness, false},
+		{"min_sharpness_rel", t.MinSharpnessRel, false},
+		{"min_luma", t.MinLuma, false},
+		{"max_luma", t.MaxLuma, true},
+		{"min_contrast", t.MinContrast, false},
+		{"max_clipped", t.MaxClipped, true},
+		{"max_overlay", t.MaxOverlay, true},
+		{"probe_timeout", t.ProbeTimeout.Seconds(), true},
+		{"decode_timeout", t.DecodeTimeout.Seconds(), true},
+		{"encode_timeout", t.EncodeTimeout.Seconds(), true},
+		{"ffmpeg_threads", float64(t.FFmpegThreads), false},
+	}
+	for _, c := range checks {
+		switch {
+		case math.IsNaN(c.v) || math.IsInf(c.v, 0):
+			return fmt.Errorf("curate: --%s=%v is not a number", c.flag, c.v)
+		case c.positive && c.v <= 0:
+			return fmt.Errorf("curate: --%s=%v must be positive", c.flag, c.v)
+		case c.v < 0:
+			return fmt.Errorf("curate: --%s=%v must not be negative", c.flag, c.v)
+		}
+	}
+	if t.MinLuma >= t.MaxLuma {
+		return fmt.Errorf("curate: --min_luma=%v must be below --max_luma=%v", t.MinLuma, t.MaxLuma)
+	}
+	return nil
+}
+
 // Validate checks a configuration before a pipeline is built from it.
 func Validate(cfg schemas.CurateConfig) error {
 	switch {
@@ -84,12 +141,16 @@ func Validate(cfg schemas.CurateConfig) error {
 	case cfg.Thresholds.AnalysisWidth < 32:
 		return fmt.Errorf("curate: analysis width %d is too small", cfg.Thresholds.AnalysisWidth)
 	}
+	if err := ValidateThresholds(cfg.Thresholds); err != nil {
+		return err
+	}
 	if err := ValidateReview(cfg.Review); err != nil {
 		return err
 	}
-	in, out := absPath(cfg.Input), absPath(cfg.Output)
-	if in == out || strings.HasPrefix(out, in+"/") {
-		return fmt.Errorf("curate: output %s must not be inside the input %s (its clips would be read back as inputs)", cfg.Output, cfg.Input)
+	// Resolved: an output that is a symlink into the input is inside it.
+	if stage.Within(cfg.Output, cfg.Input) {
+		return fmt.Errorf("curate: output %s must not be inside the input %s (its clips would be read back as inputs; resolved: %s)",
+			cfg.Output, cfg.Input, stage.ResolvePath(cfg.Output))
 	}
 	return nil
 }
@@ -147,15 +208,4 @@ func Run(ctx context.Context, cfg schemas.CurateConfig) (schemas.CurateStats, er
 		return st, fmt.Errorf("curate: accounting broken: %s", st.AccountingLine())
 	}
 	return st, nil
-}
-
-func absPath(p string) string {
-	p = strings.TrimSuffix(p, "/")
-	if stage.IsRemote(p) {
-		return p
-	}
-	if a, err := filepath.Abs(p); err == nil {
-		return a
-	}
-	return p
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -339,5 +340,35 @@ func TestCurateLocal(t *testing.T) {
 	}
 	if len(clips) != len(uniq) {
 		t.Errorf("%d clip files after rerun, want %d", len(clips), len(uniq))
+	}
+}
+
+// TestNonsenseThresholdsRefused: a negative limit, count or timeout (which
+// would silently turn a check off) is refused with the flag's name; the
+// profiles' defaults pass.
+func TestNonsenseThresholdsRefused(t *testing.T) {
+	for _, profile := range []string{schemas.ProfileRealAction, schemas.ProfileDemo} {
+		cfg, err := NewConfig(t.TempDir(), t.TempDir(), profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Validate(cfg); err != nil {
+			t.Fatalf("%s defaults: %v", profile, err)
+		}
+		for flag, set := range map[string]func(th *schemas.Thresholds){
+			"max_bytes":          func(th *schemas.Thresholds) { th.MaxBytes = -1 },
+			"max_dimension":      func(th *schemas.Thresholds) { th.MaxDimension = -1 },
+			"max_duration":       func(th *schemas.Thresholds) { th.MaxDurationS = -1 },
+			"max_clips_per_shot": func(th *schemas.Thresholds) { th.MaxClipsPerShot = -1 },
+			"ffmpeg_threads":     func(th *schemas.Thresholds) { th.FFmpegThreads = -4 },
+			"decode_timeout":     func(th *schemas.Thresholds) { th.DecodeTimeout = 0 },
+			"min_sharpness":      func(th *schemas.Thresholds) { th.MinSharpness = math.NaN() },
+		} {
+			c := cfg
+			set(&c.Thresholds)
+			if err := Validate(c); err == nil || !strings.Contains(err.Error(), "--"+flag+"=") {
+				t.Errorf("%s: --%s nonsense: err = %v", profile, flag, err)
+			}
+		}
 	}
 }

@@ -136,7 +136,7 @@ func Validate(cfg schemas.EvalConfig) error {
 	if _, err := comparisons(cfg, groups); err != nil {
 		return err
 	}
-	return nil
+	return stage.CheckOutput("eval", cfg.Output, map[string]string{"--dataset": cfg.Dataset, "--pairs": cfg.Pairs})
 }
 
 // ResolveReference sets the reference model from its name: a model of the

@@ -120,7 +120,7 @@ func (c NegativesConfig) Validate() error {
 	case strings.ContainsAny(c.Accelerator, "\n\x00"):
 		return errors.New("negatives: bad accelerator hint")
 	}
-	return nil
+	return stage.CheckOutput("negatives", c.Output, map[string]string{"--dataset": c.Dataset})
 }
 
 func newGenerator(ctx context.Context, c NegativesConfig) (generate.Generator, error) {

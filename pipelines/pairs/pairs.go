@@ -129,13 +129,7 @@ func (c PairsConfig) Validate() error {
 	case c.LoaderWorkers < 1:
 		return fmt.Errorf("pairs: --loader_workers %d must be at least 1", c.LoaderWorkers)
 	}
-	out := c.Output
-	for _, in := range []string{c.Dataset, c.Negatives} {
-		if in != "" && (out == in || strings.HasPrefix(out+"/", in+"/") && c.Export == ExportRealDPO) {
-			return fmt.Errorf("pairs: output %s must not be the input %s", out, in)
-		}
-	}
-	return nil
+	return stage.CheckOutput("pairs", c.Output, map[string]string{"--dataset": c.Dataset, "--negatives": c.Negatives})
 }
 
 // Resolve makes roots absolute and settles an auto layout.

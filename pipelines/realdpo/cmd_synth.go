@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 
@@ -43,6 +44,20 @@ func init() {
 
 func runSynth(ctx context.Context) error {
 	f := &synthFlags
+	// Nonsense is refused by name: the generator would quietly replace it
+	// with its defaults.
+	switch {
+	case !(f.minS > 0) || math.IsInf(f.minS, 0):
+		return fmt.Errorf("synth: --min_seconds=%v must be positive", f.minS)
+	case !(f.maxS >= f.minS) || math.IsInf(f.maxS, 0):
+		return fmt.Errorf("synth: --max_seconds=%v must be at least --min_seconds=%v", f.maxS, f.minS)
+	case !(f.defectShare >= 0 && f.defectShare <= 1):
+		return fmt.Errorf("synth: --defect_share=%v must be within [0, 1]", f.defectShare)
+	case f.count < 0:
+		return fmt.Errorf("synth: --count=%d must not be negative", f.count)
+	case f.workers < 0:
+		return fmt.Errorf("synth: --workers=%d must not be negative", f.workers)
+	}
 	cfg := synth.Config{Output: f.output, Count: f.count, Seed: f.seed, DefectShare: f.defectShare,
 		MinSeconds: f.minS, MaxSeconds: f.maxS, Workers: f.workers, ContactSheet: f.contactSheet}
 	var err error

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -345,4 +346,60 @@ func RemoveStaleTemps(root string, subdirs []string, cutoff time.Time) (int, err
 		}
 	}
 	return removed, errors.Join(errs...)
+}
+
+// ResolvePath is where a path really points: a local path made absolute
+// with every symlink along it resolved (for a path that does not exist yet,
+// its longest existing parent is resolved and the rest appended); a
+// remote path as it is, without a trailing slash.
+func ResolvePath(p string) string {
+	p = strings.TrimSuffix(p, "/")
+	if p == "" || IsRemote(p) {
+		return p
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	rest := ""
+	for dir := abs; ; {
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(real, rest)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+		dir = parent
+	}
+}
+
+// Within reports whether p is dir or lies inside it, once both are
+// resolved (ResolvePath): an output given as a symlink to an input, or to a
+// folder inside it, is inside it.
+func Within(p, dir string) bool {
+	if p == "" || dir == "" {
+		return false
+	}
+	rp, rd := ResolvePath(p), ResolvePath(dir)
+	return rp == rd || strings.HasPrefix(rp, strings.TrimSuffix(rd, "/")+"/")
+}
+
+// CheckOutput refuses an output that is, or lies inside, one of a stage's
+// inputs (named by flag: "--dataset" -> path): the stage would write into
+// another stage's data, or read its own output back.
+func CheckOutput(stageName, output string, inputs map[string]string) error {
+	flags := make([]string, 0, len(inputs))
+	for f := range inputs {
+		flags = append(flags, f)
+	}
+	sort.Strings(flags)
+	for _, f := range flags {
+		if in := inputs[f]; in != "" && Within(output, in) {
+			return fmt.Errorf("%s: --output %s is inside %s %s (resolved: %s): write the output elsewhere",
+				stageName, output, f, in, ResolvePath(output))
+		}
+	}
+	return nil
 }

@@ -90,7 +90,7 @@ func Validate(c schemas.TrainConfig) error {
 			return fmt.Errorf("train: --beta %g must be positive, --sft_weight %g non-negative, --reduction %q sum or mean", c.Beta, c.SFTWeight, c.Reduction)
 		}
 	}
-	return nil
+	return stage.CheckOutput("train", c.Output, map[string]string{"--pairs": c.Pairs})
 }
 
 // TrainOptions are the model's optimiser and loss settings for c.
