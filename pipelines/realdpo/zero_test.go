@@ -100,6 +100,18 @@ func TestEveryStageOnEmptyAndAllRejected(t *testing.T) {
 				`{"id":"b","clip":"clips/b.mp4","first_frame":"first_frames/b.png","caption":"a person","frames":17,"fps":8,"width":96,"height":64}`), filepath.Join(dir, "eval")
 			return []string{"eval", "--dataset=" + ds, "--output=" + out, "--steps=1"}, out
 		}, code: 1, line: []string{"no real clip could be decoded (2 rejects)", "report.json"}, files: []string{"report.json", "report.html"}},
+		// experiment chains negatives, pairs, train and eval: no pair to train
+		// on stops it at train, with train's line.
+		{name: "experiment/empty", args: func(t *testing.T, dir string) ([]string, string) {
+			ds, held, out := dataset(t, mkdir(t, dir, "train")), dataset(t, mkdir(t, dir, "held")), filepath.Join(dir, "exp")
+			return []string{"experiment", "--dataset=" + ds, "--heldout=" + held, "--output=" + out, "--seeds=1"}, out
+		}, code: 1, line: []string{"no pairs"}, absent: []string{"report.json"}},
+		{name: "experiment/all-rejected", args: func(t *testing.T, dir string) ([]string, string) {
+			ds := dataset(t, mkdir(t, dir, "train"), `{"id":"../escape","clip":"clips/a.mp4","first_frame":"first_frames/a.png","caption":"a person","frames":17,"fps":8,"width":96,"height":64}`,
+				`{"id":"b","clip":"clips/b.mp4","caption":"a person","frames":17,"fps":8,"width":96,"height":64}`)
+			held, out := dataset(t, mkdir(t, dir, "held")), filepath.Join(dir, "exp")
+			return []string{"experiment", "--dataset=" + ds, "--heldout=" + held, "--output=" + out, "--seeds=1"}, out
+		}, code: 1, line: []string{"no pairs"}, files: []string{"negatives/negatives_failed.jsonl"}, absent: []string{"report.json"}},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {
