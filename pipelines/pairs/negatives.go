@@ -180,7 +180,7 @@ func RunNegatives(ctx context.Context, c NegativesConfig) (schemas.NegativesStat
 		return schemas.NegativesStats{}, fmt.Errorf("negatives pipeline: %w", err)
 	}
 	var st schemas.NegativesStats
-	data, err := readAll(ctx, stage.JoinPath(c.Output, NegativesStatsFile), maxSidecarBytes)
+	data, err := dataset.ReadFile(ctx, stage.JoinPath(c.Output, NegativesStatsFile), maxSidecarBytes)
 	if err != nil {
 		return st, err
 	}
@@ -211,7 +211,7 @@ func clipIDOf(r schemas.ManifestRecord) string { return r.ID }
 type readManifestFn struct{}
 
 func (fn *readManifestFn) ProcessElement(ctx context.Context, root string, emit func(schemas.ManifestRecord), bad func(schemas.NegativeFailure)) error {
-	data, err := readAll(ctx, stage.JoinPath(root, ManifestFile), maxManifestBytes)
+	data, err := dataset.ReadFile(ctx, stage.JoinPath(root, ManifestFile), maxManifestBytes)
 	if err != nil {
 		return fmt.Errorf("negatives: manifest: %w", err)
 	}
@@ -293,7 +293,7 @@ func (fn *generateFn) ProcessElement(ctx context.Context, r schemas.ManifestReco
 		}
 		if image == nil {
 			var err error
-			if image, err = readAll(ctx, stage.JoinPath(c.Dataset, r.FirstFrame), maxFirstFrameBytes); err != nil {
+			if image, err = dataset.ReadFile(ctx, stage.JoinPath(c.Dataset, r.FirstFrame), maxFirstFrameBytes); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -348,7 +348,7 @@ func (fn *generateFn) ProcessElement(ctx context.Context, r schemas.ManifestReco
 // was made with the same settings and its video still matches it.
 func (fn *generateFn) existing(ctx context.Context, want schemas.NegativeRecord) (schemas.NegativeRecord, bool) {
 	out := fn.Cfg.Output
-	data, err := readAll(ctx, stage.JoinPath(out, sidecarPath(want.ClipID, want.Index)), maxSidecarBytes)
+	data, err := dataset.ReadFile(ctx, stage.JoinPath(out, sidecarPath(want.ClipID, want.Index)), maxSidecarBytes)
 	if err != nil {
 		return want, false
 	}
@@ -364,7 +364,7 @@ func (fn *generateFn) existing(ctx context.Context, want schemas.NegativeRecord)
 		negCount(ctx, "stale_regenerated")
 		return want, false
 	}
-	video, err := readAll(ctx, stage.JoinPath(out, have.Path), maxVideoBytes)
+	video, err := dataset.ReadFile(ctx, stage.JoinPath(out, have.Path), maxVideoBytes)
 	if err != nil || int64(len(video)) != have.Bytes || sha256Hex(video) != have.SHA256 {
 		negCount(ctx, "damaged_regenerated")
 		return want, false

@@ -208,7 +208,7 @@ func RunPairs(ctx context.Context, c PairsConfig) (PairsResult, error) {
 		return PairsResult{}, fmt.Errorf("pairs pipeline: %w", err)
 	}
 	res := PairsResult{Layout: c.InputLayout, Export: c.Export}
-	data, err := readAll(ctx, stage.JoinPath(c.Output, StatsFile), maxSidecarBytes)
+	data, err := dataset.ReadFile(ctx, stage.JoinPath(c.Output, StatsFile), maxSidecarBytes)
 	if err != nil {
 		return res, err
 	}
@@ -218,7 +218,7 @@ func RunPairs(ctx context.Context, c PairsConfig) (PairsResult, error) {
 	st := res.Stats
 	res.Pairs, res.Shards, res.Issues, res.Unpaired = st.Pairs, st.Shards, st.Issues, st.Unpaired
 	if c.Export == ExportRealDPO {
-		v, err := readAll(ctx, stage.JoinPath(c.Output, reflayout.VideoFile), maxManifestBytes)
+		v, err := dataset.ReadFile(ctx, stage.JoinPath(c.Output, reflayout.VideoFile), maxManifestBytes)
 		if err != nil {
 			return res, err
 		}
@@ -341,7 +341,7 @@ func (fn *readInputsFn) ProcessElement(ctx context.Context, _ string, clip func(
 		}
 		return nil
 	}
-	data, err := readAll(ctx, stage.JoinPath(c.Dataset, ManifestFile), maxManifestBytes)
+	data, err := dataset.ReadFile(ctx, stage.JoinPath(c.Dataset, ManifestFile), maxManifestBytes)
 	if err != nil {
 		return fmt.Errorf("pairs: manifest: %w", err)
 	}
@@ -356,7 +356,7 @@ func (fn *readInputsFn) ProcessElement(ctx context.Context, _ string, clip func(
 			Profile: r.Profile, Frames: r.Frames, FPS: r.FPS, Width: r.Width, Height: r.Height, Root: c.Dataset, Clip: r.Clip,
 			FirstFrame: r.FirstFrame, Origin: LayoutCurate, Scores: &sc})
 	}
-	data, err = readAll(ctx, stage.JoinPath(c.Negatives, NegativesFile), maxManifestBytes)
+	data, err = dataset.ReadFile(ctx, stage.JoinPath(c.Negatives, NegativesFile), maxManifestBytes)
 	if err != nil {
 		return fmt.Errorf("pairs: negatives: %w", err)
 	}
@@ -426,7 +426,7 @@ func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func
 		report(schemas.PairIssue{ClipID: id, Reason: reason, Detail: detail, Indices: indices(negs)})
 	}
 	chosenPath := stage.JoinPath(clip.Root, clip.Clip)
-	chosen, err := readAll(ctx, chosenPath, maxVideoBytes)
+	chosen, err := dataset.ReadFile(ctx, chosenPath, maxVideoBytes)
 	if err == nil && len(chosen) == 0 {
 		err = errors.New("empty file")
 	}
@@ -453,7 +453,7 @@ func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func
 	var first []byte
 	if clip.FirstFrame != "" {
 		pp.FirstFramePath = stage.JoinPath(clip.Root, clip.FirstFrame)
-		first, err = readAll(ctx, pp.FirstFramePath, maxFirstFrameBytes)
+		first, err = dataset.ReadFile(ctx, pp.FirstFramePath, maxFirstFrameBytes)
 		if err == nil {
 			_, err = png.DecodeConfig(bytes.NewReader(first))
 		}
@@ -490,7 +490,7 @@ func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func
 		}
 		seen[r.Index] = true
 		p := stage.JoinPath(n.Root, r.Path)
-		data, err := readAll(ctx, p, maxVideoBytes)
+		data, err := dataset.ReadFile(ctx, p, maxVideoBytes)
 		switch {
 		case err != nil:
 		case len(data) == 0:
@@ -764,7 +764,7 @@ func (fn *writeShardFn) ProcessElement(ctx context.Context, j schemas.ShardJob, 
 // stay: its stats name this content and its bytes still hash to them.
 func keepShard(ctx context.Context, shardPath, statsPath, cid string) (schemas.ShardStats, bool) {
 	var st schemas.ShardStats
-	data, err := readAll(ctx, statsPath, maxManifestBytes)
+	data, err := dataset.ReadFile(ctx, statsPath, maxManifestBytes)
 	if err != nil || json.Unmarshal(data, &st) != nil || st.ContentID != cid {
 		return st, false
 	}
@@ -797,7 +797,7 @@ func loadMembers(ctx context.Context, p schemas.PlannedPair) ([]shards.Member, e
 		b := inline
 		if path != "" {
 			var err error
-			if b, err = readAll(ctx, path, max); err != nil {
+			if b, err = dataset.ReadFile(ctx, path, max); err != nil {
 				return nil, err
 			}
 		}
@@ -969,11 +969,11 @@ func (fn *exportFn) ProcessElement(ctx context.Context, j schemas.ShardJob, emit
 	out := fn.Cfg.Output
 	put := func(src, rel string, m schemas.MemberInfo) error {
 		dst := stage.JoinPath(out, rel)
-		if have, err := readAll(ctx, dst, maxVideoBytes); err == nil && int64(len(have)) == m.Bytes && sha256Hex(have) == m.SHA256 {
+		if have, err := dataset.ReadFile(ctx, dst, maxVideoBytes); err == nil && int64(len(have)) == m.Bytes && sha256Hex(have) == m.SHA256 {
 			pairCount(ctx, "export_files_kept")
 			return nil
 		}
-		b, err := readAll(ctx, src, maxVideoBytes)
+		b, err := dataset.ReadFile(ctx, src, maxVideoBytes)
 		if err != nil {
 			return err
 		}
