@@ -34,6 +34,8 @@ type faultProxy struct {
 	mu     sync.Mutex
 	n      int
 	counts map[string]int
+	// cutPending: a cut_body fault is owed to the next download.
+	cutPending bool
 }
 
 func newFaultProxy(t *testing.T, backend string, every int) (*faultProxy, string) {
@@ -51,13 +53,22 @@ func (fp *faultProxy) pick(r *http.Request) string {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	fp.n++
+	download := r.Method == http.MethodGet && (r.URL.Query().Get("alt") == "media" || !strings.Contains(r.URL.Path, "/storage/v1/"))
+	// A body can only be cut on a download; a cut that fell on another
+	// request waits for the next download, so every run injects one
+	// whatever order the workers' requests arrive in.
+	if fp.cutPending && download {
+		fp.cutPending = false
+		fp.counts["cut_body"]++
+		return "cut_body"
+	}
 	if fp.n%fp.every != 0 {
 		return ""
 	}
 	modes := []string{"503", "drop", "stall", "503_after", "cut_body"}
 	mode := modes[(fp.n/fp.every)%len(modes)]
-	download := r.Method == http.MethodGet && (r.URL.Query().Get("alt") == "media" || !strings.Contains(r.URL.Path, "/storage/v1/"))
 	if mode == "cut_body" && !download {
+		fp.cutPending = true
 		mode = "503"
 	}
 	fp.counts[mode]++
