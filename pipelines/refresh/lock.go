@@ -285,16 +285,12 @@ func readLatestState(ctx context.Context, root string) (latestState, error) {
 		v, err := ReadLatest(ctx, root)
 		return latestState{version: v}, err
 	}
-	bucket, prefix, err := splitGCS(root)
-	if err != nil {
-		return latestState{}, err
-	}
-	cl, err := storage.NewClient(ctx)
+	cl, b, pfx, err := openRoot(ctx, root)
 	if err != nil {
 		return latestState{}, err
 	}
 	defer cl.Close()
-	r, err := cl.Bucket(bucket).Object(strings.TrimPrefix(prefix+"/"+LatestFile, "/")).NewReader(ctx)
+	r, err := b.Object(pfx + LatestFile).NewReader(ctx)
 	if errors.Is(err, storage.ErrObjectNotExist) {
 		return latestState{}, nil
 	}
@@ -328,11 +324,7 @@ func moveLatest(ctx context.Context, root, version string, from latestState) err
 		}
 		return writeLatest(ctx, root, version)
 	}
-	bucket, prefix, err := splitGCS(root)
-	if err != nil {
-		return err
-	}
-	cl, err := storage.NewClient(ctx)
+	cl, b, pfx, err := openRoot(ctx, root)
 	if err != nil {
 		return err
 	}
@@ -341,7 +333,7 @@ func moveLatest(ctx context.Context, root, version string, from latestState) err
 	if from.gen != 0 {
 		c = storage.Conditions{GenerationMatch: from.gen}
 	}
-	obj := cl.Bucket(bucket).Object(strings.TrimPrefix(prefix+"/"+LatestFile, "/")).If(c)
+	obj := b.Object(pfx + LatestFile).If(c)
 	// A conditional write is safe to repeat: the storage client retries it.
 	w := obj.NewWriter(ctx)
 	w.ContentType = "text/plain"
@@ -383,17 +375,12 @@ func versionDirs(ctx context.Context, root string) ([]string, error) {
 		sort.Strings(names)
 		return names, nil
 	}
-	bucket, prefix, err := splitGCS(root)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := storage.NewClient(ctx)
+	cl, b, pfx, err := openRoot(ctx, root)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	pfx := strings.TrimPrefix(prefix+"/", "/")
-	it := cl.Bucket(bucket).Objects(ctx, &storage.Query{Prefix: pfx + VersionPfx, Delimiter: "/"})
+	it := b.Objects(ctx, &storage.Query{Prefix: pfx + VersionPfx, Delimiter: "/"})
 	for {
 		a, err := it.Next()
 		if errors.Is(err, iterator.Done) {
@@ -465,17 +452,12 @@ func removeVersion(ctx context.Context, root, name string) error {
 	if !stage.IsRemote(root) {
 		return os.RemoveAll(filepath.Join(root, name))
 	}
-	bucket, prefix, err := splitGCS(root)
-	if err != nil {
-		return err
-	}
-	cl, err := storage.NewClient(ctx)
+	cl, b, pfx, err := openRoot(ctx, root)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	b := cl.Bucket(bucket)
-	it := b.Objects(ctx, &storage.Query{Prefix: strings.TrimPrefix(prefix+"/", "/") + name + "/"})
+	it := b.Objects(ctx, &storage.Query{Prefix: pfx + name + "/"})
 	for {
 		a, err := it.Next()
 		if errors.Is(err, iterator.Done) {
@@ -494,4 +476,19 @@ func removeVersion(ctx context.Context, root, name string) error {
 			return err
 		}
 	}
+}
+
+// openRoot opens a storage client on a gs:// dataset root and returns its
+// bucket and the object-name prefix of the root ("" or "dir/"). The caller
+// closes the client.
+func openRoot(ctx context.Context, root string) (*storage.Client, *storage.BucketHandle, string, error) {
+	bucket, prefix, err := splitGCS(root)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	cl, err := storage.NewClient(ctx)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("refresh: storage client for %s: %w", root, err)
+	}
+	return cl, cl.Bucket(bucket), strings.TrimPrefix(prefix+"/", "/"), nil
 }
