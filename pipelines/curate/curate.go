@@ -10,13 +10,15 @@ import (
 	"math"
 	"strings"
 
+	"realdpo/transforms/dataset"
+	"realdpo/transforms/fsx"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"realdpo/schemas"
-	tc "realdpo/transforms/curate"
+	"realdpo/transforms/curation"
 	"realdpo/transforms/dedup"
 	"realdpo/transforms/runner"
-	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"
 )
 
@@ -48,7 +50,7 @@ func ValidateReview(r schemas.ReviewConfig) error {
 	if lo, hi := r.CaptionBounds(); hi > 0 && lo > hi {
 		return fmt.Errorf("curate: caption word bounds %d..%d are empty", lo, hi)
 	}
-	if tc.NeedsFrames(r) {
+	if curation.NeedsFrames(r) {
 		v := r.VLM
 		switch {
 		case strings.TrimSpace(v.BaseURL) == "" || strings.TrimSpace(v.Model) == "":
@@ -148,9 +150,9 @@ func Validate(cfg schemas.CurateConfig) error {
 		return err
 	}
 	// Resolved: an output that is a symlink into the input is inside it.
-	if stage.Within(cfg.Output, cfg.Input) {
+	if fsx.Within(cfg.Output, cfg.Input) {
 		return fmt.Errorf("curate: output %s must not be inside the input %s (its clips would be read back as inputs; resolved: %s)",
-			cfg.Output, cfg.Input, stage.ResolvePath(cfg.Output))
+			cfg.Output, cfg.Input, fsx.ResolvePath(cfg.Output))
 	}
 	return nil
 }
@@ -160,23 +162,23 @@ func Validate(cfg schemas.CurateConfig) error {
 // deduplicate, settle the clip files, write. Call Validate first: an
 // invalid dedup setting cannot be built.
 func Build(s beam.Scope, cfg schemas.CurateConfig) {
-	BuildFrom(s, cfg, tc.MatchInputs(s, cfg.Input))
+	BuildFrom(s, cfg, curation.MatchInputs(s, cfg.Input))
 }
 
 // BuildFrom adds the curation graph after the match: sources is a
 // PCollection of schemas.SourceFile (a refresh passes only the new and
 // changed ones).
 func BuildFrom(s beam.Scope, cfg schemas.CurateConfig, sources beam.PCollection) {
-	probed, probeRejects := tc.Probe(s, cfg, sources)
-	candidates, analyseRejects := tc.Analyse(s, cfg, probed)
-	kept, filterRejects := tc.Filter(s, cfg, candidates)
-	records, normRejects := tc.Normalise(s, cfg, kept)
-	captioned, captionRejects := tc.Caption(s, cfg, records)
-	onTopic, topicRejects := tc.Topic(s, cfg, captioned)
+	probed, probeRejects := curation.Probe(s, cfg, sources)
+	candidates, analyseRejects := curation.Analyse(s, cfg, probed)
+	kept, filterRejects := curation.Filter(s, cfg, candidates)
+	records, normRejects := curation.Normalise(s, cfg, kept)
+	captioned, captionRejects := curation.Caption(s, cfg, records)
+	onTopic, topicRejects := curation.Topic(s, cfg, captioned)
 	semantic := []beam.PCollection{captionRejects, topicRejects}
 	final := onTopic
 	if !cfg.Review.DedupOff {
-		unique, dupRejects, err := tc.Dedup(s, cfg, onTopic)
+		unique, dupRejects, err := curation.Dedup(s, cfg, onTopic)
 		if err != nil {
 			panic(fmt.Sprintf("curate: %v (Validate the configuration before Build)", err))
 		}
@@ -184,9 +186,9 @@ func BuildFrom(s beam.Scope, cfg schemas.CurateConfig, sources beam.PCollection)
 		semantic = append(semantic, dupRejects)
 	}
 	clipRejects := beam.Flatten(s, semantic...)
-	final = tc.Finalise(s, cfg, final, clipRejects)
+	final = curation.Finalise(s, cfg, final, clipRejects)
 	rejects := beam.Flatten(s, probeRejects, analyseRejects, filterRejects, normRejects, clipRejects)
-	tc.WriteDataset(s, cfg, sources, final, rejects)
+	curation.WriteDataset(s, cfg, sources, final, rejects)
 }
 
 // Run builds and runs the pipeline on the runner chosen by Beam's flags
@@ -200,7 +202,7 @@ func Run(ctx context.Context, cfg schemas.CurateConfig) (schemas.CurateStats, er
 	if err := runner.Run(ctx, p); err != nil {
 		return schemas.CurateStats{}, fmt.Errorf("curate pipeline: %w", err)
 	}
-	st, err := tc.ReadStats(ctx, cfg.Output)
+	st, err := dataset.ReadStats(ctx, cfg.Output)
 	if err != nil {
 		return st, err
 	}

@@ -9,7 +9,7 @@ import (
 
 	"realdpo/schemas"
 	"realdpo/transforms/caption"
-	tc "realdpo/transforms/curate"
+	"realdpo/transforms/curation"
 	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"
 )
@@ -81,7 +81,7 @@ func TestScreenUntaggedAgreesWithTheStages(t *testing.T) {
 					captionModel := captioner == schemas.CaptionerVLM || (captioner == schemas.CaptionerSidecar && fallback == schemas.CaptionerVLM)
 					for name, src := range sources {
 						cfgName := fmt.Sprintf("captioner=%s fallback=%q judge=%q keep=%v source=%s", captioner, fallback, judge, keep, name)
-						rej, check := tc.ScreenUntagged(r, src)
+						rej, check := curation.ScreenUntagged(r, src)
 						if captionModel {
 							if rej != nil {
 								t.Errorf("%s: screened (%v) although a model could still caption it", cfgName, rej)

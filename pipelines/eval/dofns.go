@@ -12,6 +12,8 @@ import (
 	"reflect"
 	"time"
 
+	"realdpo/transforms/fsx"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
@@ -23,7 +25,6 @@ import (
 	"realdpo/transforms/media"
 	"realdpo/transforms/quality"
 	"realdpo/transforms/shards"
-	"realdpo/transforms/stage"
 )
 
 func init() {
@@ -107,7 +108,7 @@ func (fn *decodeFn) ProcessElement(ctx context.Context, rec schemas.ManifestReco
 		slog.Warn("eval: clip not evaluated", "clip", rec.ID, "reason", reason, "err", err)
 		reject(schemas.EvalReject{Stage: "decode", Item: rec.ID, Reason: reason, Detail: err.Error()})
 	}
-	loc, err := stage.Localize(ctx, stage.JoinPath(fn.Root, rec.Clip), filepath.Join(os.TempDir(), "realdpo-eval"), 1<<30, false)
+	loc, err := fsx.Localize(ctx, fsx.JoinPath(fn.Root, rec.Clip), filepath.Join(os.TempDir(), "realdpo-eval"), 1<<30, false)
 	if err != nil {
 		fail(schemas.EvalReasonClip, err)
 		return
@@ -118,7 +119,7 @@ func (fn *decodeFn) ProcessElement(ctx context.Context, rec schemas.ManifestReco
 		fail(schemas.EvalReasonClip, err)
 		return
 	}
-	r, err := shards.Open(ctx, stage.JoinPath(fn.Root, rec.FirstFrame))
+	r, err := fsx.Open(ctx, fsx.JoinPath(fn.Root, rec.FirstFrame))
 	if err != nil {
 		fail(schemas.EvalReasonFirstFrame, err)
 		return

@@ -31,14 +31,14 @@ import (
 	"sort"
 	"strings"
 
+	"realdpo/transforms/fsx"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"realdpo/model"
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/runner"
-	"realdpo/transforms/shards"
-	"realdpo/transforms/stage"
 )
 
 // ReportJSON and ReportHTML are the files written to the output.
@@ -136,7 +136,7 @@ func Validate(cfg schemas.EvalConfig) error {
 	if _, err := comparisons(cfg, groups); err != nil {
 		return err
 	}
-	return stage.CheckOutput("eval", cfg.Output, map[string]string{"--dataset": cfg.Dataset, "--pairs": cfg.Pairs})
+	return fsx.CheckOutput("eval", cfg.Output, map[string]string{"--dataset": cfg.Dataset, "--pairs": cfg.Pairs})
 }
 
 // ResolveReference sets the reference model from its name: a model of the
@@ -284,7 +284,7 @@ func Run(ctx context.Context, cfg schemas.EvalConfig) (*schemas.EvalReport, erro
 
 // ReadReport reads report.json from a report directory.
 func ReadReport(ctx context.Context, dir string) (*schemas.EvalReport, error) {
-	r, err := shards.Open(ctx, stage.JoinPath(dir, ReportJSON))
+	r, err := fsx.Open(ctx, fsx.JoinPath(dir, ReportJSON))
 	if err != nil {
 		return nil, err
 	}

@@ -7,10 +7,11 @@ import (
 	"sort"
 	"sync"
 
+	"realdpo/transforms/fsx"
+
 	"realdpo/model"
 	"realdpo/schemas"
 	"realdpo/transforms/generate"
-	"realdpo/transforms/shards"
 )
 
 // loaded is one model in this worker process. Gorgonia graphs cached in a
@@ -62,7 +63,7 @@ func readModel(ctx context.Context, ckpt string) (*model.Model, error) {
 	if ckpt == "" {
 		return model.LoadBase()
 	}
-	r, err := shards.Open(ctx, ckpt)
+	r, err := fsx.Open(ctx, ckpt)
 	if err != nil {
 		return nil, fmt.Errorf("eval: checkpoint: %w", err)
 	}

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	"realdpo/transforms/fsx"
+
 	"realdpo/model"
 	"realdpo/schemas"
 	"realdpo/transforms/evaluate"
@@ -279,7 +281,7 @@ func writeStrips(ctx context.Context, cfg schemas.EvalConfig, geo model.Config, 
 			return fmt.Errorf("eval: strip %s: %w", c.ID, err)
 		}
 		file := fmt.Sprintf("strips/%03d.png", i)
-		if err := stage.WriteAtomic(ctx, stage.JoinPath(cfg.Output, file), bytes.NewReader(png)); err != nil {
+		if err := fsx.WriteAtomic(ctx, fsx.JoinPath(cfg.Output, file), bytes.NewReader(png)); err != nil {
 			return fmt.Errorf("eval: writing %s: %w", file, err)
 		}
 		rep.Strips = append(rep.Strips, schemas.EvalStrip{Clip: c.ID, Caption: c.Caption, File: file})
@@ -313,10 +315,10 @@ func writeReport(ctx context.Context, cfg schemas.EvalConfig, geo model.Config, 
 		return err
 	}
 	// The HTML first: report.json's presence means the run finished.
-	if err := stage.WriteAtomic(ctx, stage.JoinPath(cfg.Output, ReportHTML), bytes.NewReader(page)); err != nil {
+	if err := fsx.WriteAtomic(ctx, fsx.JoinPath(cfg.Output, ReportHTML), bytes.NewReader(page)); err != nil {
 		return fmt.Errorf("eval: writing %s: %w", ReportHTML, err)
 	}
-	if err := stage.WriteAtomic(ctx, stage.JoinPath(cfg.Output, ReportJSON), bytes.NewReader(append(js, '\n'))); err != nil {
+	if err := fsx.WriteAtomic(ctx, fsx.JoinPath(cfg.Output, ReportJSON), bytes.NewReader(append(js, '\n'))); err != nil {
 		return fmt.Errorf("eval: writing %s: %w", ReportJSON, err)
 	}
 	slog.Info("eval: report written", "dir", cfg.Output)
@@ -339,7 +341,7 @@ func (fn *reportFn) ProcessElement(ctx context.Context, _ []byte, samples func(*
 		if werr := writeReport(ctx, fn.Cfg, fn.Geo, rep, strips); werr != nil {
 			return errors.Join(err, werr)
 		}
-		return fmt.Errorf("%w: each clip's reason is in %s", err, stage.JoinPath(fn.Cfg.Output, ReportJSON))
+		return fmt.Errorf("%w: each clip's reason is in %s", err, fsx.JoinPath(fn.Cfg.Output, ReportJSON))
 	}
 	if err != nil {
 		return err

@@ -22,20 +22,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"runtime"
 	"strings"
 	"time"
 
+	"realdpo/transforms/fsx"
+
 	"realdpo/pipelines/eval"
 	"realdpo/pipelines/pairs"
-	ptrain "realdpo/pipelines/train"
+	"realdpo/pipelines/train"
 	"realdpo/schemas"
-	"realdpo/transforms/shards"
-	"realdpo/transforms/stage"
-	tt "realdpo/transforms/train"
+	"realdpo/transforms/training"
 )
 
 // Output files and directories, relative to the output.
@@ -56,7 +55,7 @@ const (
 // reference's three negatives a clip, two samples a held-out clip. They
 // are sized for the fast model path; see the README for what they cost.
 func DefaultConfig() schemas.ExperimentConfig {
-	t := tt.DefaultConfig()
+	t := training.DefaultConfig()
 	return schemas.ExperimentConfig{
 		Seeds:            []uint64{1, 2, 3},
 		NegativesPerClip: 3, NegativeSteps: 20, NegativeGuidance: 3,
@@ -79,7 +78,7 @@ func Validate(c schemas.ExperimentConfig) error {
 		return errors.New("experiment: --heldout is required (clips from footage the training never saw)")
 	case strings.TrimSpace(c.Output) == "":
 		return errors.New("experiment: --output is required")
-	case stage.JoinPath(c.Dataset, "") == stage.JoinPath(c.Heldout, ""):
+	case fsx.JoinPath(c.Dataset, "") == fsx.JoinPath(c.Heldout, ""):
 		return errors.New("experiment: --heldout is the training dataset; evaluate on clips the training never saw")
 	case len(c.Seeds) == 0:
 		return errors.New("experiment: --seeds names no seed")
@@ -95,7 +94,7 @@ func Validate(c schemas.ExperimentConfig) error {
 		return err
 	}
 	for _, obj := range []string{schemas.ObjectiveDPO, schemas.ObjectiveSFT} {
-		if err := tt.Validate(trainConfig(c, obj, c.Seeds[0])); err != nil {
+		if err := training.Validate(trainConfig(c, obj, c.Seeds[0])); err != nil {
 			return err
 		}
 	}
@@ -103,13 +102,13 @@ func Validate(c schemas.ExperimentConfig) error {
 }
 
 func negativesConfig(c schemas.ExperimentConfig, dataset, dir string) pairs.NegativesConfig {
-	n := pairs.DefaultNegativesConfig(dataset, stage.JoinPath(c.Output, dir))
+	n := pairs.DefaultNegativesConfig(dataset, fsx.JoinPath(c.Output, dir))
 	n.PerClip, n.Steps, n.Guidance, n.Model = c.NegativesPerClip, c.NegativeSteps, c.NegativeGuidance, c.Init
 	return n
 }
 
 func pairsConfig(c schemas.ExperimentConfig, dataset, negatives, dir string) pairs.PairsConfig {
-	p := pairs.DefaultPairsConfig(dataset, stage.JoinPath(c.Output, negatives), stage.JoinPath(c.Output, dir))
+	p := pairs.DefaultPairsConfig(dataset, fsx.JoinPath(c.Output, negatives), fsx.JoinPath(c.Output, dir))
 	p.NegativesPerPair, p.TargetShardMB, p.LoaderWorkers = c.NegativesPerClip, 64, 2
 	return p
 }
@@ -125,7 +124,7 @@ func groupOf(objective string) string {
 }
 
 func trainConfig(c schemas.ExperimentConfig, objective string, seed uint64) schemas.TrainConfig {
-	t := ptrain.DefaultConfig(stage.JoinPath(c.Output, "pairs"), stage.JoinPath(c.Output, RunDir(groupOf(objective), seed)))
+	t := train.DefaultConfig(fsx.JoinPath(c.Output, "pairs"), fsx.JoinPath(c.Output, RunDir(groupOf(objective), seed)))
 	t.Init, t.Objective, t.Steps, t.Batch, t.LR, t.Seed = c.Init, objective, c.TrainSteps, c.Batch, c.LR, seed
 	t.Beta, t.SFTWeight, t.EMAEvery, t.EMARate = c.Beta, c.SFTWeight, c.EMAEvery, c.EMARate
 	if objective == schemas.ObjectiveDPO {
@@ -137,17 +136,17 @@ func trainConfig(c schemas.ExperimentConfig, objective string, seed uint64) sche
 
 func evalConfig(c schemas.ExperimentConfig) schemas.EvalConfig {
 	e := eval.DefaultConfig()
-	e.Dataset, e.Output = c.Heldout, stage.JoinPath(c.Output, EvalDir)
+	e.Dataset, e.Output = c.Heldout, fsx.JoinPath(c.Output, EvalDir)
 	e.Samples, e.Steps, e.Guidance, e.Seed = c.EvalSamples, c.EvalSteps, c.EvalGuidance, c.EvalSeed
 	e.MaxClips, e.Strips, e.Bootstrap = c.EvalMaxClips, c.Strips, c.Bootstrap
 	if c.HeldoutPairs {
-		e.Pairs = stage.JoinPath(c.Output, "heldout_pairs")
+		e.Pairs = fsx.JoinPath(c.Output, "heldout_pairs")
 	}
 	e.Models = []schemas.EvalModel{{Name: eval.BaseName, Group: eval.BaseName, Checkpoint: c.Init}}
 	for _, g := range []string{GroupSFT, GroupRealDPO} {
 		for _, s := range c.Seeds {
 			e.Models = append(e.Models, schemas.EvalModel{Name: fmt.Sprintf("%s@%d", g, s), Group: g,
-				Checkpoint: stage.JoinPath(c.Output, RunDir(g, s)+"/"+tt.FinalFile)})
+				Checkpoint: fsx.JoinPath(c.Output, RunDir(g, s)+"/"+training.FinalFile)})
 		}
 	}
 	e.Reference = e.Models[0]
@@ -174,8 +173,8 @@ func (r *runner) stage(ctx context.Context, name string, settings any, deps []st
 	if err != nil {
 		return "", fmt.Errorf("experiment: stage %s settings: %w", name, err)
 	}
-	marker := stage.JoinPath(r.out, StagesDir+"/"+name+".json")
-	if b, err := readAll(ctx, marker); err == nil {
+	marker := fsx.JoinPath(r.out, StagesDir+"/"+name+".json")
+	if b, err := fsx.ReadFile(ctx, marker, maxReadBack); err == nil {
 		var done schemas.ExperimentStage
 		if json.Unmarshal(b, &done) == nil && done.Key == string(kb) {
 			slog.Info("experiment: stage already done", "stage", name)
@@ -191,7 +190,7 @@ func (r *runner) stage(ctx context.Context, name string, settings any, deps []st
 	}
 	st := schemas.ExperimentStage{Name: name, Key: string(kb), WallS: time.Since(t0).Seconds()}
 	b, _ := json.MarshalIndent(st, "", "  ")
-	if err := stage.WriteAtomic(ctx, marker, bytes.NewReader(b)); err != nil {
+	if err := fsx.WriteAtomic(ctx, marker, bytes.NewReader(b)); err != nil {
 		return "", fmt.Errorf("experiment: stage %s marker: %w", name, err)
 	}
 	slog.Info("experiment: stage done", "stage", name, "seconds", math.Round(st.WallS))
@@ -199,14 +198,8 @@ func (r *runner) stage(ctx context.Context, name string, settings any, deps []st
 	return st.Key, nil
 }
 
-func readAll(ctx context.Context, path string) ([]byte, error) {
-	rd, err := shards.Open(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	defer rd.Close()
-	return io.ReadAll(io.LimitReader(rd, 64<<20))
-}
+// maxReadBack bounds a marker, report or plot read back whole.
+const maxReadBack = 64 << 20
 
 // Run runs every stage (skipping finished ones) and writes the report.
 func Run(ctx context.Context, c schemas.ExperimentConfig) (*schemas.ExperimentReport, error) {
@@ -257,19 +250,19 @@ func Run(ctx context.Context, c schemas.ExperimentConfig) (*schemas.ExperimentRe
 			tc := trainConfig(c, obj, seed)
 			run := schemas.ExperimentRun{Group: groupOf(obj), Seed: seed, Objective: obj, Dir: RunDir(groupOf(obj), seed)}
 			key, err := r.stage(ctx, fmt.Sprintf("train-%s-s%d", run.Group, seed), tc, []string{pairKey}, func() error {
-				_, err := ptrain.Run(ctx, tc)
+				_, err := train.Run(ctx, tc)
 				return err
 			})
 			if err != nil {
 				return nil, err
 			}
 			evalDeps = append(evalDeps, key)
-			b, err := tt.ReadFile(ctx, tc.Output, tt.SummaryFile)
+			b, err := training.ReadFile(ctx, tc.Output, training.SummaryFile)
 			if err != nil {
 				return nil, fmt.Errorf("experiment: %s: %w", run.Dir, err)
 			}
 			if err := json.Unmarshal(b, &run.Summary); err != nil {
-				return nil, fmt.Errorf("experiment: %s/%s: %w", run.Dir, tt.SummaryFile, err)
+				return nil, fmt.Errorf("experiment: %s/%s: %w", run.Dir, training.SummaryFile, err)
 			}
 			runs = append(runs, run)
 		}
@@ -302,7 +295,7 @@ func Run(ctx context.Context, c schemas.ExperimentConfig) (*schemas.ExperimentRe
 func readCurves(ctx context.Context, root string, runs []schemas.ExperimentRun) ([][]schemas.TrainMetric, error) {
 	out := make([][]schemas.TrainMetric, len(runs))
 	for i, run := range runs {
-		b, err := tt.ReadFile(ctx, stage.JoinPath(root, run.Dir), tt.MetricsFile)
+		b, err := training.ReadFile(ctx, fsx.JoinPath(root, run.Dir), training.MetricsFile)
 		if err != nil {
 			return nil, fmt.Errorf("experiment: %s: %w", run.Dir, err)
 		}
@@ -312,7 +305,7 @@ func readCurves(ctx context.Context, root string, runs []schemas.ExperimentRun) 
 			}
 			var m schemas.TrainMetric
 			if err := json.Unmarshal(line, &m); err != nil {
-				return nil, fmt.Errorf("experiment: %s/%s line %d: %w", run.Dir, tt.MetricsFile, n+1, err)
+				return nil, fmt.Errorf("experiment: %s/%s line %d: %w", run.Dir, training.MetricsFile, n+1, err)
 			}
 			out[i] = append(out[i], m)
 		}
@@ -322,7 +315,7 @@ func readCurves(ctx context.Context, root string, runs []schemas.ExperimentRun) 
 
 // ReadReport reads experiment.json from an experiment's output.
 func ReadReport(ctx context.Context, dir string) (*schemas.ExperimentReport, error) {
-	b, err := readAll(ctx, stage.JoinPath(dir, ReportJSON))
+	b, err := fsx.ReadFile(ctx, fsx.JoinPath(dir, ReportJSON), maxReadBack)
 	if err != nil {
 		return nil, err
 	}

@@ -13,13 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"realdpo/transforms/fsx"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
 	"realdpo/pipelines/eval"
 	"realdpo/schemas"
-	"realdpo/transforms/stage"
 )
 
 // curve is one training quantity plotted for every run.
@@ -189,13 +190,13 @@ func write(ctx context.Context, rep *schemas.ExperimentReport, full *schemas.Eva
 		if png == nil {
 			continue
 		}
-		if err := stage.WriteAtomic(ctx, stage.JoinPath(out, c.file), bytes.NewReader(png)); err != nil {
+		if err := fsx.WriteAtomic(ctx, fsx.JoinPath(out, c.file), bytes.NewReader(png)); err != nil {
 			return fmt.Errorf("experiment: writing %s: %w", c.file, err)
 		}
 		pg.Curves = append(pg.Curves, htmlImage{Title: c.title, Src: dataURI(png)})
 	}
 	for _, s := range full.Strips {
-		png, err := readAll(ctx, stage.JoinPath(stage.JoinPath(out, EvalDir), s.File))
+		png, err := fsx.ReadFile(ctx, fsx.JoinPath(fsx.JoinPath(out, EvalDir), s.File), maxReadBack)
 		if err != nil {
 			return fmt.Errorf("experiment: strip %s: %w", s.File, err)
 		}
@@ -215,14 +216,14 @@ func write(ctx context.Context, rep *schemas.ExperimentReport, full *schemas.Eva
 	if err := pageTmpl.Execute(&page, pg); err != nil {
 		return fmt.Errorf("experiment: rendering %s: %w", ReportHTML, err)
 	}
-	if err := stage.WriteAtomic(ctx, stage.JoinPath(out, ReportHTML), &page); err != nil {
+	if err := fsx.WriteAtomic(ctx, fsx.JoinPath(out, ReportHTML), &page); err != nil {
 		return fmt.Errorf("experiment: writing %s: %w", ReportHTML, err)
 	}
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return fmt.Errorf("experiment: encoding %s: %w", ReportJSON, err)
 	}
-	if err := stage.WriteAtomic(ctx, stage.JoinPath(out, ReportJSON), bytes.NewReader(append(js, '\n'))); err != nil {
+	if err := fsx.WriteAtomic(ctx, fsx.JoinPath(out, ReportJSON), bytes.NewReader(append(js, '\n'))); err != nil {
 		return fmt.Errorf("experiment: writing %s: %w", ReportJSON, err)
 	}
 	slog.Info("experiment: report written", "dir", out)

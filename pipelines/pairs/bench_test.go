@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 )
 
 // benchInt reads an integer setting from the environment.
@@ -79,7 +80,7 @@ func BenchmarkPairs(b *testing.B) {
 			negs.Write(append(line, '\n'))
 		}
 	}
-	os.WriteFile(filepath.Join(ds, ManifestFile), man.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(ds, dataset.ManifestFile), man.Bytes(), 0o644)
 	os.WriteFile(filepath.Join(neg, NegativesFile), negs.Bytes(), 0o644)
 	f.Dataset, f.Negatives = ds, neg
 	var n int

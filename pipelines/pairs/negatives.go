@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"realdpo/transforms/fsx"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -53,7 +55,6 @@ const (
 	NegativesFile        = "negatives.jsonl"
 	NegativesFailedFile  = "negatives_failed.jsonl"
 	NegativesStatsFile   = "negatives_stats.json"
-	ManifestFile         = "manifest.jsonl"
 	maxManifestBytes     = 1 << 30
 	maxFirstFrameBytes   = 64 << 20
 	maxVideoBytes        = 1 << 30
@@ -120,7 +121,7 @@ func (c NegativesConfig) Validate() error {
 	case strings.ContainsAny(c.Accelerator, "\n\x00"):
 		return errors.New("negatives: bad accelerator hint")
 	}
-	return stage.CheckOutput("negatives", c.Output, map[string]string{"--dataset": c.Dataset})
+	return fsx.CheckOutput("negatives", c.Output, map[string]string{"--dataset": c.Dataset})
 }
 
 func newGenerator(ctx context.Context, c NegativesConfig) (generate.Generator, error) {
@@ -159,7 +160,7 @@ func BuildNegatives(s beam.Scope, c NegativesConfig) {
 // the negatives pipeline without running it (the Dataflow dry run uses it
 // too). It returns c with its roots resolved.
 func NegativesPipeline(c NegativesConfig) (*beam.Pipeline, NegativesConfig, error) {
-	c.Dataset, c.Output = absRoot(c.Dataset), absRoot(c.Output)
+	c.Dataset, c.Output = fsx.AbsRoot(c.Dataset), fsx.AbsRoot(c.Output)
 	if err := c.Validate(); err != nil {
 		return nil, c, err
 	}
@@ -180,7 +181,7 @@ func RunNegatives(ctx context.Context, c NegativesConfig) (schemas.NegativesStat
 		return schemas.NegativesStats{}, fmt.Errorf("negatives pipeline: %w", err)
 	}
 	var st schemas.NegativesStats
-	data, err := dataset.ReadFile(ctx, stage.JoinPath(c.Output, NegativesStatsFile), maxSidecarBytes)
+	data, err := fsx.ReadFile(ctx, fsx.JoinPath(c.Output, NegativesStatsFile), maxSidecarBytes)
 	if err != nil {
 		return st, err
 	}
@@ -211,15 +212,14 @@ func clipIDOf(r schemas.ManifestRecord) string { return r.ID }
 type readManifestFn struct{}
 
 func (fn *readManifestFn) ProcessElement(ctx context.Context, root string, emit func(schemas.ManifestRecord), bad func(schemas.NegativeFailure)) error {
-	data, err := dataset.ReadFile(ctx, stage.JoinPath(root, ManifestFile), maxManifestBytes)
+	recs, probs, err := dataset.ReadManifest(ctx, root, checkManifestRecord)
 	if err != nil {
 		return fmt.Errorf("negatives: manifest: %w", err)
 	}
-	recs, probs := dataset.ParseManifest(data, checkManifestRecord)
 	for _, p := range probs {
 		negCount(ctx, "bad_manifest_lines")
 		bad(schemas.NegativeFailure{ClipID: p.ID, Index: -1, Reason: schemas.NegReasonBadManifest,
-			Detail: ManifestFile + " " + p.String()})
+			Detail: dataset.ManifestFile + " " + p.String()})
 	}
 	for _, r := range recs {
 		negCount(ctx, "clips")
@@ -293,7 +293,7 @@ func (fn *generateFn) ProcessElement(ctx context.Context, r schemas.ManifestReco
 		}
 		if image == nil {
 			var err error
-			if image, err = dataset.ReadFile(ctx, stage.JoinPath(c.Dataset, r.FirstFrame), maxFirstFrameBytes); err != nil {
+			if image, err = fsx.ReadFile(ctx, fsx.JoinPath(c.Dataset, r.FirstFrame), maxFirstFrameBytes); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -326,9 +326,9 @@ func (fn *generateFn) ProcessElement(ctx context.Context, r schemas.ManifestReco
 		rec.Bytes, rec.SHA256 = int64(len(video)), sha256Hex(video)
 		side, _ := json.Marshal(rec)
 		// The video first, its sidecar after: a sidecar means a complete video.
-		err = writeFile(ctx, stage.JoinPath(c.Output, rec.Path), video)
+		err = fsx.WriteFile(ctx, fsx.JoinPath(c.Output, rec.Path), video)
 		if err == nil {
-			err = writeFile(ctx, stage.JoinPath(c.Output, sidecarPath(r.ID, k)), append(side, '\n'))
+			err = fsx.WriteFile(ctx, fsx.JoinPath(c.Output, sidecarPath(r.ID, k)), append(side, '\n'))
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -348,7 +348,7 @@ func (fn *generateFn) ProcessElement(ctx context.Context, r schemas.ManifestReco
 // was made with the same settings and its video still matches it.
 func (fn *generateFn) existing(ctx context.Context, want schemas.NegativeRecord) (schemas.NegativeRecord, bool) {
 	out := fn.Cfg.Output
-	data, err := dataset.ReadFile(ctx, stage.JoinPath(out, sidecarPath(want.ClipID, want.Index)), maxSidecarBytes)
+	data, err := fsx.ReadFile(ctx, fsx.JoinPath(out, sidecarPath(want.ClipID, want.Index)), maxSidecarBytes)
 	if err != nil {
 		return want, false
 	}
@@ -364,7 +364,7 @@ func (fn *generateFn) existing(ctx context.Context, want schemas.NegativeRecord)
 		negCount(ctx, "stale_regenerated")
 		return want, false
 	}
-	video, err := dataset.ReadFile(ctx, stage.JoinPath(out, have.Path), maxVideoBytes)
+	video, err := fsx.ReadFile(ctx, fsx.JoinPath(out, have.Path), maxVideoBytes)
 	if err != nil || int64(len(video)) != have.Bytes || sha256Hex(video) != have.SHA256 {
 		negCount(ctx, "damaged_regenerated")
 		return want, false
@@ -463,7 +463,7 @@ func (fn *writeNegativesFn) ProcessElement(ctx context.Context, _ []byte, ids fu
 		name string
 		data []byte
 	}{{NegativesFile, recData}, {NegativesFailedFile, failData}, {NegativesStatsFile, append(stData, '\n')}} {
-		if err := writeFile(ctx, stage.JoinPath(c.Output, f.name), f.data); err != nil {
+		if err := fsx.WriteFile(ctx, fsx.JoinPath(c.Output, f.name), f.data); err != nil {
 			return fmt.Errorf("negatives: write %s: %w", f.name, err)
 		}
 	}

@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 
+	"realdpo/transforms/fsx"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -129,12 +131,12 @@ func (c PairsConfig) Validate() error {
 	case c.LoaderWorkers < 1:
 		return fmt.Errorf("pairs: --loader_workers %d must be at least 1", c.LoaderWorkers)
 	}
-	return stage.CheckOutput("pairs", c.Output, map[string]string{"--dataset": c.Dataset, "--negatives": c.Negatives})
+	return fsx.CheckOutput("pairs", c.Output, map[string]string{"--dataset": c.Dataset, "--negatives": c.Negatives})
 }
 
 // Resolve makes roots absolute and settles an auto layout.
 func (c PairsConfig) Resolve(ctx context.Context) PairsConfig {
-	c.Dataset, c.Negatives, c.Output = absRoot(c.Dataset), absRoot(c.Negatives), absRoot(c.Output)
+	c.Dataset, c.Negatives, c.Output = fsx.AbsRoot(c.Dataset), fsx.AbsRoot(c.Negatives), fsx.AbsRoot(c.Output)
 	if c.InputLayout == "" || c.InputLayout == LayoutAuto {
 		c.InputLayout = LayoutCurate
 		if reflayout.IsLayout(ctx, c.Dataset) {
@@ -208,7 +210,7 @@ func RunPairs(ctx context.Context, c PairsConfig) (PairsResult, error) {
 		return PairsResult{}, fmt.Errorf("pairs pipeline: %w", err)
 	}
 	res := PairsResult{Layout: c.InputLayout, Export: c.Export}
-	data, err := dataset.ReadFile(ctx, stage.JoinPath(c.Output, StatsFile), maxSidecarBytes)
+	data, err := fsx.ReadFile(ctx, fsx.JoinPath(c.Output, StatsFile), maxSidecarBytes)
 	if err != nil {
 		return res, err
 	}
@@ -218,7 +220,7 @@ func RunPairs(ctx context.Context, c PairsConfig) (PairsResult, error) {
 	st := res.Stats
 	res.Pairs, res.Shards, res.Issues, res.Unpaired = st.Pairs, st.Shards, st.Issues, st.Unpaired
 	if c.Export == ExportRealDPO {
-		v, err := dataset.ReadFile(ctx, stage.JoinPath(c.Output, reflayout.VideoFile), maxManifestBytes)
+		v, err := fsx.ReadFile(ctx, fsx.JoinPath(c.Output, reflayout.VideoFile), maxManifestBytes)
 		if err != nil {
 			return res, err
 		}
@@ -263,7 +265,7 @@ func writeStats(ctx context.Context, out string, st schemas.PairsStats) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFile(ctx, stage.JoinPath(out, StatsFile), append(data, '\n')); err != nil {
+	if err := fsx.WriteFile(ctx, fsx.JoinPath(out, StatsFile), append(data, '\n')); err != nil {
 		return fmt.Errorf("pairs: stats: %w", err)
 	}
 	return nil
@@ -299,7 +301,7 @@ func unpairs(is schemas.PairIssue) bool {
 		schemas.PairReasonBrokenNegative, schemas.PairReasonBadKey:
 		return true
 	case schemas.PairReasonBadRecord:
-		return strings.HasPrefix(is.Detail, ManifestFile)
+		return strings.HasPrefix(is.Detail, dataset.ManifestFile)
 	}
 	return false
 }
@@ -341,13 +343,12 @@ func (fn *readInputsFn) ProcessElement(ctx context.Context, _ string, clip func(
 		}
 		return nil
 	}
-	data, err := dataset.ReadFile(ctx, stage.JoinPath(c.Dataset, ManifestFile), maxManifestBytes)
+	recs, probs, err := dataset.ReadManifest(ctx, c.Dataset, checkManifestRecord)
 	if err != nil {
 		return fmt.Errorf("pairs: manifest: %w", err)
 	}
-	recs, probs := dataset.ParseManifest(data, checkManifestRecord)
 	for _, p := range probs {
-		report(schemas.PairIssue{ClipID: p.ID, Reason: schemas.PairReasonBadRecord, Detail: ManifestFile + " " + p.String()})
+		report(schemas.PairIssue{ClipID: p.ID, Reason: schemas.PairReasonBadRecord, Detail: dataset.ManifestFile + " " + p.String()})
 	}
 	for _, r := range recs {
 		pairCount(ctx, "clips")
@@ -356,7 +357,7 @@ func (fn *readInputsFn) ProcessElement(ctx context.Context, _ string, clip func(
 			Profile: r.Profile, Frames: r.Frames, FPS: r.FPS, Width: r.Width, Height: r.Height, Root: c.Dataset, Clip: r.Clip,
 			FirstFrame: r.FirstFrame, Origin: LayoutCurate, Scores: &sc})
 	}
-	data, err = dataset.ReadFile(ctx, stage.JoinPath(c.Negatives, NegativesFile), maxManifestBytes)
+	data, err := fsx.ReadFile(ctx, fsx.JoinPath(c.Negatives, NegativesFile), maxManifestBytes)
 	if err != nil {
 		return fmt.Errorf("pairs: negatives: %w", err)
 	}
@@ -425,8 +426,8 @@ func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func
 	fail := func(reason, detail string) {
 		report(schemas.PairIssue{ClipID: id, Reason: reason, Detail: detail, Indices: indices(negs)})
 	}
-	chosenPath := stage.JoinPath(clip.Root, clip.Clip)
-	chosen, err := dataset.ReadFile(ctx, chosenPath, maxVideoBytes)
+	chosenPath := fsx.JoinPath(clip.Root, clip.Clip)
+	chosen, err := fsx.ReadFile(ctx, chosenPath, maxVideoBytes)
 	if err == nil && len(chosen) == 0 {
 		err = errors.New("empty file")
 	}
@@ -452,8 +453,8 @@ func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func
 	pp := schemas.PlannedPair{ChosenPath: chosenPath}
 	var first []byte
 	if clip.FirstFrame != "" {
-		pp.FirstFramePath = stage.JoinPath(clip.Root, clip.FirstFrame)
-		first, err = dataset.ReadFile(ctx, pp.FirstFramePath, maxFirstFrameBytes)
+		pp.FirstFramePath = fsx.JoinPath(clip.Root, clip.FirstFrame)
+		first, err = fsx.ReadFile(ctx, pp.FirstFramePath, maxFirstFrameBytes)
 		if err == nil {
 			_, err = png.DecodeConfig(bytes.NewReader(first))
 		}
@@ -489,8 +490,8 @@ func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func
 			continue
 		}
 		seen[r.Index] = true
-		p := stage.JoinPath(n.Root, r.Path)
-		data, err := dataset.ReadFile(ctx, p, maxVideoBytes)
+		p := fsx.JoinPath(n.Root, r.Path)
+		data, err := fsx.ReadFile(ctx, p, maxVideoBytes)
 		switch {
 		case err != nil:
 		case len(data) == 0:
@@ -543,7 +544,7 @@ func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func
 			MemberInfo: schemas.MemberInfo{Name: key + "." + shards.SuffixRejected(i), Bytes: g.bytes, SHA256: g.sha, Origin: r.Path},
 			Index:      r.Index, Seed: r.Seed, Generator: r.Generator, GeneratorID: r.GeneratorID, Checkpoint: r.Checkpoint,
 			Steps: r.Steps, Guidance: r.Guidance})
-		pp.RejectedPaths = append(pp.RejectedPaths, stage.JoinPath(g.n.Root, r.Path))
+		pp.RejectedPaths = append(pp.RejectedPaths, fsx.JoinPath(g.n.Root, r.Path))
 		sizes = append(sizes, g.bytes)
 	}
 	mj, err := json.Marshal(meta)
@@ -576,7 +577,7 @@ func probeBytes(ctx context.Context, p string, data []byte, spec generate.Spec) 
 }
 
 func localFor(p string, data []byte) (string, func(), error) {
-	if !stage.IsRemote(p) {
+	if !fsx.IsRemote(p) {
 		return p, func() {}, nil
 	}
 	dir := filepath.Join(os.TempDir(), "realdpo-pairs")
@@ -695,7 +696,7 @@ type writeShardFn struct {
 func (fn *writeShardFn) ProcessElement(ctx context.Context, j schemas.ShardJob, emit func(schemas.ShardStats)) error {
 	out := fn.Cfg.Output
 	name := shards.ShardName(j.Index)
-	shardPath, statsPath := stage.JoinPath(out, name), stage.JoinPath(out, shards.StatsName(j.Index))
+	shardPath, statsPath := fsx.JoinPath(out, name), fsx.JoinPath(out, shards.StatsName(j.Index))
 	cid := ContentID(j)
 	if st, ok := keepShard(ctx, shardPath, statsPath, cid); ok {
 		pairCount(ctx, "shards_kept")
@@ -732,7 +733,7 @@ func (fn *writeShardFn) ProcessElement(ctx context.Context, j schemas.ShardJob, 
 		pw.CloseWithError(err)
 		done <- r
 	}()
-	werr := stage.WriteAtomic(ctx, shardPath, pr)
+	werr := fsx.WriteAtomic(ctx, shardPath, pr)
 	pr.CloseWithError(errors.New("shard write ended")) // unblocks the writer if WriteAtomic stopped early
 	r := <-done
 	if r.err != nil {
@@ -749,7 +750,7 @@ func (fn *writeShardFn) ProcessElement(ctx context.Context, j schemas.ShardJob, 
 	if err != nil {
 		return err
 	}
-	if err := writeFile(ctx, statsPath, append(data, '\n')); err != nil {
+	if err := fsx.WriteFile(ctx, statsPath, append(data, '\n')); err != nil {
 		return fmt.Errorf("pairs: stats %s: %w", name, err)
 	}
 	pairCount(ctx, "shards_written")
@@ -764,30 +765,16 @@ func (fn *writeShardFn) ProcessElement(ctx context.Context, j schemas.ShardJob, 
 // stay: its stats name this content and its bytes still hash to them.
 func keepShard(ctx context.Context, shardPath, statsPath, cid string) (schemas.ShardStats, bool) {
 	var st schemas.ShardStats
-	data, err := dataset.ReadFile(ctx, statsPath, maxManifestBytes)
+	data, err := fsx.ReadFile(ctx, statsPath, maxManifestBytes)
 	if err != nil || json.Unmarshal(data, &st) != nil || st.ContentID != cid {
 		return st, false
 	}
-	sum, n, err := hashFile(ctx, shardPath)
+	sum, n, err := fsx.Hash(ctx, shardPath)
 	if err != nil || sum != st.SHA256 || n != st.Bytes {
 		pairCount(ctx, "shards_damaged")
 		return st, false
 	}
 	return st, true
-}
-
-func hashFile(ctx context.Context, p string) (string, int64, error) {
-	r, err := shards.Open(ctx, p)
-	if err != nil {
-		return "", 0, err
-	}
-	defer r.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, r)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // loadMembers reads a pair's bytes and checks them against the checksums
@@ -797,7 +784,7 @@ func loadMembers(ctx context.Context, p schemas.PlannedPair) ([]shards.Member, e
 		b := inline
 		if path != "" {
 			var err error
-			if b, err = dataset.ReadFile(ctx, path, max); err != nil {
+			if b, err = fsx.ReadFile(ctx, path, max); err != nil {
 				return nil, err
 			}
 		}
@@ -887,7 +874,7 @@ func (fn *finishShardsFn) ProcessElement(ctx context.Context, _ []byte, statsIt 
 	if err != nil {
 		return err
 	}
-	if err := writeFile(ctx, stage.JoinPath(c.Output, shards.IndexFile), append(data, '\n')); err != nil {
+	if err := fsx.WriteFile(ctx, fsx.JoinPath(c.Output, shards.IndexFile), append(data, '\n')); err != nil {
 		return fmt.Errorf("pairs: index: %w", err)
 	}
 	slog.Info("pairs: done", "pairs", ix.Pairs, "shards", len(ix.Shards), "issues", ix.Issues, "unpaired", ix.Unpaired)
@@ -919,7 +906,7 @@ func writeReport(ctx context.Context, out string, issues []schemas.PairIssue) er
 	if err != nil {
 		return err
 	}
-	if err := writeFile(ctx, stage.JoinPath(out, ReportFile), data); err != nil {
+	if err := fsx.WriteFile(ctx, fsx.JoinPath(out, ReportFile), data); err != nil {
 		return fmt.Errorf("pairs: report: %w", err)
 	}
 	return nil
@@ -968,19 +955,19 @@ type exportFn struct {
 func (fn *exportFn) ProcessElement(ctx context.Context, j schemas.ShardJob, emit func(int)) error {
 	out := fn.Cfg.Output
 	put := func(src, rel string, m schemas.MemberInfo) error {
-		dst := stage.JoinPath(out, rel)
-		if have, err := dataset.ReadFile(ctx, dst, maxVideoBytes); err == nil && int64(len(have)) == m.Bytes && sha256Hex(have) == m.SHA256 {
+		dst := fsx.JoinPath(out, rel)
+		if have, err := fsx.ReadFile(ctx, dst, maxVideoBytes); err == nil && int64(len(have)) == m.Bytes && sha256Hex(have) == m.SHA256 {
 			pairCount(ctx, "export_files_kept")
 			return nil
 		}
-		b, err := dataset.ReadFile(ctx, src, maxVideoBytes)
+		b, err := fsx.ReadFile(ctx, src, maxVideoBytes)
 		if err != nil {
 			return err
 		}
 		if int64(len(b)) != m.Bytes || sha256Hex(b) != m.SHA256 {
 			return fmt.Errorf("%s changed since it was checked", src)
 		}
-		return writeFile(ctx, dst, b)
+		return fsx.WriteFile(ctx, dst, b)
 	}
 	for _, p := range j.Pairs {
 		if err := put(p.ChosenPath, reflayout.VideoPath(p.Meta.Key), p.Meta.Chosen); err != nil {
@@ -1035,10 +1022,10 @@ func (fn *finishExportFn) ProcessElement(ctx context.Context, _ []byte, jobIt fu
 	}
 	prompt, video := reflayout.Lists(entries)
 	// video.txt last: with prompt.txt it makes the directory a data set.
-	if err := writeFile(ctx, stage.JoinPath(fn.Cfg.Output, reflayout.PromptFile), prompt); err != nil {
+	if err := fsx.WriteFile(ctx, fsx.JoinPath(fn.Cfg.Output, reflayout.PromptFile), prompt); err != nil {
 		return err
 	}
-	if err := writeFile(ctx, stage.JoinPath(fn.Cfg.Output, reflayout.VideoFile), video); err != nil {
+	if err := fsx.WriteFile(ctx, fsx.JoinPath(fn.Cfg.Output, reflayout.VideoFile), video); err != nil {
 		return err
 	}
 	slog.Info("pairs: exported the reference layout", "pairs", len(entries), "output", fn.Cfg.Output)

@@ -26,7 +26,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
-	pcurate "realdpo/pipelines/curate"
+	"realdpo/pipelines/curate"
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/generate"
@@ -116,17 +116,17 @@ func getFixture(t testing.TB) fixture {
 			fxErr = fmt.Errorf("synth: %w", err)
 			return
 		}
-		cfg, err := pcurate.NewConfig(raw, ds, schemas.ProfileDemo)
+		cfg, err := curate.NewConfig(raw, ds, schemas.ProfileDemo)
 		if err != nil {
 			fxErr = err
 			return
 		}
-		if _, err := pcurate.Run(ctx, cfg); err != nil {
+		if _, err := curate.Run(ctx, cfg); err != nil {
 			fxErr = fmt.Errorf("curate: %w", err)
 			return
 		}
 		fx.Dataset, fx.Negatives = ds, neg
-		fx.Clips = readJSONL[schemas.ManifestRecord](t, filepath.Join(ds, ManifestFile))
+		fx.Clips = readJSONL[schemas.ManifestRecord](t, filepath.Join(ds, dataset.ManifestFile))
 		if len(fx.Clips) < 3 {
 			fxErr = fmt.Errorf("curate kept %d clips, the tests need 3", len(fx.Clips))
 			return
@@ -384,7 +384,7 @@ func TestBrokenInputs(t *testing.T) {
 	os.Remove(filepath.Join(neg, NegativePath(c, 0)))
 	os.Remove(filepath.Join(neg, NegativePath(c, 1)))
 	// A manifest line that does not parse, and a negative of no clip.
-	appendLine(t, filepath.Join(ds, ManifestFile), `{"id": "half a record`)
+	appendLine(t, filepath.Join(ds, dataset.ManifestFile), `{"id": "half a record`)
 	ghost, _ := json.Marshal(schemas.NegativeRecord{ClipID: "ghost", Index: 0, Path: NegativePath("ghost", 0)})
 	appendLine(t, filepath.Join(neg, NegativesFile), string(ghost))
 

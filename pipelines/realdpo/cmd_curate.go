@@ -10,7 +10,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	pcurate "realdpo/pipelines/curate"
+	"realdpo/pipelines/curate"
 	"realdpo/schemas"
 	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"
@@ -139,7 +139,7 @@ var curatePrintTopics bool
 // curateConfig is the configuration the curate flags describe (refresh
 // takes the same flags).
 func curateConfig() (schemas.CurateConfig, error) {
-	cfg, err := pcurate.NewConfig(curateFlags.input, curateFlags.output, curateFlags.profile)
+	cfg, err := curate.NewConfig(curateFlags.input, curateFlags.output, curateFlags.profile)
 	if err != nil {
 		return cfg, err
 	}
@@ -185,11 +185,11 @@ func curatePipeline(ctx context.Context) (*beam.Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := pcurate.Validate(cfg); err != nil {
+	if err := curate.Validate(cfg); err != nil {
 		return nil, err
 	}
 	p, s := beam.NewPipelineWithRoot()
-	pcurate.Build(s, cfg)
+	curate.Build(s, cfg)
 	return p, nil
 }
 
@@ -202,7 +202,7 @@ func runCurate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := pcurate.Run(ctx, cfg)
+	st, err := curate.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}

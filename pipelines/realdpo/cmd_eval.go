@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"strings"
 
-	peval "realdpo/pipelines/eval"
+	"realdpo/pipelines/eval"
 	"realdpo/schemas"
 )
 
@@ -25,13 +25,13 @@ func init() {
 		Name:    "eval",
 		Summary: "sample each model from held-out real clips and compare motion, features, first frames and sharpness with the real clips; report.html + report.json",
 		Flags: func(fs *flag.FlagSet) {
-			d := peval.DefaultConfig()
+			d := eval.DefaultConfig()
 			c := &evalFlags.cfg
 			fs.StringVar(&c.Dataset, "dataset", "", "held-out curated dataset: a directory or gs:// prefix with manifest.jsonl, clips/ and first_frames/")
-			fs.StringVar(&evalFlags.models, "models", peval.BaseName, "models to compare, in report order: NAME=CHECKPOINT,... (local or gs:// .safetensors); a bare 'base' is the built-in base model; GROUP@SEED names (sft@1,sft@2) form a group averaged over training seeds")
+			fs.StringVar(&evalFlags.models, "models", eval.BaseName, "models to compare, in report order: NAME=CHECKPOINT,... (local or gs:// .safetensors); a bare 'base' is the built-in base model; GROUP@SEED names (sft@1,sft@2) form a group averaged over training seeds")
 			fs.StringVar(&c.Output, "output", "", "report directory (local or gs://): report.html and report.json")
 			fs.StringVar(&c.Pairs, "pairs", "", "held-out pair set (directory or gs:// prefix with index.json): adds the DPO implicit accuracy")
-			fs.StringVar(&evalFlags.reference, "reference", peval.BaseName, "DPO reference model: a name from --models, or 'base' for the built-in model")
+			fs.StringVar(&evalFlags.reference, "reference", eval.BaseName, "DPO reference model: a name from --models, or 'base' for the built-in model")
 			fs.IntVar(&c.Samples, "samples", d.Samples, "samples per clip and model")
 			fs.IntVar(&c.Steps, "steps", d.Steps, "DDIM sampling steps")
 			fs.Float64Var(&c.Guidance, "guidance", d.Guidance, "classifier-free guidance scale (1 disables it and halves the cost)")
@@ -50,7 +50,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return peval.Pipeline(ctx, cfg)
+			return eval.Pipeline(ctx, cfg)
 		},
 		UsesBeam: true,
 	})
@@ -59,12 +59,12 @@ func init() {
 // evalConfig is the configuration the eval flags describe.
 func evalConfig() (schemas.EvalConfig, error) {
 	cfg := evalFlags.cfg
-	ms, err := peval.ParseModels(evalFlags.models)
+	ms, err := eval.ParseModels(evalFlags.models)
 	if err != nil {
 		return cfg, err
 	}
 	cfg.Models = ms
-	if cfg.Compare, err = peval.ParseCompare(evalFlags.compare); err != nil {
+	if cfg.Compare, err = eval.ParseCompare(evalFlags.compare); err != nil {
 		return cfg, err
 	}
 	cfg.StripModels = nil
@@ -73,7 +73,7 @@ func evalConfig() (schemas.EvalConfig, error) {
 			cfg.StripModels = append(cfg.StripModels, n)
 		}
 	}
-	return cfg, peval.ResolveReference(&cfg, evalFlags.reference)
+	return cfg, eval.ResolveReference(&cfg, evalFlags.reference)
 }
 
 func runEval(ctx context.Context) error {
@@ -81,14 +81,14 @@ func runEval(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rep, err := peval.Run(ctx, cfg)
+	rep, err := eval.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("eval: %d real clips, %d samples, %d pairs, %d rejects\n\n", rep.Counts["clips_evaluated"], rep.Counts["samples"],
 		rep.Counts["pairs"], rep.Counts["rejects"])
-	fmt.Print(peval.FormatTable(rep))
-	fmt.Printf("\nreport: %s\n        %s\n", joinOut(cfg.Output, peval.ReportHTML), joinOut(cfg.Output, peval.ReportJSON))
+	fmt.Print(eval.FormatTable(rep))
+	fmt.Printf("\nreport: %s\n        %s\n", joinOut(cfg.Output, eval.ReportHTML), joinOut(cfg.Output, eval.ReportJSON))
 	return nil
 }
 

@@ -7,8 +7,9 @@ import (
 	"strconv"
 	"strings"
 
+	"realdpo/transforms/fsx"
+
 	"realdpo/pipelines/experiment"
-	"realdpo/transforms/stage"
 )
 
 var experimentFlags struct {
@@ -85,6 +86,6 @@ func runExperiment(ctx context.Context) error {
 		return err
 	}
 	fmt.Print(experiment.Summary(rep))
-	fmt.Printf("\nreport: %s\n        %s\n", stage.JoinPath(c.Output, experiment.ReportHTML), stage.JoinPath(c.Output, experiment.ReportJSON))
+	fmt.Printf("\nreport: %s\n        %s\n", fsx.JoinPath(c.Output, experiment.ReportHTML), fsx.JoinPath(c.Output, experiment.ReportJSON))
 	return nil
 }

@@ -5,10 +5,11 @@ import (
 	"flag"
 	"fmt"
 
+	"realdpo/transforms/fsx"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"realdpo/pipelines/refresh"
-	"realdpo/transforms/stage"
 )
 
 var refreshFlags struct {
@@ -57,7 +58,7 @@ func refreshPipeline(ctx context.Context) (*beam.Pipeline, error) {
 	if cfg.DatasetRoot == "" {
 		return nil, fmt.Errorf("refresh: --dataset_root is required")
 	}
-	cfg.Curate.Output = stage.JoinPath(cfg.DatasetRoot, refresh.VersionPfx+"DRY_RUN")
+	cfg.Curate.Output = fsx.JoinPath(cfg.DatasetRoot, refresh.VersionPfx+"DRY_RUN")
 	p, s := beam.NewPipelineWithRoot()
 	refresh.BuildSelected(s, cfg.Curate, nil)
 	return p, nil
@@ -77,7 +78,7 @@ func runRefresh(ctx context.Context) error {
 		fmt.Printf("refresh: %s is up to date at %s (%d sources)\n", cfg.DatasetRoot, r.Version, r.Carried)
 		return nil
 	}
-	fmt.Printf("refresh: %s -> %s (previous %q)\n", cfg.Curate.Input, stage.JoinPath(cfg.DatasetRoot, r.Version), r.Previous)
+	fmt.Printf("refresh: %s -> %s (previous %q)\n", cfg.Curate.Input, fsx.JoinPath(cfg.DatasetRoot, r.Version), r.Previous)
 	fmt.Printf("  new %d, changed %d, removed %d, carried %d, full rebuild %v\n", len(r.New), len(r.Changed), len(r.Removed), r.Carried, r.FullRebuild)
 	fmt.Printf("  dedup: %s\n", r.Dedup)
 	fmt.Println(r.Accounting)

@@ -7,12 +7,12 @@ import (
 	"flag"
 	"fmt"
 
-	ptrain "realdpo/pipelines/train"
+	"realdpo/pipelines/train"
 	"realdpo/schemas"
 )
 
 // trainCfg is filled by the flags; defaults are the tiny preset's.
-var trainCfg = ptrain.DefaultConfig("", "")
+var trainCfg = train.DefaultConfig("", "")
 
 func init() {
 	register(&subcommand{
@@ -45,13 +45,13 @@ func init() {
 			fs.Float64Var(&c.LogEverySeconds, "log_every", c.LogEverySeconds, "seconds between progress lines")
 		},
 		Run:      runTrain,
-		Pipeline: func(ctx context.Context) (*beam.Pipeline, error) { return ptrain.Pipeline(ctx, trainCfg) },
+		Pipeline: func(ctx context.Context) (*beam.Pipeline, error) { return train.Pipeline(ctx, trainCfg) },
 		UsesBeam: true,
 	})
 }
 
 func runTrain(ctx context.Context) error {
-	sum, err := ptrain.Run(ctx, trainCfg)
+	sum, err := train.Run(ctx, trainCfg)
 	if err != nil {
 		return err
 	}

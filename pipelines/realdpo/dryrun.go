@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"realdpo/transforms/fsx"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/graphx"
@@ -20,8 +22,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow/dataflowlib"
 	df "google.golang.org/api/dataflow/v1b3"
 	"google.golang.org/protobuf/encoding/protojson"
-
-	"realdpo/transforms/stage"
 )
 
 // --dry_run itself is the Dataflow runner's flag (same name, same meaning:
@@ -67,7 +67,7 @@ func dryRun(ctx context.Context, cmd *subcommand) error {
 		_, err = os.Stdout.Write(data)
 		return err
 	}
-	if err := stage.WriteAtomic(ctx, *dryRunOutput, strings.NewReader(string(data))); err != nil {
+	if err := fsx.WriteAtomic(ctx, *dryRunOutput, strings.NewReader(string(data))); err != nil {
 		return err
 	}
 	// The job refers to the pipeline by URL (portable submission): keep the
@@ -76,7 +76,7 @@ func dryRun(ctx context.Context, cmd *subcommand) error {
 	if err != nil {
 		return err
 	}
-	return stage.WriteAtomic(ctx, *dryRunOutput+".pipeline.json", strings.NewReader(string(pdata)+"\n"))
+	return fsx.WriteAtomic(ctx, *dryRunOutput+".pipeline.json", strings.NewReader(string(pdata)+"\n"))
 }
 
 // DataflowJob translates a pipeline into the Dataflow v1b3 Job the dataflow

@@ -8,7 +8,7 @@ import (
 	// The deprecated direct runner, for users who ask for "DirectRunner".
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
 
-	pcurate "realdpo/pipelines/curate"
+	"realdpo/pipelines/curate"
 	"realdpo/schemas"
 	"realdpo/transforms/quality/testclips"
 )
@@ -26,7 +26,7 @@ func TestCurateDirectRunner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := pcurate.Run(context.Background(), cfg)
+	st, err := curate.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
-	pcurate "realdpo/pipelines/curate"
+	"realdpo/pipelines/curate"
 	"realdpo/schemas"
 	"realdpo/transforms/quality/testclips"
 )
@@ -148,7 +148,7 @@ func TestCurateGCSThroughFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := pcurate.Run(context.Background(), cfg)
+	st, err := curate.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

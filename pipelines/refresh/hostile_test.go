@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	pcurate "realdpo/pipelines/curate"
+	"realdpo/pipelines/curate"
 	"realdpo/schemas"
 	"realdpo/transforms/quality/testclips"
 )
@@ -91,7 +91,7 @@ func TestCurateHostileCorpus(t *testing.T) {
 	cfg.Thresholds.DecodeTimeout = 20 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	st, err := pcurate.Run(ctx, cfg)
+	st, err := curate.Run(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestWriteFailureFailsTheRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pcurate.Run(ctx, cfg); err != nil {
+	if _, err := curate.Run(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	man := readManifest(t, scratch)
@@ -172,7 +172,7 @@ func TestWriteFailureFailsTheRun(t *testing.T) {
 			if stageName == "curate" {
 				c := cfg
 				c.Output, target = out, out
-				run = func() error { _, err := pcurate.Run(ctx, c); return err }
+				run = func() error { _, err := curate.Run(ctx, c); return err }
 			} else {
 				c, _ := untaggedConfig(in, "", schemas.ProfileDemo)
 				target = filepath.Join(out, "VERSION=20261125T100000.000Z")

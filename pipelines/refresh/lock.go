@@ -12,17 +12,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"realdpo/transforms/fsx"
+
 	"cloud.google.com/go/storage"
 	"golang.org/x/sys/unix"
 	"google.golang.org/api/googleapi"
-	"google.golang.org/api/iterator"
-
-	"realdpo/transforms/stage"
 )
 
 // LockFile is the lock a refresh holds on its dataset root for the whole
@@ -50,7 +48,7 @@ type lock interface {
 // the kernel when the process dies, however it dies), a leased object with
 // generation preconditions on gs://.
 func acquireLock(ctx context.Context, root string) (lock, error) {
-	if stage.IsRemote(root) {
+	if fsx.IsRemote(root) {
 		return acquireGCSLock(ctx, root)
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -110,16 +108,12 @@ type gcsLock struct {
 }
 
 func acquireGCSLock(ctx context.Context, root string) (lock, error) {
-	bucket, prefix, err := splitGCS(root)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := storage.NewClient(ctx)
+	cl, b, prefix, err := fsx.OpenBucket(ctx, root)
 	if err != nil {
 		return nil, fmt.Errorf("refresh: lock: %w", err)
 	}
-	name := strings.TrimPrefix(prefix+"/"+LockFile, "/")
-	l := &gcsLock{cl: cl, obj: cl.Bucket(bucket).Object(name), name: "gs://" + bucket + "/" + name, token: newToken()}
+	name := prefix + LockFile
+	l := &gcsLock{cl: cl, obj: b.Object(name), name: "gs://" + b.BucketName() + "/" + name, token: newToken()}
 	gen, err := l.write(ctx, storage.Conditions{DoesNotExist: true})
 	if isPrecondition(err) {
 		gen, err = l.ours(ctx, err)
@@ -281,11 +275,11 @@ type latestState struct {
 // readLatestState reads LATEST, with the generation of the very object
 // read on gs://.
 func readLatestState(ctx context.Context, root string) (latestState, error) {
-	if !stage.IsRemote(root) {
+	if !fsx.IsRemote(root) {
 		v, err := ReadLatest(ctx, root)
 		return latestState{version: v}, err
 	}
-	cl, b, pfx, err := openRoot(ctx, root)
+	cl, b, pfx, err := fsx.OpenBucket(ctx, root)
 	if err != nil {
 		return latestState{}, err
 	}
@@ -314,7 +308,7 @@ var ErrLatestMoved = errors.New("LATEST moved while this refresh ran")
 // the lock held and a fresh read locally, with a generation precondition on
 // gs://. LATEST only ever moves forward from what a run saw.
 func moveLatest(ctx context.Context, root, version string, from latestState) error {
-	if !stage.IsRemote(root) {
+	if !fsx.IsRemote(root) {
 		now, err := ReadLatest(ctx, root)
 		if err != nil {
 			return err
@@ -324,7 +318,7 @@ func moveLatest(ctx context.Context, root, version string, from latestState) err
 		}
 		return writeLatest(ctx, root, version)
 	}
-	cl, b, pfx, err := openRoot(ctx, root)
+	cl, b, pfx, err := fsx.OpenBucket(ctx, root)
 	if err != nil {
 		return err
 	}
@@ -358,55 +352,7 @@ func moveLatest(ctx context.Context, root, version string, from latestState) err
 
 // versionDirs lists the VERSION=... names under root, sorted.
 func versionDirs(ctx context.Context, root string) ([]string, error) {
-	var names []string
-	if !stage.IsRemote(root) {
-		entries, err := os.ReadDir(root)
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil, nil
-			}
-			return nil, err
-		}
-		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), VersionPfx) {
-				names = append(names, e.Name())
-			}
-		}
-		sort.Strings(names)
-		return names, nil
-	}
-	cl, b, pfx, err := openRoot(ctx, root)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	it := b.Objects(ctx, &storage.Query{Prefix: pfx + VersionPfx, Delimiter: "/"})
-	for {
-		a, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if a.Prefix != "" {
-			names = append(names, strings.TrimSuffix(strings.TrimPrefix(a.Prefix, pfx), "/"))
-		}
-	}
-	sort.Strings(names)
-	return names, nil
-}
-
-// exists reports whether a file or object is there.
-func exists(ctx context.Context, p string) (bool, error) {
-	_, err := readFile(ctx, p)
-	if err == nil {
-		return true, nil
-	}
-	if isNotExist(ctx, p, err) {
-		return false, nil
-	}
-	return false, err
+	return fsx.Subdirs(ctx, root, VersionPfx)
 }
 
 // cleanPartialVersions removes what killed or failed refreshes left: every
@@ -426,7 +372,7 @@ func cleanPartialVersions(ctx context.Context, root, latest string) ([]string, e
 		}
 		partial := latest == "" || n > latest
 		if !partial {
-			done, err := exists(ctx, stage.JoinPath(stage.JoinPath(root, n), RefreshFile))
+			done, err := fsx.Exists(ctx, fsx.JoinPath(fsx.JoinPath(root, n), RefreshFile))
 			if err != nil {
 				return removed, fmt.Errorf("refresh: check %s: %w", n, err)
 			}
@@ -449,46 +395,5 @@ func removeVersion(ctx context.Context, root, name string) error {
 	if !strings.HasPrefix(name, VersionPfx) || strings.ContainsAny(name, "/\\") || name == VersionPfx {
 		return fmt.Errorf("%q is not a version name", name)
 	}
-	if !stage.IsRemote(root) {
-		return os.RemoveAll(filepath.Join(root, name))
-	}
-	cl, b, pfx, err := openRoot(ctx, root)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	it := b.Objects(ctx, &storage.Query{Prefix: pfx + name + "/"})
-	for {
-		a, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := stage.Retry(ctx, "delete "+a.Name, func(int) error {
-			err := b.Object(a.Name).Delete(ctx)
-			if errors.Is(err, storage.ErrObjectNotExist) {
-				return nil
-			}
-			return err
-		}); err != nil {
-			return err
-		}
-	}
-}
-
-// openRoot opens a storage client on a gs:// dataset root and returns its
-// bucket and the object-name prefix of the root ("" or "dir/"). The caller
-// closes the client.
-func openRoot(ctx context.Context, root string) (*storage.Client, *storage.BucketHandle, string, error) {
-	bucket, prefix, err := splitGCS(root)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	cl, err := storage.NewClient(ctx)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("refresh: storage client for %s: %w", root, err)
-	}
-	return cl, cl.Bucket(bucket), strings.TrimPrefix(prefix+"/", "/"), nil
+	return fsx.RemoveAll(ctx, fsx.JoinPath(root, name))
 }

@@ -9,29 +9,23 @@ package refresh
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
-	"cloud.google.com/go/storage"
+	"realdpo/transforms/fsx"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"google.golang.org/api/iterator"
 
-	pcurate "realdpo/pipelines/curate"
+	"realdpo/pipelines/curate"
 	"realdpo/schemas"
-	tc "realdpo/transforms/curate"
+	"realdpo/transforms/curation"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/dofn"
 	"realdpo/transforms/runner"
@@ -107,11 +101,11 @@ func (d CurateDedup) Name() string { return "curate dedup (difference hashes, ha
 
 // Dedup implements Deduper.
 func (d CurateDedup) Dedup(ctx context.Context, versionDir string, man []schemas.ManifestRecord) ([]schemas.ManifestRecord, []schemas.RejectRecord, error) {
-	keep, rej, removed, err := tc.DedupRecords(man, d.Review)
+	keep, rej, removed, err := curation.DedupRecords(man, d.Review)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := tc.RemoveClipFiles(ctx, versionDir, removed); err != nil {
+	if err := curation.RemoveClipFiles(ctx, versionDir, removed); err != nil {
 		return nil, nil, err
 	}
 	return keep, rej, nil
@@ -160,8 +154,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	// Checked before anything is written (the lock file included): a root
 	// inside the input would be read back as footage.
 	probe := cfg.Curate
-	probe.Output = stage.JoinPath(root, VersionPfx+"check")
-	if err := pcurate.Validate(probe); err != nil {
+	probe.Output = fsx.JoinPath(root, VersionPfx+"check")
+	if err := curate.Validate(probe); err != nil {
 		return Result{}, fmt.Errorf("refresh: %w", err)
 	}
 	// One refresh at a time per dataset: with the lock held, nothing else
@@ -191,17 +185,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		// newer, finished one for a partial one.
 		return Result{}, fmt.Errorf("refresh: version %s does not sort after the current %s (clock behind, or two refreshes in one millisecond)", version, prevName)
 	}
-	verDir := stage.JoinPath(root, version)
+	verDir := fsx.JoinPath(root, version)
 	ccfg := cfg.Curate
 	ccfg.Output = verDir
-	if err := pcurate.Validate(ccfg); err != nil {
+	if err := curate.Validate(ccfg); err != nil {
 		return Result{}, fmt.Errorf("refresh: %w", err)
 	}
 
 	// The previous version: its index, records and config.
 	var prev prevVersion
 	if prevName != "" {
-		if prev, err = readVersion(ctx, stage.JoinPath(root, prevName)); err != nil {
+		if prev, err = readVersion(ctx, fsx.JoinPath(root, prevName)); err != nil {
 			return Result{}, fmt.Errorf("refresh: read current version %s: %w", prevName, err)
 		}
 	}
@@ -266,13 +260,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	// Carry the rest forward: records, clips and first frames.
 	man, rej := fresh.manifest, fresh.rejects
-	prevDir := stage.JoinPath(root, prevName)
+	prevDir := fsx.JoinPath(root, prevName)
 	for _, m := range prev.manifest {
 		if _, ok := carried[m.Source]; !ok {
 			continue
 		}
 		for _, rel := range []string{m.Clip, m.FirstFrame} {
-			if err := copyFile(ctx, stage.JoinPath(prevDir, rel), stage.JoinPath(verDir, rel)); err != nil {
+			if err := fsx.Copy(ctx, fsx.JoinPath(prevDir, rel), fsx.JoinPath(verDir, rel)); err != nil {
 				return Result{}, fmt.Errorf("refresh: carry %s forward: %w", rel, err)
 			}
 		}
@@ -311,14 +305,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("refresh: accounting broken: %s", stats.AccountingLine())
 	}
 	rep.Accounting = stats.AccountingLine()
-	manData, err := stage.JSONLines(man)
-	if err != nil {
-		return Result{}, err
-	}
-	rejData, err := stage.JSONLines(rej)
-	if err != nil {
-		return Result{}, err
-	}
 	stateData, err := stage.JSONLines(states)
 	if err != nil {
 		return Result{}, err
@@ -327,25 +313,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	stData, err := json.MarshalIndent(stats, "", "  ")
-	if err != nil {
-		return Result{}, err
-	}
-	files := []struct {
-		name string
-		data []byte
-	}{
-		{tc.ManifestFile, manData},
-		{tc.RejectedFile, rejData},
-		{tc.CardFile, []byte(stage.DatasetCard(stats, man))},
-		{SourcesFile, stateData},
-		{RefreshFile, append(repData, '\n')},
-		{tc.StatsFile, append(stData, '\n')},
-	}
-	for _, f := range files {
-		if err := stage.WriteAtomic(ctx, stage.JoinPath(verDir, f.name), bytes.NewReader(f.data)); err != nil {
-			return Result{}, fmt.Errorf("refresh: write %s: %w", f.name, err)
-		}
+	if err := dataset.Write(ctx, verDir, man, rej, stats,
+		dataset.File{Name: SourcesFile, Data: stateData}, dataset.File{Name: RefreshFile, Data: append(repData, '\n')}); err != nil {
+		return Result{}, fmt.Errorf("refresh: %w", err)
 	}
 	if beforeMoveLatest != nil {
 		beforeMoveLatest(version)
@@ -366,7 +336,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 // BuildSelected adds the curation graph for the sources whose relative path
 // is in selected (all of them when selected is nil) to s.
 func BuildSelected(s beam.Scope, cfg schemas.CurateConfig, selected map[string]bool) {
-	sources := tc.MatchInputs(s, cfg.Input)
+	sources := curation.MatchInputs(s, cfg.Input)
 	if selected != nil {
 		keep := make([]string, 0, len(selected))
 		for rel := range selected {
@@ -375,7 +345,7 @@ func BuildSelected(s beam.Scope, cfg schemas.CurateConfig, selected map[string]b
 		sort.Strings(keep)
 		sources = beam.ParDo(s.Scope("refresh.Select"), &selectFn{Keep: keep}, sources)
 	}
-	pcurate.BuildFrom(s, cfg, sources)
+	curate.BuildFrom(s, cfg, sources)
 }
 
 // selectFn passes the new and changed sources; the others are carried.
@@ -402,9 +372,9 @@ func (fn *selectFn) ProcessElement(ctx context.Context, src schemas.SourceFile, 
 // ReadLatest returns the current version's directory name under root, or ""
 // when the dataset has no version yet.
 func ReadLatest(ctx context.Context, root string) (string, error) {
-	data, err := readFile(ctx, stage.JoinPath(root, LatestFile))
+	data, err := fsx.ReadFile(ctx, fsx.JoinPath(root, LatestFile), 4096)
 	if err != nil {
-		if isNotExist(ctx, stage.JoinPath(root, LatestFile), err) {
+		if fsx.IsNotFound(err) {
 			return "", nil
 		}
 		return "", fmt.Errorf("refresh: read %s: %w", LatestFile, err)
@@ -416,7 +386,7 @@ func ReadLatest(ctx context.Context, root string) (string, error) {
 func parseLatest(root string, data []byte) (string, error) {
 	v := strings.TrimSpace(string(data))
 	if !strings.HasPrefix(v, VersionPfx) || strings.ContainsAny(v, "/\\") || v == VersionPfx || len(v) > 200 {
-		return "", fmt.Errorf("refresh: %s holds %q, not a version name", stage.JoinPath(root, LatestFile), v)
+		return "", fmt.Errorf("refresh: %s holds %q, not a version name", fsx.JoinPath(root, LatestFile), v)
 	}
 	return v, nil
 }
@@ -424,9 +394,9 @@ func parseLatest(root string, data []byte) (string, error) {
 // writeLatest points LATEST at version: temp-then-rename locally; on GCS a
 // single object write is atomic (readers see the old or the new object).
 func writeLatest(ctx context.Context, root, version string) error {
-	p := stage.JoinPath(root, LatestFile)
-	if !stage.IsRemote(p) {
-		return stage.WriteAtomic(ctx, p, strings.NewReader(version+"\n"))
+	p := fsx.JoinPath(root, LatestFile)
+	if !fsx.IsRemote(p) {
+		return fsx.WriteAtomic(ctx, p, strings.NewReader(version+"\n"))
 	}
 	fsys, err := filesystem.New(ctx, p)
 	if err != nil {
@@ -435,7 +405,7 @@ func writeLatest(ctx context.Context, root, version string) error {
 	defer fsys.Close()
 	// Rewriting the same pointer is idempotent, so transient failures
 	// (which the storage client does not retry for uploads) are retried.
-	return stage.Retry(ctx, "write "+p, func(int) error {
+	return fsx.Retry(ctx, "write "+p, func(int) error {
 		return filesystem.Write(ctx, fsys, p, []byte(version+"\n"))
 	})
 }
@@ -459,32 +429,30 @@ type prevVersion struct {
 func readVersion(ctx context.Context, dir string) (prevVersion, error) {
 	v := prevVersion{sources: map[string]SourceState{}, recurate: map[string]bool{}}
 	name := dir[strings.LastIndex(dir, "/")+1:]
-	data, err := dataset.ReadFile(ctx, stage.JoinPath(dir, tc.ManifestFile), dataset.MaxFileBytes)
+	man, probs, err := dataset.ReadCuratedManifest(ctx, dir)
 	if err != nil {
 		return v, err
 	}
-	var probs []dataset.Problem
-	v.manifest, probs = dataset.ParseCuratedManifest(data, dataset.CheckCurated)
+	v.manifest = man
 	for _, p := range probs {
-		v.problems = append(v.problems, name+"/"+tc.ManifestFile+" "+p.String())
+		v.problems = append(v.problems, name+"/"+dataset.ManifestFile+" "+p.String())
 		if p.Source != "" {
 			v.recurate[p.Source] = true
 		}
 	}
-	if data, err = dataset.ReadFile(ctx, stage.JoinPath(dir, tc.RejectedFile), dataset.MaxFileBytes); err != nil {
+	if v.rejects, probs, err = dataset.ReadRejects(ctx, dir); err != nil {
 		return v, err
 	}
-	v.rejects, probs = dataset.ParseRejects(data)
 	for _, p := range probs {
-		v.problems = append(v.problems, name+"/"+tc.RejectedFile+" "+p.String())
+		v.problems = append(v.problems, name+"/"+dataset.RejectedFile+" "+p.String())
 	}
-	if v.stats, err = tc.ReadStats(ctx, dir); err != nil {
+	if v.stats, err = dataset.ReadStats(ctx, dir); err != nil {
 		return v, err
 	}
 	// A version the curate command wrote (no index) has every source re-curated.
-	idx := stage.JoinPath(dir, SourcesFile)
+	idx := fsx.JoinPath(dir, SourcesFile)
 	states, err := readJSONL[SourceState](ctx, idx)
-	if err != nil && !isNotExist(ctx, idx, err) {
+	if err != nil && !fsx.IsNotFound(err) {
 		return v, err
 	}
 	for _, s := range states {
@@ -519,53 +487,53 @@ type Listed struct {
 }
 
 // ListSources lists the input videos with the curate pipeline's own
-// listing, grouping and sidecar reads (tc.ListFiles, tc.SourcesOf: regular
+// listing, grouping and sidecar reads (fsx.List, curation.SourcesOf: regular
 // files only, sidecars bounded), and fingerprints each with its sidecars:
 // the SHA-256 of the contents locally, the object's MD5 (else CRC32C, else
 // generation) on GCS, so a refresh never downloads footage only to find it
 // unchanged.
 func ListSources(ctx context.Context, input string) ([]Listed, error) {
-	var files []tc.ListedFile
-	if err := tc.ListFiles(ctx, input, func(f tc.ListedFile) { files = append(files, f) }); err != nil {
+	var files []fsx.File
+	if err := fsx.List(ctx, input, func(f fsx.File) { files = append(files, f) }); err != nil {
 		return nil, fmt.Errorf("list %s: %w", input, err)
 	}
 	var remote map[string]string // object path -> fingerprint
-	if stage.IsRemote(input) {
+	if fsx.IsRemote(input) {
 		var err error
-		if remote, err = gcsFingerprints(ctx, input); err != nil {
+		if remote, err = fsx.Fingerprints(ctx, input); err != nil {
 			return nil, err
 		}
 	}
 	// fingerprint is "" for a file that cannot be read: never carried.
-	fingerprint := func(f tc.ListedFile) string {
+	fingerprint := func(f fsx.File) string {
 		if f.Error != "" {
 			return ""
 		}
 		if remote != nil {
 			return remote[f.Path]
 		}
-		fp, err := hashFile(f.Path)
+		sum, _, err := fsx.Hash(ctx, f.Path)
 		if err != nil {
 			return ""
 		}
-		return fp
+		return "sha256:" + sum
 	}
-	groups := map[string][]tc.ListedFile{}
+	groups := map[string][]fsx.File{}
 	for _, f := range files {
-		k := tc.GroupKey(f)
+		k := curation.GroupKey(f)
 		groups[k] = append(groups[k], f)
 	}
 	var out []Listed
 	for _, group := range groups {
-		side := map[string]tc.ListedFile{}
-		byPath := map[string]tc.ListedFile{}
+		side := map[string]fsx.File{}
+		byPath := map[string]fsx.File{}
 		for _, f := range group {
 			if kind, _ := stage.SidecarKind(f.Rel); kind != "" && !stage.IsMetadata(f.Rel) {
 				side[kind] = f
 			}
 			byPath[f.Path] = f
 		}
-		for _, src := range tc.SourcesOf(ctx, group) {
+		for _, src := range curation.SourcesOf(ctx, group) {
 			vfp := fingerprint(byPath[src.Path])
 			fp := "video=" + vfp
 			for _, kind := range []string{"json", "txt"} {
@@ -587,102 +555,8 @@ func ListSources(ctx context.Context, input string) ([]Listed, error) {
 	return out, nil
 }
 
-// gcsFingerprints maps every object under a gs:// prefix to its fingerprint
-// from one listing: MD5, else CRC32C and size (composite objects), else the
-// generation.
-func gcsFingerprints(ctx context.Context, input string) (map[string]string, error) {
-	bucket, prefix, err := splitGCS(input)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := storage.NewClient(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", input, err)
-	}
-	defer cl.Close()
-	if prefix != "" {
-		prefix += "/"
-	}
-	out := map[string]string{}
-	it := cl.Bucket(bucket).Objects(ctx, &storage.Query{Prefix: prefix})
-	for {
-		a, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", input, err)
-		}
-		fp := fmt.Sprintf("gen:%d", a.Generation)
-		switch {
-		case len(a.MD5) > 0:
-			fp = "md5:" + hex.EncodeToString(a.MD5)
-		case a.CRC32C != 0:
-			fp = fmt.Sprintf("crc32c:%08x:%d", a.CRC32C, a.Size)
-		}
-		out["gs://"+bucket+"/"+a.Name] = fp
-	}
-}
-
-func splitGCS(p string) (bucket, prefix string, err error) {
-	rest, ok := strings.CutPrefix(p, "gs://")
-	if !ok {
-		return "", "", fmt.Errorf("refresh: %s: only local directories and gs:// are supported", p)
-	}
-	bucket, prefix, _ = strings.Cut(rest, "/")
-	if bucket == "" {
-		return "", "", fmt.Errorf("refresh: %s: no bucket", p)
-	}
-	return bucket, strings.TrimSuffix(prefix, "/"), nil
-}
-
-// hashFile hashes a listed local file (tc.ListFiles has checked it is a
-// regular file).
-func hashFile(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func readFile(ctx context.Context, p string) ([]byte, error) {
-	if !stage.IsRemote(p) {
-		return os.ReadFile(p)
-	}
-	fsys, err := filesystem.New(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	defer fsys.Close()
-	return filesystem.Read(ctx, fsys, p)
-}
-
-// isNotExist tells a missing file from a read failure; on GCS it asks for
-// the object's size, which fails the same way for a missing object.
-func isNotExist(ctx context.Context, p string, err error) bool {
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, storage.ErrObjectNotExist) {
-		return true
-	}
-	if !stage.IsRemote(p) {
-		return false
-	}
-	fsys, ferr := filesystem.New(ctx, p)
-	if ferr != nil {
-		return false
-	}
-	defer fsys.Close()
-	_, serr := fsys.Size(ctx, p)
-	return errors.Is(serr, storage.ErrObjectNotExist)
-}
-
 func readJSONL[T any](ctx context.Context, p string) ([]T, error) {
-	data, err := readFile(ctx, p)
+	data, err := fsx.ReadFile(ctx, p, dataset.MaxFileBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -698,36 +572,4 @@ func readJSONL[T any](ctx context.Context, p string) ([]T, error) {
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// copyFile copies a carried clip or first frame into the new version:
-// a hard link locally (the versions share the bytes), a server-side copy on
-// GCS; either way under a temporary name first.
-func copyFile(ctx context.Context, src, dst string) error {
-	if !stage.IsRemote(src) && !stage.IsRemote(dst) {
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		tmp := dst + ".tmp-link"
-		os.Remove(tmp)
-		if err := os.Link(src, tmp); err == nil {
-			return os.Rename(tmp, dst)
-		}
-		return stage.CopyLocalAtomic(ctx, src, dst)
-	}
-	if stage.IsRemote(src) && stage.IsRemote(dst) {
-		fsys, err := filesystem.New(ctx, src)
-		if err != nil {
-			return err
-		}
-		defer fsys.Close()
-		// Copy to dst directly: a GCS copy is a single atomic object write,
-		// and repeating it is harmless.
-		return stage.Retry(ctx, "copy "+src, func(int) error { return filesystem.Copy(ctx, fsys, src, dst) })
-	}
-	data, err := readFile(ctx, src)
-	if err != nil {
-		return err
-	}
-	return stage.WriteAtomic(ctx, dst, bytes.NewReader(data))
 }

@@ -18,7 +18,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
-	pcurate "realdpo/pipelines/curate"
+	"realdpo/pipelines/curate"
 	"realdpo/schemas"
 	"realdpo/transforms/quality/testclips"
 	"realdpo/transforms/synth"
@@ -288,7 +288,7 @@ func TestRefreshBadLatest(t *testing.T) {
 // is one lavfi scene under colour filters or copies of one file under many
 // names, near-duplicates by construction, so dedup is off.
 func untaggedConfig(in, out, profile string) (schemas.CurateConfig, error) {
-	cfg, err := pcurate.NewConfig(in, out, profile)
+	cfg, err := curate.NewConfig(in, out, profile)
 	cfg.Review.KeepUntagged = true
 	cfg.Review.DedupOff = true
 	return cfg, err

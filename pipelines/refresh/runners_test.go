@@ -19,11 +19,12 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
 	// The portable runner that talks to a job server over gRPC (Flink's and
 	// Dataflow's path too).
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
 
-	pcurate "realdpo/pipelines/curate"
+	"realdpo/pipelines/curate"
 	"realdpo/schemas"
 	"realdpo/transforms/quality/testclips"
 )
@@ -40,7 +41,7 @@ func runChild(cfgJSON string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	if _, err := pcurate.Run(context.Background(), cfg); err != nil {
+	if _, err := curate.Run(context.Background(), cfg); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -152,12 +153,12 @@ func TestCurateKilledMidwayThenRerun(t *testing.T) {
 	partial, _ := datasetFiles(t, out)
 	t.Logf("killed after writing %d files", len(partial))
 
-	if _, err := pcurate.Run(context.Background(), cfg); err != nil {
+	if _, err := curate.Run(context.Background(), cfg); err != nil {
 		t.Fatalf("re-run: %v", err)
 	}
 	refCfg := cfg
 	refCfg.Output = ref
-	if _, err := pcurate.Run(context.Background(), refCfg); err != nil {
+	if _, err := curate.Run(context.Background(), refCfg); err != nil {
 		t.Fatal(err)
 	}
 	sameDataset(t, ref, out)
@@ -219,7 +220,7 @@ func TestCurateUniversalPrismJobServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := pcurate.Run(ctx, cfg)
+	st, err := curate.Run(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

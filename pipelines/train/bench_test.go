@@ -8,7 +8,7 @@ import (
 	"realdpo/model"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/shards"
-	tt "realdpo/transforms/train"
+	"realdpo/transforms/training"
 )
 
 // BenchmarkTrainDPOPipelineVsBareStep measures RealDPO training of the tiny
@@ -60,7 +60,7 @@ func BenchmarkTrainDPOPipelineVsBareStep(b *testing.B) {
 	// time, so load that drifts during the run (a shared machine) weighs on
 	// both sides alike.
 	bare := func() float64 {
-		o, err := tt.TrainOptions(DefaultConfig(pairs, ""))
+		o, err := training.TrainOptions(DefaultConfig(pairs, ""))
 		if err != nil {
 			b.Fatal(err)
 		}

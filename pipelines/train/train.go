@@ -15,12 +15,12 @@ import (
 	"realdpo/schemas"
 	"realdpo/transforms/runner"
 	"realdpo/transforms/shards"
-	tt "realdpo/transforms/train"
+	"realdpo/transforms/training"
 )
 
 // DefaultConfig is a run with the tiny preset's defaults.
 func DefaultConfig(pairs, output string) schemas.TrainConfig {
-	c := tt.DefaultConfig()
+	c := training.DefaultConfig()
 	c.Pairs, c.Output = pairs, output
 	return c
 }
@@ -30,24 +30,24 @@ func DefaultConfig(pairs, output string) schemas.TrainConfig {
 // Pipeline builds the training pipeline without running it (the Dataflow
 // dry run uses it too).
 func Pipeline(ctx context.Context, cfg schemas.TrainConfig) (*beam.Pipeline, error) {
-	if err := tt.Validate(cfg); err != nil {
+	if err := training.Validate(cfg); err != nil {
 		return nil, err
 	}
 	// The model's geometry decides the decode size; read it before
 	// building the graph so a bad --init fails here, not on a worker.
-	m, err := tt.LoadInit(ctx, cfg.Init)
+	m, err := training.LoadInit(ctx, cfg.Init)
 	if err != nil {
 		return nil, err
 	}
 	p, s := beam.NewPipelineWithRoot()
-	examples, rejects := tt.ReadPairs(s, cfg.Pairs, m.Config())
-	tt.Train(s, cfg, m.Config(), examples, rejects)
+	examples, rejects := training.ReadPairs(s, cfg.Pairs, m.Config())
+	training.Train(s, cfg, m.Config(), examples, rejects)
 	return p, nil
 }
 
 func Run(ctx context.Context, cfg schemas.TrainConfig) (schemas.TrainSummary, error) {
 	var sum schemas.TrainSummary
-	if err := tt.Validate(cfg); err != nil {
+	if err := training.Validate(cfg); err != nil {
 		return sum, err
 	}
 	// Fail before starting a runner when the pair set is not there; the
@@ -69,12 +69,12 @@ func Run(ctx context.Context, cfg schemas.TrainConfig) (schemas.TrainSummary, er
 	if err := runner.Run(ctx, p); err != nil {
 		return sum, fmt.Errorf("train pipeline: %w", err)
 	}
-	b, err := tt.ReadFile(ctx, cfg.Output, tt.SummaryFile)
+	b, err := training.ReadFile(ctx, cfg.Output, training.SummaryFile)
 	if err != nil {
 		return sum, fmt.Errorf("train: reading the summary: %w", err)
 	}
 	if err := json.Unmarshal(b, &sum); err != nil {
-		return sum, fmt.Errorf("train: %s: %w", tt.SummaryFile, err)
+		return sum, fmt.Errorf("train: %s: %w", training.SummaryFile, err)
 	}
 	return sum, nil
 }

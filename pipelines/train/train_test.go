@@ -28,7 +28,7 @@ import (
 	"realdpo/schemas"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/quality/testclips"
-	tt "realdpo/transforms/train"
+	"realdpo/transforms/training"
 )
 
 // childEnv makes the test binary run one training (config as JSON) so a
@@ -110,7 +110,7 @@ func TestTrainDPO(t *testing.T) {
 	if sum.Steps != 4 || sum.Pairs != 3 || sum.Rejected != 1 || sum.Objective != schemas.ObjectiveDPO {
 		t.Fatalf("summary %+v", sum)
 	}
-	ck, err := model.LoadCheckpoint(filepath.Join(out, tt.FinalFile), nil)
+	ck, err := model.LoadCheckpoint(filepath.Join(out, training.FinalFile), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,10 +128,10 @@ func TestTrainDPO(t *testing.T) {
 		t.Fatal("the EMA reference should sit between the base and the policy")
 	}
 	// keep_checkpoints=1: only the newest periodic checkpoint (step 2) remains.
-	if got, _ := filepath.Glob(filepath.Join(out, tt.CheckpointDir, "*.safetensors")); len(got) != 1 || filepath.Base(got[0]) != "ckpt-00000002.safetensors" {
+	if got, _ := filepath.Glob(filepath.Join(out, training.CheckpointDir, "*.safetensors")); len(got) != 1 || filepath.Base(got[0]) != "ckpt-00000002.safetensors" {
 		t.Fatalf("checkpoints %v", got)
 	}
-	ms := readMetrics(t, filepath.Join(out, tt.MetricsFile))
+	ms := readMetrics(t, filepath.Join(out, training.MetricsFile))
 	if len(ms) != 4 {
 		t.Fatalf("%d metric lines, want 4", len(ms))
 	}
@@ -149,10 +149,10 @@ func TestTrainDPO(t *testing.T) {
 	if !ms[1].EMA || ms[0].EMA {
 		t.Fatalf("EMA every 2 steps: %v %v", ms[0].EMA, ms[1].EMA)
 	}
-	for _, p := range []string{tt.PlotLoss, tt.PlotAccuracy, tt.PlotErrorDelta} {
+	for _, p := range []string{training.PlotLoss, training.PlotAccuracy, training.PlotErrorDelta} {
 		checkPNG(t, filepath.Join(out, p))
 	}
-	b, err := os.ReadFile(filepath.Join(out, tt.RejectsFile))
+	b, err := os.ReadFile(filepath.Join(out, training.RejectsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestTrainDPO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.ResumedFrom != 4 || sum.Steps != 5 || len(readMetrics(t, filepath.Join(out, tt.MetricsFile))) != 5 {
+	if sum.ResumedFrom != 4 || sum.Steps != 5 || len(readMetrics(t, filepath.Join(out, training.MetricsFile))) != 5 {
 		t.Fatalf("extended run %+v", sum)
 	}
 	// A different setting in the same output is refused.
@@ -220,7 +220,7 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
-	ckpt := filepath.Join(killed, tt.CheckpointName(2))
+	ckpt := filepath.Join(killed, training.CheckpointName(2))
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		if _, err := os.Stat(ckpt); err == nil {
@@ -243,7 +243,7 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	if err := <-waited; err == nil {
 		t.Fatal("the child finished before it was killed; nothing was resumed")
 	}
-	if _, err := os.Stat(filepath.Join(killed, tt.FinalFile)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(killed, training.FinalFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("killed run has a final checkpoint (%v)", err)
 	}
 
@@ -254,12 +254,12 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	if sum.ResumedFrom < 2 || sum.ResumedFrom >= steps {
 		t.Fatalf("resumed from step %d", sum.ResumedFrom)
 	}
-	a, _ := os.ReadFile(filepath.Join(whole, tt.FinalFile))
-	b, _ := os.ReadFile(filepath.Join(killed, tt.FinalFile))
+	a, _ := os.ReadFile(filepath.Join(whole, training.FinalFile))
+	b, _ := os.ReadFile(filepath.Join(killed, training.FinalFile))
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Fatalf("final checkpoints differ after resume from step %d (%d vs %d bytes)", sum.ResumedFrom, len(a), len(b))
 	}
-	ma, mb := readMetrics(t, filepath.Join(whole, tt.MetricsFile)), readMetrics(t, filepath.Join(killed, tt.MetricsFile))
+	ma, mb := readMetrics(t, filepath.Join(whole, training.MetricsFile)), readMetrics(t, filepath.Join(killed, training.MetricsFile))
 	if len(ma) != steps || len(mb) != steps {
 		t.Fatalf("metrics %d and %d lines", len(ma), len(mb))
 	}
@@ -284,20 +284,20 @@ func TestTrainSFT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := model.LoadCheckpoint(filepath.Join(out, tt.FinalFile), nil)
+	ck, err := model.LoadCheckpoint(filepath.Join(out, training.FinalFile), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sum.Steps != 3 || ck.Step != 3 || ck.Ref != nil || ck.Meta["objective"] != "sft" || ck.Train.CondDrop != 0.1 {
 		t.Fatalf("sft run %+v, checkpoint step %d ref %v meta %v", sum, ck.Step, ck.Ref != nil, ck.Meta)
 	}
-	for _, m := range readMetrics(t, filepath.Join(out, tt.MetricsFile)) {
+	for _, m := range readMetrics(t, filepath.Join(out, training.MetricsFile)) {
 		if m.Objective != "sft" || m.Loss <= 0 || m.Loss != m.WinnerErr || m.DPOLoss != 0 || m.Accuracy != 0 {
 			t.Fatalf("sft metric %+v", m)
 		}
 	}
-	checkPNG(t, filepath.Join(out, tt.PlotLoss))
-	if _, err := os.Stat(filepath.Join(out, tt.PlotAccuracy)); !errors.Is(err, os.ErrNotExist) {
+	checkPNG(t, filepath.Join(out, training.PlotLoss))
+	if _, err := os.Stat(filepath.Join(out, training.PlotAccuracy)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("sft run drew an implicit accuracy plot")
 	}
 }
@@ -332,7 +332,7 @@ func TestTrainBadShards(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "pairs-000001.tar") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("want an error naming the shard and %q, got %v", tc.want, err)
 			}
-			if _, err := os.Stat(filepath.Join(out, tt.FinalFile)); !errors.Is(err, os.ErrNotExist) {
+			if _, err := os.Stat(filepath.Join(out, training.FinalFile)); !errors.Is(err, os.ErrNotExist) {
 				t.Fatal("a final checkpoint was written from a bad pair set")
 			}
 		})
@@ -355,11 +355,11 @@ func TestTrainRegenerate(t *testing.T) {
 	if _, err := Run(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	ms := readMetrics(t, filepath.Join(out, tt.MetricsFile))
+	ms := readMetrics(t, filepath.Join(out, training.MetricsFile))
 	if len(ms) != 3 || ms[0].Regenerated || ms[1].Regenerated || !ms[2].Regenerated {
 		t.Fatalf("regeneration flags %+v", ms)
 	}
-	b, err := os.ReadFile(filepath.Join(out, tt.RegenName(2)))
+	b, err := os.ReadFile(filepath.Join(out, training.RegenName(2)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestTrainRegenerate(t *testing.T) {
 	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&neg); err != nil {
 		t.Fatal(err)
 	}
-	ck, err := model.LoadCheckpoint(filepath.Join(out, tt.CheckpointName(2)), nil)
+	ck, err := model.LoadCheckpoint(filepath.Join(out, training.CheckpointName(2)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestTrainRegenerate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := ck.Ref.Sample(fv, caption(i), 1, model.SampleOptions{Steps: 2, Guidance: 2, Seed: tt.RegenSeed(c.Seed, 2, key)})
+		want, err := ck.Ref.Sample(fv, caption(i), 1, model.SampleOptions{Steps: 2, Guidance: 2, Seed: training.RegenSeed(c.Seed, 2, key)})
 		if err != nil {
 			t.Fatal(err)
 		}

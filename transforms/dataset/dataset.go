@@ -1,10 +1,12 @@
-// Package dataset reads a curated dataset's records back: manifest.jsonl
-// and rejected.jsonl, as curate and refresh write them. Every stage that
-// acts on a record (opens, links, copies or deletes the files it names)
-// reads it here, so each gets the same checks: ids that cannot climb out
-// of a directory, relative paths that stay inside the dataset, one record
-// per id. A line that fails is returned as a Problem with its line number
-// and never as a record.
+// Package dataset owns the curated dataset on disk, as package shards owns
+// the pair set: its file names (manifest.jsonl, rejected.jsonl, stats.json,
+// README.md), Write (every file temp-then-rename, stats.json last) and the
+// readers every stage uses (ReadManifest, ReadCuratedManifest, ReadRejects,
+// ReadStats). Every stage that acts on a record (opens, links, copies or
+// deletes the files it names) reads it here, so each gets the same checks:
+// ids that cannot climb out of a directory, relative paths that stay inside
+// the dataset, one record per id. A line that fails is returned as a
+// Problem with its line number and never as a record.
 package dataset
 
 import (
@@ -13,21 +15,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"realdpo/transforms/fsx"
+	"realdpo/transforms/stage"
 
 	"realdpo/schemas"
 	"realdpo/transforms/reflayout"
-	"realdpo/transforms/stage"
 )
 
 // File names in a dataset root (or version directory).
 const (
 	ManifestFile = "manifest.jsonl"
 	RejectedFile = "rejected.jsonl"
+	StatsFile    = "stats.json" // written last: its presence says the dataset is whole
+	CardFile     = "README.md"
 )
 
 // Bounds on what is read: a whole records file and one line of it.
@@ -224,11 +226,12 @@ func ParseRejects(data []byte) ([]schemas.RejectRecord, []Problem) {
 	return recs, probs
 }
 
-// ReadManifest reads ROOT/manifest.jsonl (local or any Beam filesystem)
-// and parses it with ParseManifest. A file that is missing, not a regular
-// file or over MaxFileBytes is an error.
+// ReadManifest reads ROOT/manifest.jsonl (local or gs://) and parses it
+// with ParseManifest: the one way every stage reads a dataset's clips. A
+// file that is missing (fsx.ErrNotFound), not a regular file or over
+// MaxFileBytes is an error; a bad line is a Problem.
 func ReadManifest(ctx context.Context, root string, check func(schemas.ManifestRecord) error) ([]schemas.ManifestRecord, []Problem, error) {
-	data, err := ReadFile(ctx, stage.JoinPath(root, ManifestFile), MaxFileBytes)
+	data, err := fsx.ReadFile(ctx, fsx.JoinPath(root, ManifestFile), MaxFileBytes)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -236,49 +239,77 @@ func ReadManifest(ctx context.Context, root string, check func(schemas.ManifestR
 	return recs, probs, nil
 }
 
-// ErrNotExist marks a file that is not there (local or remote).
-var ErrNotExist = errors.New("does not exist")
-
-// ReadFile reads a local file or a Beam filesystem object, at most max
-// bytes; a local path must be a regular file (never a FIFO or a device).
-func ReadFile(ctx context.Context, p string, max int64) ([]byte, error) {
-	var r io.ReadCloser
-	if !stage.IsRemote(p) {
-		st, err := os.Stat(p)
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil, fmt.Errorf("%s: %w", p, ErrNotExist)
-			}
-			return nil, err
-		}
-		if !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s is not a regular file", p)
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		r = f
-	} else {
-		fsys, err := filesystem.New(ctx, p)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", p, err)
-		}
-		defer fsys.Close()
-		if _, err := fsys.Size(ctx, p); err != nil {
-			return nil, fmt.Errorf("%s: %w (%v)", p, ErrNotExist, err)
-		}
-		if r, err = fsys.OpenRead(ctx, p); err != nil {
-			return nil, fmt.Errorf("open %s: %w", p, err)
-		}
-	}
-	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
+// ReadCuratedManifest is ReadManifest for a dataset's own bookkeeping
+// (ParseCuratedManifest, with CheckCurated).
+func ReadCuratedManifest(ctx context.Context, root string) ([]schemas.ManifestRecord, []Problem, error) {
+	data, err := fsx.ReadFile(ctx, fsx.JoinPath(root, ManifestFile), MaxFileBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, err)
+		return nil, nil, err
 	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is over %d bytes", p, max)
+	recs, probs := ParseCuratedManifest(data, CheckCurated)
+	return recs, probs, nil
+}
+
+// ReadRejects reads ROOT/rejected.jsonl with ParseRejects.
+func ReadRejects(ctx context.Context, root string) ([]schemas.RejectRecord, []Problem, error) {
+	data, err := fsx.ReadFile(ctx, fsx.JoinPath(root, RejectedFile), MaxFileBytes)
+	if err != nil {
+		return nil, nil, err
 	}
-	return data, nil
+	recs, probs := ParseRejects(data)
+	return recs, probs, nil
+}
+
+// File is one more file a writer puts beside the record files (refresh's
+// source index and report).
+type File struct {
+	Name string
+	Data []byte
+}
+
+// Write writes a dataset's files into root (a directory or gs:// prefix):
+// manifest.jsonl and rejected.jsonl (in the order given: callers sort), the
+// dataset card, the extra files, and stats.json last, since its presence
+// says the dataset is whole. Each is written temp-then-rename, so a reader
+// never sees a partial file and a retried write replaces rather than
+// duplicates.
+func Write(ctx context.Context, root string, man []schemas.ManifestRecord, rej []schemas.RejectRecord, st schemas.CurateStats, extra ...File) error {
+	manData, err := stage.JSONLines(man)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", ManifestFile, err)
+	}
+	rejData, err := stage.JSONLines(rej)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", RejectedFile, err)
+	}
+	stData, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", StatsFile, err)
+	}
+	files := append([]File{
+		{ManifestFile, manData},
+		{RejectedFile, rejData},
+		{CardFile, []byte(stage.DatasetCard(st, man))},
+	}, extra...)
+	files = append(files, File{StatsFile, append(stData, '\n')})
+	for _, f := range files {
+		if err := fsx.WriteFile(ctx, fsx.JoinPath(root, f.Name), f.Data); err != nil {
+			return fmt.Errorf("write %s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+// ReadStats reads stats.json back from a dataset root.
+func ReadStats(ctx context.Context, root string) (schemas.CurateStats, error) {
+	var st schemas.CurateStats
+	p := fsx.JoinPath(root, StatsFile)
+	data, err := fsx.ReadFile(ctx, p, MaxLineBytes)
+	if err != nil {
+		return st, fmt.Errorf("read %w", err)
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return st, fmt.Errorf("parse %s: %w", p, err)
+	}
+	return st, nil
 }

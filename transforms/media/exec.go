@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"realdpo/transforms/fsx"
+
 	ffmpeg "github.com/u2takey/ffmpeg-go"
 )
 
@@ -40,8 +42,8 @@ var ErrTimeout = errors.New("ffmpeg call timed out")
 // ErrWrite marks a failure to write an output or a temp file (disk full,
 // permissions, a directory in the way): a fault of the machine, never a
 // fact about the footage, so callers fail (and retry) rather than reject
-// the input.
-var ErrWrite = errors.New("cannot write the output")
+// the input. It is fsx's, so a failed copy and a failed encode read alike.
+var ErrWrite = fsx.ErrWrite
 
 // writeErr wraps err as an ErrWrite.
 func writeErr(what string, err error) error { return fmt.Errorf("%s: %w: %w", what, ErrWrite, err) }

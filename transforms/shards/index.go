@@ -6,10 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"realdpo/transforms/fsx"
+
 	// Local paths work without the caller importing anything; gs:// needs
 	// the caller to import beam/io/filesystem/gcs.
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
@@ -20,51 +19,10 @@ import (
 // IndexFile is the name of the index at the root of a pair set.
 const IndexFile = "index.json"
 
-// Join joins a root (local directory or gs:// prefix) and a name.
-func Join(root, name string) string {
-	return strings.TrimSuffix(root, "/") + "/" + name
-}
-
-// Open opens a local path or gs:// object for reading through Beam's
-// filesystem registry. A local path must be a regular file: opening a FIFO
-// could block forever, and a device (a link to /dev/zero) never ends.
-func Open(ctx context.Context, p string) (io.ReadCloser, error) {
-	if !strings.Contains(p, "://") {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", p, err)
-		}
-		if !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("open %s: not a regular file (%v)", p, st.Mode().Type())
-		}
-	}
-	fsys, err := filesystem.New(ctx, p)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", p, err)
-	}
-	r, err := fsys.OpenRead(ctx, p)
-	if err != nil {
-		fsys.Close()
-		return nil, fmt.Errorf("open %s: %w", p, err)
-	}
-	return &closeBoth{r, fsys}, nil
-}
-
-type closeBoth struct {
-	io.ReadCloser
-	fs filesystem.Interface
-}
-
-func (c *closeBoth) Close() error {
-	err := c.ReadCloser.Close()
-	c.fs.Close()
-	return err
-}
-
 // ReadIndex reads and checks index.json.
 func ReadIndex(ctx context.Context, root string) (schemas.ShardIndex, error) {
 	var ix schemas.ShardIndex
-	r, err := Open(ctx, Join(root, IndexFile))
+	r, err := fsx.Open(ctx, fsx.JoinPath(root, IndexFile))
 	if err != nil {
 		return ix, err
 	}
@@ -97,7 +55,7 @@ func WalkShard(ctx context.Context, root string, e schemas.ShardEntry, o ReaderO
 	if _, err := ParseShardName(e.Shard); err != nil {
 		return err
 	}
-	f, err := Open(ctx, Join(root, e.Shard))
+	f, err := fsx.Open(ctx, fsx.JoinPath(root, e.Shard))
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,7 @@
 // Package stage holds the curation stages as plain functions, tested without
 // Beam: probe and classify inputs, analyse them, split them into candidate
 // windows at scene cuts, filter the candidates, normalise the kept ones, and
-// account for and describe the dataset. Package transforms/curate wraps each
+// account for and describe the dataset. Package transforms/curation wraps each
 // in a Beam transform.
 package stage
 

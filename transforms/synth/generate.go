@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"realdpo/schemas"
+	"realdpo/transforms/fsx"
 )
 
 // GroundTruthFile is the name of the ground-truth listing in the output.
@@ -216,26 +217,10 @@ func writeItem(ctx context.Context, c Config, items []item, i int) (schemas.Grou
 	return gt, th, nil
 }
 
-// writeFileAtomic writes through a temp file and a rename so a reader never
-// sees a partial file and a killed run leaves no half-written output.
+// writeFileAtomic writes a local file temp-then-rename (fsx.WriteFile), so
+// a reader never sees a partial file.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	merr := f.Chmod(0o644) // CreateTemp makes 0600 files; footage is shared
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if merr != nil || werr != nil || cerr != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, errors.Join(merr, werr, cerr))
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return fsx.WriteFile(context.Background(), path, data)
 }
 
 // ReadGroundTruth loads a ground_truth.jsonl.

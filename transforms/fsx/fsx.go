@@ -1,4 +1,9 @@
-package stage
+// Package fsx owns file access for every stage: local paths and gs://
+// objects (through Beam's filesystem registry) behind one set of calls:
+// join and relate paths, read bounded, write temp-then-rename (with the
+// retries GCS writes need), copy, hash, remove, list, and one "not found"
+// error. Nothing else in realdpo touches files.
+package fsx
 
 import (
 	"context"
@@ -19,8 +24,6 @@ import (
 
 	"cloud.google.com/go/storage"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
-
-	"realdpo/transforms/media"
 )
 
 // IsRemote reports whether p names an object store path (gs://...) rather
@@ -103,12 +106,12 @@ func Localize(ctx context.Context, src, tmpDir string, maxBytes int64, hash bool
 	}
 	defer r.Close()
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
-		return nil, fmt.Errorf("copy %s: %w: %w", src, media.ErrWrite, err)
+		return nil, fmt.Errorf("copy %s: %w: %w", src, ErrWrite, err)
 	}
 	// The local name carries no part of the remote one: ffmpeg sees a plain temp file.
 	f, err := os.CreateTemp(tmpDir, "src-*")
 	if err != nil {
-		return nil, fmt.Errorf("copy %s: %w: %w", src, media.ErrWrite, err)
+		return nil, fmt.Errorf("copy %s: %w: %w", src, ErrWrite, err)
 	}
 	var lr io.Reader = r
 	if maxBytes > 0 {
@@ -124,7 +127,7 @@ func Localize(ctx context.Context, src, tmpDir string, maxBytes int64, hash bool
 	if err != nil {
 		os.Remove(f.Name())
 		if fw.err != nil {
-			return nil, fmt.Errorf("copy %s: %w: %w", src, media.ErrWrite, err)
+			return nil, fmt.Errorf("copy %s: %w: %w", src, ErrWrite, err)
 		}
 		return nil, fmt.Errorf("copy %s: %w", src, err)
 	}
@@ -307,20 +310,6 @@ func Retry(ctx context.Context, what string, fn func(attempt int) error) error {
 	return fmt.Errorf("%s: gave up after %d attempts: %w", what, RetryAttempts, err)
 }
 
-// Collect drains a Beam iterator (a CoGroupByKey or GroupByKey side) into a
-// slice. Each element is decoded into a fresh value, so no field of one
-// element leaks into the next.
-func Collect[T any](next func(*T) bool) []T {
-	var out []T
-	for {
-		var v T
-		if !next(&v) {
-			return out
-		}
-		out = append(out, v)
-	}
-}
-
 // RemoveStaleTemps deletes the temp files WriteAtomic and the encoders leave
 // when a run is killed mid-write (".NAME.tmp-*") in the given subdirectories
 // of a local root, if they were last written before cutoff, and reports how
@@ -402,4 +391,18 @@ func CheckOutput(stageName, output string, inputs map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// AbsRoot makes a local root absolute (workers may run in another
+// directory) without resolving links; a gs:// root is kept as it is. Both
+// lose a trailing slash.
+func AbsRoot(p string) string {
+	p = strings.TrimSuffix(p, "/")
+	if p == "" || IsRemote(p) {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }

@@ -1,16 +1,16 @@
-package curate
+package curation
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 
+	"realdpo/transforms/fsx"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
@@ -439,7 +439,7 @@ func DedupRecords(man []schemas.ManifestRecord, review schemas.ReviewConfig) (ke
 func RemoveClipFiles(ctx context.Context, root string, ids []string) error {
 	for _, id := range ids {
 		for _, rel := range []string{"clips/" + id + ".mp4", "first_frames/" + id + ".png"} {
-			if err := removeIfExists(ctx, stage.JoinPath(root, rel)); err != nil {
+			if err := fsx.Remove(ctx, fsx.JoinPath(root, rel)); err != nil {
 				return fmt.Errorf("remove %s: %w", rel, err)
 			}
 		}
@@ -477,35 +477,10 @@ func (fn *finaliseFn) ProcessElement(ctx context.Context, id string, recs func(*
 		return nil
 	}
 	for _, rel := range []string{"clips/" + id + ".mp4", "first_frames/" + id + ".png"} {
-		if err := removeIfExists(ctx, stage.JoinPath(fn.Output, rel)); err != nil {
+		if err := fsx.Remove(ctx, fsx.JoinPath(fn.Output, rel)); err != nil {
 			return fmt.Errorf("remove rejected %s: %w", rel, err) // storage trouble: let the runner retry
 		}
 	}
 	count(ctx, "clip_files_removed")
-	return nil
-}
-
-func removeIfExists(ctx context.Context, p string) error {
-	if !stage.IsRemote(p) {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
-	fsys, err := filesystem.New(ctx, p)
-	if err != nil {
-		return err
-	}
-	defer fsys.Close()
-	rm, ok := fsys.(filesystem.Remover)
-	if !ok {
-		return fmt.Errorf("filesystem for %s cannot remove files", p)
-	}
-	if err := rm.Remove(ctx, p); err != nil {
-		if _, serr := fsys.Size(ctx, p); serr != nil {
-			return nil // already gone
-		}
-		return err
-	}
 	return nil
 }

@@ -1,13 +1,15 @@
-package curate
+// Package curation holds the curate stage's DoFns and PTransforms: input
+// matching, probe, analysis, cutting, normalising, captioning, dedup
+// wiring, the review of rejected clips and the one dataset writer. The
+// plain functions they call live in package stage; the graph in
+// pipelines/curate.
+package curation
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +18,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"realdpo/transforms/dataset"
+	"realdpo/transforms/fsx"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
@@ -30,26 +35,26 @@ import (
 )
 
 func init() {
-	beam.RegisterType(reflect.TypeOf((*ListedFile)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*fsx.File)(nil)).Elem())
 	for _, t := range []any{schemas.SourceFile{}, schemas.ProbedSource{}, schemas.Candidate{}, schemas.ManifestRecord{}, schemas.RejectRecord{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
-	dofn.DoFn3x1[context.Context, string, func(ListedFile), error](&listFn{})
-	register.Function1x2[ListedFile, string, ListedFile](keyByStem)
-	dofn.DoFn4x1[context.Context, string, func(*ListedFile) bool, func(schemas.SourceFile), error](&sidecarFn{})
+	dofn.DoFn3x1[context.Context, string, func(fsx.File), error](&listFn{})
+	register.Function1x2[fsx.File, string, fsx.File](keyByStem)
+	dofn.DoFn4x1[context.Context, string, func(*fsx.File) bool, func(schemas.SourceFile), error](&sidecarFn{})
 	dofn.DoFn4x1[context.Context, schemas.SourceFile, func(schemas.ProbedSource), func(schemas.RejectRecord), error](&probeFn{})
 	dofn.DoFn4x1[context.Context, schemas.ProbedSource, func(schemas.Candidate), func(schemas.RejectRecord), error](&analyseFn{})
 	dofn.DoFn4x0[context.Context, schemas.Candidate, func(schemas.Candidate), func(schemas.RejectRecord)](&filterFn{})
 	dofn.DoFn4x1[context.Context, schemas.Candidate, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&normaliseFn{})
 	dofn.DoFn5x1[context.Context, []byte, func(*schemas.SourceFile) bool, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, error](&writeFn{})
 
-	register.Emitter1[ListedFile]()
+	register.Emitter1[fsx.File]()
 	register.Emitter1[schemas.SourceFile]()
 	register.Emitter1[schemas.ProbedSource]()
 	register.Emitter1[schemas.Candidate]()
 	register.Emitter1[schemas.ManifestRecord]()
 	register.Emitter1[schemas.RejectRecord]()
-	register.Iter1[ListedFile]()
+	register.Iter1[fsx.File]()
 	register.Iter1[schemas.SourceFile]()
 	register.Iter1[schemas.ManifestRecord]()
 	register.Iter1[schemas.RejectRecord]()
@@ -58,14 +63,6 @@ func init() {
 const counterNS = "curate"
 
 func count(ctx context.Context, name string) { beam.NewCounter(counterNS, name).Inc(ctx, 1) }
-
-// ListedFile is one file found under the input root.
-type ListedFile struct {
-	Path  string
-	Rel   string
-	Size  int64
-	Error string // set when the file was listed but cannot be used
-}
 
 // MatchInputs lists every file under root (a local directory, recursively,
 // or a gs://bucket/prefix) and pairs each video with its NAME.json and
@@ -83,98 +80,15 @@ func MatchInputs(s beam.Scope, root string) beam.PCollection {
 
 type listFn struct{}
 
-func (fn *listFn) ProcessElement(ctx context.Context, root string, emit func(ListedFile)) error {
-	return ListFiles(ctx, root, emit)
+func (fn *listFn) ProcessElement(ctx context.Context, root string, emit func(fsx.File)) error {
+	return fsx.List(ctx, root, emit)
 }
 
-// ListFiles lists every file under root, a local directory (recursively) or
-// a gs:// prefix, the way the pipeline matches its inputs (refresh lists
-// with it too): a local file that is not regular (a FIFO, a device, a
-// dangling link) is listed with an Error instead of being opened, and a
-// symlink to a directory is not followed.
-func ListFiles(ctx context.Context, root string, emit func(ListedFile)) error {
-	if stage.IsRemote(root) {
-		fsys, err := filesystem.New(ctx, root)
-		if err != nil {
-			return fmt.Errorf("match %s: %w", root, err)
-		}
-		defer fsys.Close()
-		prefix := strings.TrimSuffix(root, "/") + "/"
-		files, err := fsys.List(ctx, escapeGlob(prefix)+"**")
-		if err != nil {
-			return fmt.Errorf("match %s: %w", root, err)
-		}
-		for _, f := range files {
-			if strings.HasSuffix(f, "/") {
-				continue // a "directory" placeholder object
-			}
-			lf := ListedFile{Path: f, Rel: strings.TrimPrefix(f, prefix)}
-			if sz, err := fsys.Size(ctx, f); err != nil {
-				lf.Error = err.Error()
-			} else {
-				lf.Size = sz
-			}
-			emit(lf)
-		}
-		return nil
-	}
-	st, err := os.Stat(root)
-	if err != nil {
-		return fmt.Errorf("match %s: %w", root, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("match %s: input must be a directory", root)
-	}
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		rel := stage.RelPath(root, p)
-		if err != nil {
-			if p == root {
-				return err
-			}
-			// An unreadable subdirectory or file is recorded, not fatal.
-			emit(ListedFile{Path: p, Rel: rel, Error: err.Error()})
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() {
-			return nil
-		}
-		lf := ListedFile{Path: p, Rel: rel}
-		info, err := os.Stat(p) // follows symlinks: a dangling one is an error
-		switch {
-		case err != nil:
-			lf.Error = err.Error()
-		case info.IsDir():
-			return nil // a symlink to a directory: not followed, to avoid loops
-		case !info.Mode().IsRegular():
-			lf.Error = fmt.Sprintf("not a regular file (%v)", info.Mode().Type())
-		default:
-			lf.Size = info.Size()
-		}
-		emit(lf)
-		return nil
-	})
-}
-
-// escapeGlob quotes glob metacharacters in a literal prefix.
-func escapeGlob(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		if strings.ContainsRune(`*?[]\`, c) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-func keyByStem(f ListedFile) (string, ListedFile) { return GroupKey(f), f }
+func keyByStem(f fsx.File) (string, fsx.File) { return GroupKey(f), f }
 
 // GroupKey is the stem a file belongs to: a video's NAME.json and NAME.txt
 // sidecars share its key.
-func GroupKey(f ListedFile) string {
+func GroupKey(f fsx.File) string {
 	if _, stem := stage.SidecarKind(f.Rel); stem != "" {
 		return stem
 	}
@@ -185,12 +99,12 @@ type sidecarFn struct {
 	Root string
 }
 
-func (fn *sidecarFn) ProcessElement(ctx context.Context, stem string, files func(*ListedFile) bool, emit func(schemas.SourceFile)) error {
-	var group []ListedFile
-	var f ListedFile
+func (fn *sidecarFn) ProcessElement(ctx context.Context, stem string, files func(*fsx.File) bool, emit func(schemas.SourceFile)) error {
+	var group []fsx.File
+	var f fsx.File
 	for files(&f) {
 		group = append(group, f)
-		f = ListedFile{}
+		f = fsx.File{}
 	}
 	for _, src := range SourcesOf(ctx, group) {
 		count(ctx, "inputs")
@@ -205,9 +119,9 @@ func (fn *sidecarFn) ProcessElement(ctx context.Context, stem string, files func
 // device), their facts applied and any read failure recorded on the source
 // as SidecarError. Metadata files and sidecars without a video make no
 // source. Sorted by relative path.
-func SourcesOf(ctx context.Context, group []ListedFile) []schemas.SourceFile {
-	var videos []ListedFile
-	side := map[string]ListedFile{}
+func SourcesOf(ctx context.Context, group []fsx.File) []schemas.SourceFile {
+	var videos []fsx.File
+	side := map[string]fsx.File{}
 	for _, f := range group {
 		if stage.IsMetadata(f.Rel) {
 			count(ctx, "ignored_metadata_files")
@@ -229,7 +143,7 @@ func SourcesOf(ctx context.Context, group []ListedFile) []schemas.SourceFile {
 	}
 	var jsonData, txtData []byte
 	var readErrs []string
-	read := func(lf ListedFile) []byte {
+	read := func(lf fsx.File) []byte {
 		if lf.Error != "" {
 			readErrs = append(readErrs, fmt.Sprintf("sidecar %s: %s", lf.Rel, lf.Error))
 			return nil
@@ -273,7 +187,7 @@ func ReadSidecar(ctx context.Context, p string) ([]byte, error) { return readSma
 
 func readSmall(ctx context.Context, p string) ([]byte, error) {
 	var r io.ReadCloser
-	if stage.IsRemote(p) {
+	if fsx.IsRemote(p) {
 		fsys, err := filesystem.New(ctx, p)
 		if err != nil {
 			return nil, err
@@ -364,7 +278,7 @@ func (fn *probeFn) ProcessElement(ctx context.Context, src schemas.SourceFile, e
 		rej(rec)
 		return nil
 	}
-	loc, err := stage.Localize(ctx, src.Path, tempDir(), th.MaxBytes, true)
+	loc, err := fsx.Localize(ctx, src.Path, tempDir(), th.MaxBytes, true)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -421,7 +335,7 @@ func (fn *analyseFn) ProcessElement(ctx context.Context, ps schemas.ProbedSource
 		rec.Scores = sc
 		rej(rec)
 	}
-	loc, err := stage.Localize(ctx, ps.Source.Path, tempDir(), th.MaxBytes, false)
+	loc, err := fsx.Localize(ctx, ps.Source.Path, tempDir(), th.MaxBytes, false)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -518,7 +432,7 @@ func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, 
 			Reason: schemas.ReasonEncode, Detail: stage.ShortErr(err), Candidate: c.Index, StartS: c.StartS, EndS: c.EndS,
 			SourceInfo: c.Info, Scores: c.Scores})
 	}
-	loc, err := stage.Localize(ctx, c.Source.Path, tempDir(), th.MaxBytes, false)
+	loc, err := fsx.Localize(ctx, c.Source.Path, tempDir(), th.MaxBytes, false)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -532,9 +446,9 @@ func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, 
 	defer loc.Cleanup()
 	// Local outputs are encoded in place (the encoder renames its temp file);
 	// remote ones are encoded to a private temp dir and uploaded.
-	clipPath, pngPath := stage.JoinPath(fn.Cfg.Output, clipRel), stage.JoinPath(fn.Cfg.Output, pngRel)
+	clipPath, pngPath := fsx.JoinPath(fn.Cfg.Output, clipRel), fsx.JoinPath(fn.Cfg.Output, pngRel)
 	var work string
-	if stage.IsRemote(fn.Cfg.Output) {
+	if fsx.IsRemote(fn.Cfg.Output) {
 		if err := os.MkdirAll(tempDir(), 0o755); err != nil {
 			return err
 		}
@@ -560,10 +474,10 @@ func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, 
 		return nil
 	}
 	if work != "" {
-		if err := stage.CopyLocalAtomic(ctx, clipPath, stage.JoinPath(fn.Cfg.Output, clipRel)); err != nil {
+		if err := fsx.CopyLocalAtomic(ctx, clipPath, fsx.JoinPath(fn.Cfg.Output, clipRel)); err != nil {
 			return fmt.Errorf("upload %s: %w", clipRel, err) // storage trouble: let the runner retry
 		}
-		if err := stage.CopyLocalAtomic(ctx, pngPath, stage.JoinPath(fn.Cfg.Output, pngRel)); err != nil {
+		if err := fsx.CopyLocalAtomic(ctx, pngPath, fsx.JoinPath(fn.Cfg.Output, pngRel)); err != nil {
 			return fmt.Errorf("upload %s: %w", pngRel, err)
 		}
 	}
@@ -579,14 +493,6 @@ func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, 
 	})
 	return nil
 }
-
-// Output file names under the output root.
-const (
-	ManifestFile = "manifest.jsonl"
-	RejectedFile = "rejected.jsonl"
-	StatsFile    = "stats.json"
-	CardFile     = "README.md"
-)
 
 // WriteDataset gathers every source, manifest record and reject in one
 // writer (the run's records fit in memory: a few KB each) and writes
@@ -609,10 +515,10 @@ func (fn *writeFn) ProcessElement(ctx context.Context, _ []byte, srcIt func(*sch
 	manIt func(*schemas.ManifestRecord) bool, rejIt func(*schemas.RejectRecord) bool) error {
 	sources, man, rej := stage.Collect(srcIt), stage.Collect(manIt), stage.Collect(rejIt)
 	stage.SortRecords(sources, man, rej)
-	if !stage.IsRemote(fn.Cfg.Output) {
+	if !fsx.IsRemote(fn.Cfg.Output) {
 		// Every clip of this run is written by now: what is left of killed
 		// runs' temp files can go.
-		removed, err := stage.RemoveStaleTemps(fn.Cfg.Output, []string{"clips", "first_frames", "."}, time.Unix(0, fn.BuiltUnixNano))
+		removed, err := fsx.RemoveStaleTemps(fn.Cfg.Output, []string{"clips", "first_frames", "."}, time.Unix(0, fn.BuiltUnixNano))
 		if err != nil {
 			slog.Warn("curate: could not remove stale temp files", "output", fn.Cfg.Output, "err", err)
 		}
@@ -623,58 +529,9 @@ func (fn *writeFn) ProcessElement(ctx context.Context, _ []byte, srcIt func(*sch
 	}
 	st := stage.ComputeStats(fn.Cfg.Profile, fn.Cfg.Thresholds, sources, man, rej)
 	stage.Advise(&st, fn.Cfg)
-	manData, err := stage.JSONLines(man)
-	if err != nil {
+	if err := dataset.Write(ctx, fn.Cfg.Output, man, rej, st); err != nil {
 		return err
-	}
-	rejData, err := stage.JSONLines(rej)
-	if err != nil {
-		return err
-	}
-	stData, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	files := []struct {
-		name string
-		data []byte
-	}{
-		{ManifestFile, manData},
-		{RejectedFile, rejData},
-		{CardFile, []byte(stage.DatasetCard(st, man))},
-		// stats.json last: its presence says the run finished.
-		{StatsFile, append(stData, '\n')},
-	}
-	for _, f := range files {
-		if err := stage.WriteAtomic(ctx, stage.JoinPath(fn.Cfg.Output, f.name), bytes.NewReader(f.data)); err != nil {
-			return fmt.Errorf("write %s: %w", f.name, err)
-		}
 	}
 	slog.Info("curate: wrote dataset", "output", fn.Cfg.Output, "accounting", st.AccountingLine())
 	return nil
-}
-
-// ReadStats reads stats.json back from an output root.
-func ReadStats(ctx context.Context, output string) (schemas.CurateStats, error) {
-	var st schemas.CurateStats
-	p := stage.JoinPath(output, StatsFile)
-	var data []byte
-	var err error
-	if stage.IsRemote(p) {
-		fsys, ferr := filesystem.New(ctx, p)
-		if ferr != nil {
-			return st, ferr
-		}
-		defer fsys.Close()
-		data, err = filesystem.Read(ctx, fsys, p)
-	} else {
-		data, err = os.ReadFile(p)
-	}
-	if err != nil {
-		return st, fmt.Errorf("read %s: %w", p, err)
-	}
-	if err := json.Unmarshal(data, &st); err != nil {
-		return st, fmt.Errorf("parse %s: %w", p, err)
-	}
-	return st, nil
 }

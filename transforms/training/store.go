@@ -1,21 +1,16 @@
-package train
+package training
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path"
 	"sort"
 	"strings"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"realdpo/transforms/fsx"
 
 	"realdpo/schemas"
-	"realdpo/transforms/stage"
 )
 
 // Output layout, relative to --output.
@@ -61,61 +56,28 @@ type store struct {
 	tmp  string // local scratch
 }
 
-func (s *store) path(rel string) string { return stage.JoinPath(s.root, rel) }
+func (s *store) path(rel string) string { return fsx.JoinPath(s.root, rel) }
 
 func (s *store) write(ctx context.Context, rel string, data []byte) error {
-	return stage.WriteAtomic(ctx, s.path(rel), bytes.NewReader(data))
+	return fsx.WriteFile(ctx, s.path(rel), data)
 }
 
 // writeLocal moves a finished local file into the run directory.
 func (s *store) writeLocal(ctx context.Context, rel, local string) error {
-	if !stage.IsRemote(s.root) {
-		dst := s.path(rel)
-		if err := os.MkdirAll(path.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		if err := os.Rename(local, dst); err == nil {
-			return nil
-		}
-	}
-	defer os.Remove(local)
-	return stage.CopyLocalAtomic(ctx, local, s.path(rel))
+	return fsx.MoveLocal(ctx, local, s.path(rel))
 }
 
-// read returns a file's bytes, or os.ErrNotExist (wrapped) when absent.
+// maxRunFile bounds a run file read whole (metrics, summary, state).
+const maxRunFile = 1 << 30
+
+// read returns a file's bytes, or an fsx.ErrNotFound (wrapped) when absent.
 func (s *store) read(ctx context.Context, rel string) ([]byte, error) {
-	p := s.path(rel)
-	fsys, err := filesystem.New(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	defer fsys.Close()
-	if !stage.IsRemote(p) {
-		b, err := os.ReadFile(p)
-		return b, err
-	}
-	names, err := fsys.List(ctx, p)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", p, err)
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("%s: %w", p, os.ErrNotExist)
-	}
-	r, err := fsys.OpenRead(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return io.ReadAll(r)
+	return fsx.ReadFile(ctx, s.path(rel), maxRunFile)
 }
 
 // localCopy gives a local path for rel (the file itself when local).
 func (s *store) localCopy(ctx context.Context, rel string) (string, func(), error) {
-	p := s.path(rel)
-	if !stage.IsRemote(p) {
-		return p, func() {}, nil
-	}
-	l, err := stage.Localize(ctx, p, s.tmp, 0, false)
+	l, err := fsx.Localize(ctx, s.path(rel), s.tmp, 0, false)
 	if err != nil {
 		return "", nil, err
 	}
@@ -124,18 +86,9 @@ func (s *store) localCopy(ctx context.Context, rel string) (string, func(), erro
 
 // steps lists the steps of files named prefix+%08d+suffix under dir, sorted.
 func (s *store) steps(ctx context.Context, dir, prefix, suffix string) ([]int, error) {
-	glob := s.path(dir + "/" + prefix + "*" + suffix)
-	fsys, err := filesystem.New(ctx, glob)
+	names, err := fsx.Glob(ctx, s.path(dir+"/"+prefix+"*"+suffix))
 	if err != nil {
 		return nil, err
-	}
-	defer fsys.Close()
-	names, err := fsys.List(ctx, glob)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("list %s: %w", glob, err)
 	}
 	var out []int
 	for _, n := range names {
@@ -147,19 +100,7 @@ func (s *store) steps(ctx context.Context, dir, prefix, suffix string) ([]int, e
 	return out, nil
 }
 
-func (s *store) remove(ctx context.Context, rel string) error {
-	p := s.path(rel)
-	fsys, err := filesystem.New(ctx, p)
-	if err != nil {
-		return err
-	}
-	defer fsys.Close()
-	rm, ok := fsys.(filesystem.Remover)
-	if !ok {
-		return fmt.Errorf("remove %s: filesystem cannot remove", p)
-	}
-	return rm.Remove(ctx, p)
-}
+func (s *store) remove(ctx context.Context, rel string) error { return fsx.Remove(ctx, s.path(rel)) }
 
 func sortRejects(rs []schemas.TrainReject) {
 	sort.Slice(rs, func(i, j int) bool {
@@ -177,5 +118,5 @@ func jsonLine(v any) ([]byte, error) {
 
 // ReadFile reads a file of a run directory (local or gs://).
 func ReadFile(ctx context.Context, root, rel string) ([]byte, error) {
-	return (&store{root: root}).read(ctx, rel)
+	return fsx.ReadFile(ctx, fsx.JoinPath(root, rel), maxRunFile)
 }

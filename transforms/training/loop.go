@@ -1,8 +1,9 @@
-// Package train is RealDPO training as Beam transforms: pair shards are
+// Package training owns RealDPO training as Beam transforms and the run
+// directory it writes (checkpoints, metrics, summary): pair shards are
 // streamed with the shard reader and decoded to the model's size in
 // parallel, then one Gorgonia training DoFn takes the steps, checkpointing
 // and resuming from the run directory.
-package train
+package training
 
 import (
 	"bufio"
@@ -26,10 +27,11 @@ import (
 	"strings"
 	"time"
 
+	"realdpo/transforms/fsx"
+
 	"realdpo/model"
 	"realdpo/schemas"
 	"realdpo/transforms/generate"
-	"realdpo/transforms/stage"
 )
 
 // Defaults for the tiny preset (see the README's `realdpo train` section
@@ -90,7 +92,7 @@ func Validate(c schemas.TrainConfig) error {
 			return fmt.Errorf("train: --beta %g must be positive, --sft_weight %g non-negative, --reduction %q sum or mean", c.Beta, c.SFTWeight, c.Reduction)
 		}
 	}
-	return stage.CheckOutput("train", c.Output, map[string]string{"--pairs": c.Pairs})
+	return fsx.CheckOutput("train", c.Output, map[string]string{"--pairs": c.Pairs})
 }
 
 // TrainOptions are the model's optimiser and loss settings for c.
@@ -118,8 +120,8 @@ func LoadInit(ctx context.Context, init string) (*model.Model, error) {
 		return model.LoadBase()
 	}
 	p := init
-	if stage.IsRemote(init) {
-		l, err := stage.Localize(ctx, init, filepath.Join(os.TempDir(), "realdpo-train"), 0, false)
+	if fsx.IsRemote(init) {
+		l, err := fsx.Localize(ctx, init, filepath.Join(os.TempDir(), "realdpo-train"), 0, false)
 		if err != nil {
 			return nil, fmt.Errorf("train: --init: %w", err)
 		}
@@ -550,7 +552,7 @@ func readMetrics(ctx context.Context, st *store, upTo int) ([]schemas.TrainMetri
 	}
 	b, err := st.read(ctx, MetricsFile)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		if fsx.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, err
