@@ -21,7 +21,6 @@ import (
 	"realdpo/transforms/fsx"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
@@ -916,17 +915,8 @@ func writeReport(ctx context.Context, out string, issues []schemas.PairIssue) er
 // larger plan's) and temp files a killed run left, so the directory holds
 // exactly what index.json lists. Failures only leave litter: logged.
 func removeStale(ctx context.Context, out string, n int) {
-	fsys, err := filesystem.New(ctx, out)
-	if err != nil {
-		return
-	}
-	defer fsys.Close()
-	rm, ok := fsys.(filesystem.Remover)
-	if !ok {
-		return
-	}
 	for _, pat := range []string{"pairs-*", ".pairs-*"} {
-		files, err := fsys.List(ctx, strings.TrimSuffix(out, "/")+"/"+pat)
+		files, err := fsx.Glob(ctx, fsx.JoinPath(out, pat))
 		if err != nil {
 			continue
 		}
@@ -938,7 +928,7 @@ func removeStale(ctx context.Context, out string, n int) {
 				stale = i >= n && (base == shards.ShardName(i) || base == shards.StatsName(i))
 			}
 			if stale {
-				if err := rm.Remove(ctx, f); err != nil {
+				if err := fsx.Remove(ctx, f); err != nil {
 					slog.Warn("pairs: could not remove a stale file", "file", f, "err", err)
 				}
 			}

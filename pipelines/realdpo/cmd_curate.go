@@ -12,6 +12,7 @@ import (
 
 	"realdpo/pipelines/curate"
 	"realdpo/schemas"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"
 )
@@ -145,7 +146,7 @@ func curateConfig() (schemas.CurateConfig, error) {
 	}
 	topics, topicsFile := cfg.Review.Topics, cfg.Review.TopicsFile
 	if curateFlags.topics != "" {
-		data, err := os.ReadFile(curateFlags.topics)
+		data, err := fsx.ReadFile(context.Background(), curateFlags.topics, topic.MaxFileBytes)
 		if err != nil {
 			return cfg, fmt.Errorf("curate: --topics: %w", err)
 		}

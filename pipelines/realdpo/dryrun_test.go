@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"realdpo/transforms/dataset"
+
 	df "google.golang.org/api/dataflow/v1b3"
 )
 
@@ -59,7 +61,7 @@ func dryRunArgs(dir string) map[string]dryRunCase {
 	os.MkdirAll(in, 0o755)
 	held := filepath.Join(dir, "heldout")
 	os.MkdirAll(held, 0o755)
-	os.WriteFile(filepath.Join(held, "manifest.jsonl"), []byte(`{"id":"c1","clip":"clips/c1.mp4","first_frame":"first_frames/c1.png",`+
+	os.WriteFile(filepath.Join(held, dataset.ManifestFile), []byte(`{"id":"c1","clip":"clips/c1.mp4","first_frame":"first_frames/c1.png",`+
 		`"caption":"a person waving","frames":17,"fps":8,"width":96,"height":64}`+"\n"), 0o644)
 	return map[string]dryRunCase{
 		"curate": {[]string{"--input=" + in, "--output=gs://bucket/dataset", "--profile=demo"},

@@ -13,7 +13,7 @@ import (
 func TestRefusedCommandLines(t *testing.T) {
 	dir := t.TempDir()
 	raw := mkdir(t, dir, "raw")
-	ds := dataset(t, dir)
+	ds := datasetWith(t, dir)
 	neg := negatives(t, dir)
 	ps := pairSet(t, dir, 0)
 	if err := os.Symlink(raw, filepath.Join(dir, "link-to-raw")); err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/shards"
 )
 
@@ -43,7 +44,7 @@ func TestEveryStageOnEmptyAndAllRejected(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	curateFiles := []string{"manifest.jsonl", "rejected.jsonl", "stats.json", "README.md"}
+	curateFiles := []string{dataset.ManifestFile, dataset.RejectedFile, dataset.StatsFile, dataset.CardFile}
 	negFiles := []string{"negatives.jsonl", "negatives_failed.jsonl", "negatives_stats.json"}
 	pairsFiles := []string{"index.json", "pairs_report.jsonl", "pairs_stats.json"}
 	cases := []zeroCase{
@@ -64,16 +65,16 @@ func TestEveryStageOnEmptyAndAllRejected(t *testing.T) {
 			return []string{"refresh", "--input=" + in, "--dataset_root=" + root, "--profile=demo"}, root
 		}, line: []string{"inputs=2 = accepted=0 + rejected=2"}, files: []string{"LATEST"}},
 		{name: "negatives/empty", args: func(t *testing.T, dir string) ([]string, string) {
-			ds, out := dataset(t, dir), filepath.Join(dir, "neg")
+			ds, out := datasetWith(t, dir), filepath.Join(dir, "neg")
 			return []string{"negatives", "--dataset=" + ds, "--output=" + out, "--steps=1"}, out
 		}, line: []string{"clips=0 negatives=0 (of 0) failures=0"}, files: negFiles},
 		{name: "negatives/all-rejected", args: func(t *testing.T, dir string) ([]string, string) {
-			ds, out := dataset(t, dir, `{"id":"../escape","clip":"clips/a.mp4","first_frame":"first_frames/a.png","caption":"a person","frames":17,"fps":8,"width":96,"height":64}`,
+			ds, out := datasetWith(t, dir, `{"id":"../escape","clip":"clips/a.mp4","first_frame":"first_frames/a.png","caption":"a person","frames":17,"fps":8,"width":96,"height":64}`,
 				`{"id":"b","clip":"clips/b.mp4","caption":"a person","frames":17,"fps":8,"width":96,"height":64}`), filepath.Join(dir, "neg")
 			return []string{"negatives", "--dataset=" + ds, "--output=" + out, "--steps=1"}, out
 		}, line: []string{"clips=0 negatives=0 (of 0) failures=2"}, files: negFiles},
 		{name: "pairs/empty", args: func(t *testing.T, dir string) ([]string, string) {
-			ds, neg, out := dataset(t, dir), negatives(t, dir), filepath.Join(dir, "pairs")
+			ds, neg, out := datasetWith(t, dir), negatives(t, dir), filepath.Join(dir, "pairs")
 			return []string{"pairs", "--dataset=" + ds, "--negatives=" + neg, "--output=" + out}, out
 		}, line: []string{"pairs=0 shards=0 issues=0 unpaired=0", "no pair formed"}, files: pairsFiles, absent: []string{"pairs-000000.tar"}},
 		// The issue's case: negatives --per_clip=2, then pairs with its
@@ -92,24 +93,24 @@ func TestEveryStageOnEmptyAndAllRejected(t *testing.T) {
 			return []string{"train", "--pairs=" + ps, "--output=" + out, "--steps=1"}, out
 		}, code: 1, line: []string{"no usable pairs", "2 rejected", "rejects.jsonl"}, files: []string{"rejects.jsonl"}, absent: []string{"final.safetensors"}},
 		{name: "eval/empty", args: func(t *testing.T, dir string) ([]string, string) {
-			ds, out := dataset(t, dir), filepath.Join(dir, "eval")
+			ds, out := datasetWith(t, dir), filepath.Join(dir, "eval")
 			return []string{"eval", "--dataset=" + ds, "--output=" + out, "--steps=1"}, out
 		}, code: 1, line: []string{"lists no usable clips"}, absent: []string{"report.json"}},
 		{name: "eval/all-rejected", args: func(t *testing.T, dir string) ([]string, string) {
-			ds, out := dataset(t, dir, `{"id":"a","clip":"clips/a.mp4","first_frame":"first_frames/a.png","caption":"a person","frames":17,"fps":8,"width":96,"height":64}`,
+			ds, out := datasetWith(t, dir, `{"id":"a","clip":"clips/a.mp4","first_frame":"first_frames/a.png","caption":"a person","frames":17,"fps":8,"width":96,"height":64}`,
 				`{"id":"b","clip":"clips/b.mp4","first_frame":"first_frames/b.png","caption":"a person","frames":17,"fps":8,"width":96,"height":64}`), filepath.Join(dir, "eval")
 			return []string{"eval", "--dataset=" + ds, "--output=" + out, "--steps=1"}, out
 		}, code: 1, line: []string{"no real clip could be decoded (2 rejects)", "report.json"}, files: []string{"report.json", "report.html"}},
 		// experiment chains negatives, pairs, train and eval: no pair to train
 		// on stops it at train, with train's line.
 		{name: "experiment/empty", args: func(t *testing.T, dir string) ([]string, string) {
-			ds, held, out := dataset(t, mkdir(t, dir, "train")), dataset(t, mkdir(t, dir, "held")), filepath.Join(dir, "exp")
+			ds, held, out := datasetWith(t, mkdir(t, dir, "train")), datasetWith(t, mkdir(t, dir, "held")), filepath.Join(dir, "exp")
 			return []string{"experiment", "--dataset=" + ds, "--heldout=" + held, "--output=" + out, "--seeds=1"}, out
 		}, code: 1, line: []string{"no pairs"}, absent: []string{"report.json"}},
 		{name: "experiment/all-rejected", args: func(t *testing.T, dir string) ([]string, string) {
-			ds := dataset(t, mkdir(t, dir, "train"), `{"id":"../escape","clip":"clips/a.mp4","first_frame":"first_frames/a.png","caption":"a person","frames":17,"fps":8,"width":96,"height":64}`,
+			ds := datasetWith(t, mkdir(t, dir, "train"), `{"id":"../escape","clip":"clips/a.mp4","first_frame":"first_frames/a.png","caption":"a person","frames":17,"fps":8,"width":96,"height":64}`,
 				`{"id":"b","clip":"clips/b.mp4","caption":"a person","frames":17,"fps":8,"width":96,"height":64}`)
-			held, out := dataset(t, mkdir(t, dir, "held")), filepath.Join(dir, "exp")
+			held, out := datasetWith(t, mkdir(t, dir, "held")), filepath.Join(dir, "exp")
 			return []string{"experiment", "--dataset=" + ds, "--heldout=" + held, "--output=" + out, "--seeds=1"}, out
 		}, code: 1, line: []string{"no pairs"}, files: []string{"negatives/negatives_failed.jsonl"}, absent: []string{"report.json"}},
 	}
@@ -211,14 +212,14 @@ func junkFootage(t *testing.T, dir string) string {
 	return in
 }
 
-// dataset is a curated dataset root whose manifest holds lines.
-func dataset(t *testing.T, dir string, lines ...string) string {
+// datasetWith is a curated dataset root whose manifest holds lines.
+func datasetWith(t *testing.T, dir string, lines ...string) string {
 	ds := mkdir(t, dir, "ds")
 	var b strings.Builder
 	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
-	writeFile(t, filepath.Join(ds, "manifest.jsonl"), []byte(b.String()))
+	writeFile(t, filepath.Join(ds, dataset.ManifestFile), []byte(b.String()))
 	return ds
 }
 
@@ -269,7 +270,7 @@ func twoNegativesEach(t *testing.T, dir string, ids ...string) (ds, neg string) 
 			recs.Write(append(r, '\n'))
 		}
 	}
-	writeFile(t, filepath.Join(ds, "manifest.jsonl"), man.Bytes())
+	writeFile(t, filepath.Join(ds, dataset.ManifestFile), man.Bytes())
 	writeFile(t, filepath.Join(neg, "negatives.jsonl"), recs.Bytes())
 	return ds, neg
 }

@@ -20,7 +20,6 @@ import (
 	"realdpo/transforms/fsx"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/pipelines/curate"
@@ -391,23 +390,11 @@ func parseLatest(root string, data []byte) (string, error) {
 	return v, nil
 }
 
-// writeLatest points LATEST at version: temp-then-rename locally; on GCS a
-// single object write is atomic (readers see the old or the new object).
+// writeLatest points LATEST at version, temp-then-rename (on GCS an upload
+// and a server-side copy, each retried: rewriting the pointer is
+// idempotent).
 func writeLatest(ctx context.Context, root, version string) error {
-	p := fsx.JoinPath(root, LatestFile)
-	if !fsx.IsRemote(p) {
-		return fsx.WriteAtomic(ctx, p, strings.NewReader(version+"\n"))
-	}
-	fsys, err := filesystem.New(ctx, p)
-	if err != nil {
-		return err
-	}
-	defer fsys.Close()
-	// Rewriting the same pointer is idempotent, so transient failures
-	// (which the storage client does not retry for uploads) are retried.
-	return fsx.Retry(ctx, "write "+p, func(int) error {
-		return filesystem.Write(ctx, fsys, p, []byte(version+"\n"))
-	})
+	return fsx.WriteFile(ctx, fsx.JoinPath(root, LatestFile), []byte(version+"\n"))
 }
 
 type prevVersion struct {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -23,7 +22,6 @@ import (
 	"realdpo/transforms/fsx"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
@@ -186,34 +184,9 @@ func SourcesOf(ctx context.Context, group []fsx.File) []schemas.SourceFile {
 func ReadSidecar(ctx context.Context, p string) ([]byte, error) { return readSmall(ctx, p) }
 
 func readSmall(ctx context.Context, p string) ([]byte, error) {
-	var r io.ReadCloser
-	if fsx.IsRemote(p) {
-		fsys, err := filesystem.New(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		defer fsys.Close()
-		if r, err = fsys.OpenRead(ctx, p); err != nil {
-			return nil, fmt.Errorf("read sidecar %s: %w", p, err)
-		}
-	} else {
-		st, err := os.Stat(p)
-		if err != nil || !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("read sidecar %s: not a readable file", p)
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, fmt.Errorf("read sidecar %s: %w", p, err)
-		}
-		r = f
-	}
-	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, stage.MaxSidecarBytes+1))
+	data, err := fsx.ReadFile(ctx, p, stage.MaxSidecarBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read sidecar %s: %w", p, err)
-	}
-	if len(data) > stage.MaxSidecarBytes {
-		return nil, fmt.Errorf("sidecar %s is over %d bytes", p, stage.MaxSidecarBytes)
+		return nil, fmt.Errorf("read sidecar: %w", err)
 	}
 	return data, nil
 }

@@ -136,6 +136,27 @@ func Exists(ctx context.Context, p string) (bool, error) {
 	return false, err
 }
 
+// Size is the length of a file or object; a missing one is ErrNotFound.
+func Size(ctx context.Context, p string) (int64, error) {
+	if !IsRemote(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return 0, notFound(p, err)
+		}
+		return st.Size(), nil
+	}
+	fsys, err := filesystem.New(ctx, p)
+	if err != nil {
+		return 0, err
+	}
+	defer fsys.Close()
+	n, err := fsys.Size(ctx, p)
+	if err != nil {
+		return 0, notFound(p, err)
+	}
+	return n, nil
+}
+
 // WriteFile writes data to p temp-then-rename (WriteAtomic).
 func WriteFile(ctx context.Context, p string, data []byte) error {
 	return WriteAtomic(ctx, p, bytes.NewReader(data))

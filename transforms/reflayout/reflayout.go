@@ -17,13 +17,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"realdpo/transforms/fsx"
+
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 )
 
@@ -56,13 +56,8 @@ type Problem struct {
 
 // IsLayout reports whether root holds prompt.txt and video.txt.
 func IsLayout(ctx context.Context, root string) bool {
-	fsys, err := filesystem.New(ctx, root)
-	if err != nil {
-		return false
-	}
-	defer fsys.Close()
 	for _, f := range []string{PromptFile, VideoFile} {
-		if _, err := fsys.Size(ctx, join(root, f)); err != nil {
+		if _, err := fsx.Size(ctx, join(root, f)); err != nil {
 			return false
 		}
 	}
@@ -90,18 +85,10 @@ func SafeRel(p string) error {
 	return nil
 }
 
-func readLines(ctx context.Context, fsys filesystem.Interface, p string) ([]string, error) {
-	r, err := fsys.OpenRead(ctx, p)
+func readLines(ctx context.Context, p string) ([]string, error) {
+	data, err := fsx.ReadFile(ctx, p, MaxListBytes)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", p, err)
-	}
-	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, MaxListBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, err)
-	}
-	if len(data) > MaxListBytes {
-		return nil, fmt.Errorf("%s is over %d bytes", p, MaxListBytes)
+		return nil, err
 	}
 	data = bytes.TrimSuffix(bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")), []byte("\n"))
 	if len(data) == 0 {
@@ -115,16 +102,11 @@ func readLines(ctx context.Context, fsys filesystem.Interface, p string) ([]stri
 // dropped silently. Negatives are negative_samples/ID/K.mp4 for
 // K = 0, 1, ... up to the first missing K.
 func Import(ctx context.Context, root string) ([]Sample, []Problem, error) {
-	fsys, err := filesystem.New(ctx, root)
+	prompts, err := readLines(ctx, join(root, PromptFile))
 	if err != nil {
 		return nil, nil, err
 	}
-	defer fsys.Close()
-	prompts, err := readLines(ctx, fsys, join(root, PromptFile))
-	if err != nil {
-		return nil, nil, err
-	}
-	videos, err := readLines(ctx, fsys, join(root, VideoFile))
+	videos, err := readLines(ctx, join(root, VideoFile))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -133,7 +115,7 @@ func Import(ctx context.Context, root string) ([]Sample, []Problem, error) {
 	}
 	// One listing of negative_samples instead of a probe per file.
 	negFiles := map[string]map[int]string{}
-	listed, err := fsys.List(ctx, join(root, NegativesDir)+"/*/*.mp4")
+	listed, err := fsx.Glob(ctx, join(root, NegativesDir)+"/*/*.mp4")
 	if err != nil {
 		listed = nil // no negatives directory: every sample reports no negatives
 	}
@@ -171,7 +153,7 @@ func Import(ctx context.Context, root string) ([]Sample, []Problem, error) {
 			continue
 		}
 		seen[s.ID] = s.Line
-		if sz, err := fsys.Size(ctx, join(root, s.Video)); err != nil || sz == 0 {
+		if sz, err := fsx.Size(ctx, join(root, s.Video)); err != nil || sz == 0 {
 			bad("video " + s.Video + " missing or empty")
 			continue
 		}

@@ -36,6 +36,9 @@ func Default() schemas.TopicList {
 // DefaultText is the embedded topics file, for users to copy and edit.
 func DefaultText() string { return string(defaultTopics) }
 
+// MaxFileBytes bounds a topics file read whole.
+const MaxFileBytes = 1 << 20
+
 // Parse reads a topics file (see topics.txt for the format).
 func Parse(data []byte) (schemas.TopicList, error) {
 	var tl schemas.TopicList

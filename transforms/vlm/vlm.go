@@ -34,10 +34,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"golang.org/x/image/draw"
 
 	"realdpo/schemas"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/secret"
 )
 
@@ -147,17 +147,7 @@ func Shared(ctx context.Context, cfg schemas.VLMConfig) (*Client, error) {
 // "" when neither is set.
 func ResolveKey(ctx context.Context, cfg schemas.VLMConfig) (string, error) {
 	if cfg.APIKeyFile != "" {
-		var data []byte
-		var err error
-		if strings.Contains(cfg.APIKeyFile, "://") {
-			var fs filesystem.Interface
-			if fs, err = filesystem.New(ctx, cfg.APIKeyFile); err == nil {
-				data, err = filesystem.Read(ctx, fs, cfg.APIKeyFile)
-				fs.Close()
-			}
-		} else {
-			data, err = os.ReadFile(cfg.APIKeyFile)
-		}
+		data, err := fsx.ReadFile(ctx, cfg.APIKeyFile, 64<<10)
 		if err != nil {
 			return "", fmt.Errorf("vlm: read API key file %s: %w", cfg.APIKeyFile, err)
 		}

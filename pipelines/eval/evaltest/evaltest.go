@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/generate"
 )
 
@@ -126,7 +127,7 @@ func WriteDataset(t testing.TB, dir, prefix string, seed uint64, speeds []float6
 	for _, l := range extra {
 		man.WriteString(l + "\n")
 	}
-	if err := os.WriteFile(filepath.Join(dir, "manifest.jsonl"), man.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, dataset.ManifestFile), man.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return out
