@@ -28,6 +28,8 @@ import (
 	"strings"
 	"time"
 
+	"realdpo/pipelines/negatives"
+
 	"realdpo/transforms/fsx"
 
 	"realdpo/pipelines/eval"
@@ -101,14 +103,14 @@ func Validate(c schemas.ExperimentConfig) error {
 	return eval.Validate(evalConfig(c))
 }
 
-func negativesConfig(c schemas.ExperimentConfig, dataset, dir string) pairs.NegativesConfig {
-	n := pairs.DefaultNegativesConfig(dataset, fsx.JoinPath(c.Output, dir))
+func negativesConfig(c schemas.ExperimentConfig, dataset, dir string) negatives.Config {
+	n := negatives.DefaultConfig(dataset, fsx.JoinPath(c.Output, dir))
 	n.PerClip, n.Steps, n.Guidance, n.Model = c.NegativesPerClip, c.NegativeSteps, c.NegativeGuidance, c.Init
 	return n
 }
 
-func pairsConfig(c schemas.ExperimentConfig, dataset, negatives, dir string) pairs.PairsConfig {
-	p := pairs.DefaultPairsConfig(dataset, fsx.JoinPath(c.Output, negatives), fsx.JoinPath(c.Output, dir))
+func pairsConfig(c schemas.ExperimentConfig, dataset, negatives, dir string) pairs.Config {
+	p := pairs.DefaultConfig(dataset, fsx.JoinPath(c.Output, negatives), fsx.JoinPath(c.Output, dir))
 	p.NegativesPerPair, p.TargetShardMB, p.LoaderWorkers = c.NegativesPerClip, 64, 2
 	return p
 }
@@ -210,7 +212,7 @@ func Run(ctx context.Context, c schemas.ExperimentConfig) (*schemas.ExperimentRe
 	r := &runner{out: c.Output}
 	negCfg := negativesConfig(c, c.Dataset, "negatives")
 	negKey, err := r.stage(ctx, "negatives", negCfg, nil, func() error {
-		_, err := pairs.RunNegatives(ctx, negCfg)
+		_, err := negatives.Run(ctx, negCfg)
 		return err
 	})
 	if err != nil {
@@ -218,7 +220,7 @@ func Run(ctx context.Context, c schemas.ExperimentConfig) (*schemas.ExperimentRe
 	}
 	pairCfg := pairsConfig(c, c.Dataset, "negatives", "pairs")
 	pairKey, err := r.stage(ctx, "pairs", pairCfg, []string{negKey}, func() error {
-		_, err := pairs.RunPairs(ctx, pairCfg)
+		_, err := pairs.Run(ctx, pairCfg)
 		return err
 	})
 	if err != nil {
@@ -228,7 +230,7 @@ func Run(ctx context.Context, c schemas.ExperimentConfig) (*schemas.ExperimentRe
 	if c.HeldoutPairs {
 		hn := negativesConfig(c, c.Heldout, "heldout_negatives")
 		hnKey, err := r.stage(ctx, "heldout-negatives", hn, nil, func() error {
-			_, err := pairs.RunNegatives(ctx, hn)
+			_, err := negatives.Run(ctx, hn)
 			return err
 		})
 		if err != nil {
@@ -236,7 +238,7 @@ func Run(ctx context.Context, c schemas.ExperimentConfig) (*schemas.ExperimentRe
 		}
 		hp := pairsConfig(c, c.Heldout, "heldout_negatives", "heldout_pairs")
 		hpKey, err := r.stage(ctx, "heldout-pairs", hp, []string{hnKey}, func() error {
-			_, err := pairs.RunPairs(ctx, hp)
+			_, err := pairs.Run(ctx, hp)
 			return err
 		})
 		if err != nil {

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"realdpo/pipelines/negatives"
+	"realdpo/transforms/generate"
+
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
 )
@@ -35,10 +38,10 @@ func BenchmarkNegatives(b *testing.B) {
 	var wall time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c := DefaultNegativesConfig(f.Dataset, b.TempDir())
+		c := negatives.DefaultConfig(f.Dataset, b.TempDir())
 		c.Steps, c.PerClip, c.Guidance = steps, perClip, 6.0
 		t0 := time.Now()
-		st, err := RunNegatives(context.Background(), c)
+		st, err := negatives.Run(context.Background(), c)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -63,10 +66,10 @@ func BenchmarkPairs(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if err := os.Symlink(filepath.Join(f.Negatives, NegativesDir), filepath.Join(neg, NegativesDir)); err != nil {
+	if err := os.Symlink(filepath.Join(f.Negatives, generate.NegativesDir), filepath.Join(neg, generate.NegativesDir)); err != nil {
 		b.Fatal(err)
 	}
-	negRecs := readJSONL[schemas.NegativeRecord](b, filepath.Join(f.Negatives, NegativesFile))
+	negRecs := readJSONL[schemas.NegativeRecord](b, filepath.Join(f.Negatives, generate.NegativesFile))
 	var man, negs bytes.Buffer
 	for k := 0; k < copies; k++ {
 		for _, c := range f.Clips {
@@ -81,17 +84,17 @@ func BenchmarkPairs(b *testing.B) {
 		}
 	}
 	os.WriteFile(filepath.Join(ds, dataset.ManifestFile), man.Bytes(), 0o644)
-	os.WriteFile(filepath.Join(neg, NegativesFile), negs.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(neg, generate.NegativesFile), negs.Bytes(), 0o644)
 	f.Dataset, f.Negatives = ds, neg
 	var n int
 	var wall time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c := DefaultPairsConfig(f.Dataset, f.Negatives, b.TempDir())
+		c := DefaultConfig(f.Dataset, f.Negatives, b.TempDir())
 		c.NegativesPerPair = testPerClip
 		c.TargetShardMB, c.LoaderWorkers = 2, 2
 		t0 := time.Now()
-		res, err := RunPairs(context.Background(), c)
+		res, err := Run(context.Background(), c)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -3,6 +3,8 @@ package pairs
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -18,6 +20,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"realdpo/transforms/pairing"
+
+	"realdpo/pipelines/negatives"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
@@ -63,13 +69,13 @@ func TestMain(m *testing.M) {
 func runKillChild(cfgJSON string) int {
 	flag.Parse()
 	beam.Init()
-	var c PairsConfig
+	var c Config
 	if err := json.Unmarshal([]byte(cfgJSON), &c); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	shardWrittenHook = func(int) { time.Sleep(1500 * time.Millisecond) }
-	if _, err := RunPairs(context.Background(), c); err != nil {
+	pairing.AfterShardWritten = func(int) { time.Sleep(1500 * time.Millisecond) }
+	if _, err := Run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -131,9 +137,9 @@ func getFixture(t testing.TB) fixture {
 			fxErr = fmt.Errorf("curate kept %d clips, the tests need 3", len(fx.Clips))
 			return
 		}
-		nc := DefaultNegativesConfig(ds, neg)
+		nc := negatives.DefaultConfig(ds, neg)
 		nc.PerClip, nc.Steps, nc.Guidance = testPerClip, testSteps, testGuidance
-		fx.NegStats, fxErr = RunNegatives(ctx, nc)
+		fx.NegStats, fxErr = negatives.Run(ctx, nc)
 	})
 	if fxErr != nil {
 		t.Fatal(fxErr)
@@ -203,7 +209,7 @@ func TestNegativesEndToEndAndResume(t *testing.T) {
 	if st.Generator != "local" || !strings.HasPrefix(st.GeneratorID, "local/base@") || st.Steps != testSteps || st.Guidance != testGuidance {
 		t.Fatalf("stats %+v", st)
 	}
-	recs := readJSONL[schemas.NegativeRecord](t, filepath.Join(f.Negatives, NegativesFile))
+	recs := readJSONL[schemas.NegativeRecord](t, filepath.Join(f.Negatives, generate.NegativesFile))
 	if len(recs) != st.Negatives {
 		t.Fatalf("%d records, stats say %d", len(recs), st.Negatives)
 	}
@@ -212,7 +218,7 @@ func TestNegativesEndToEndAndResume(t *testing.T) {
 		if i > 0 && (recs[i-1].ClipID > r.ClipID || recs[i-1].ClipID == r.ClipID && recs[i-1].Index >= r.Index) {
 			t.Fatal("negatives.jsonl is not sorted")
 		}
-		if r.Seed != generate.Seed(r.ClipID, r.Index, r.GeneratorID) || r.Path != NegativePath(r.ClipID, r.Index) {
+		if r.Seed != generate.Seed(r.ClipID, r.Index, r.GeneratorID) || r.Path != generate.NegativePath(r.ClipID, r.Index) {
 			t.Fatalf("record %+v", r)
 		}
 		p := filepath.Join(f.Negatives, r.Path)
@@ -225,14 +231,14 @@ func TestNegativesEndToEndAndResume(t *testing.T) {
 		mtimes[p] = fi.ModTime()
 	}
 	// A second run finds every output and regenerates nothing.
-	before, _ := os.ReadFile(filepath.Join(f.Negatives, NegativesFile))
-	c := DefaultNegativesConfig(f.Dataset, f.Negatives)
+	before, _ := os.ReadFile(filepath.Join(f.Negatives, generate.NegativesFile))
+	c := negatives.DefaultConfig(f.Dataset, f.Negatives)
 	c.PerClip, c.Steps, c.Guidance = testPerClip, testSteps, testGuidance
-	st2, err := RunNegatives(context.Background(), c)
+	st2, err := negatives.Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, _ := os.ReadFile(filepath.Join(f.Negatives, NegativesFile))
+	after, _ := os.ReadFile(filepath.Join(f.Negatives, generate.NegativesFile))
 	if !bytes.Equal(before, after) || st2.Negatives != st.Negatives {
 		t.Fatal("the resumed run changed negatives.jsonl")
 	}
@@ -243,8 +249,8 @@ func TestNegativesEndToEndAndResume(t *testing.T) {
 	}
 }
 
-func pairsConfig(ds, neg, out string) PairsConfig {
-	c := DefaultPairsConfig(ds, neg, out)
+func pairsConfig(ds, neg, out string) Config {
+	c := DefaultConfig(ds, neg, out)
 	c.NegativesPerPair = testPerClip
 	// Tiny shards: one demo pair each (a shard never holds less than a
 	// pair), so the plan has as many shards as pairs whatever the encoder
@@ -258,11 +264,11 @@ func TestPairsEndToEnd(t *testing.T) {
 	f := getFixture(t)
 	ctx := context.Background()
 	out := t.TempDir()
-	res, err := RunPairs(ctx, pairsConfig(f.Dataset, f.Negatives, out))
+	res, err := Run(ctx, pairsConfig(f.Dataset, f.Negatives, out))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Layout != LayoutCurate || res.Pairs != len(f.Clips) || res.Unpaired != 0 || res.Issues != 0 || res.Shards < 2 {
+	if res.Layout != pairing.LayoutCurate || res.Pairs != len(f.Clips) || res.Unpaired != 0 || res.Issues != 0 || res.Shards < 2 {
 		t.Fatalf("result %+v for %d clips", res, len(f.Clips))
 	}
 	seen := map[string]bool{}
@@ -286,7 +292,7 @@ func TestPairsEndToEnd(t *testing.T) {
 		if err != nil || img.Bounds().Dx() != 96 || img.Bounds().Dy() != 64 {
 			t.Fatalf("pair %s: first frame: %v", p.Key, err)
 		}
-		if strings.TrimSpace(p.Caption) == "" || p.Meta.Origin != LayoutCurate || p.Meta.Scores == nil {
+		if strings.TrimSpace(p.Caption) == "" || p.Meta.Origin != pairing.LayoutCurate || p.Meta.Scores == nil {
 			t.Fatalf("pair %s: meta %+v", p.Key, p.Meta)
 		}
 		return nil
@@ -331,8 +337,8 @@ func TestPairsEndToEnd(t *testing.T) {
 	// Export the reference layout, then import it again.
 	exp := t.TempDir()
 	ec := pairsConfig(f.Dataset, f.Negatives, exp)
-	ec.Export = ExportRealDPO
-	eres, err := RunPairs(ctx, ec)
+	ec.Export = pairing.ExportRealDPO
+	eres, err := Run(ctx, ec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,15 +346,15 @@ func TestPairsEndToEnd(t *testing.T) {
 		t.Fatalf("export %+v", eres)
 	}
 	imp := t.TempDir()
-	ires, err := RunPairs(ctx, pairsConfig(exp, "", imp))
+	ires, err := Run(ctx, pairsConfig(exp, "", imp))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ires.Layout != LayoutRealDPO || ires.Pairs != len(f.Clips) || ires.Issues != 0 {
+	if ires.Layout != pairing.LayoutRealDPO || ires.Pairs != len(f.Clips) || ires.Issues != 0 {
 		t.Fatalf("import %+v", ires)
 	}
 	err = shards.Walk(ctx, imp, shards.ReaderOptions{}, func(_ string, p *shards.PreferencePair) error {
-		if p.Meta.Origin != LayoutRealDPO || !seen[p.Meta.ClipID] || p.Meta.Frames != 17 || len(p.Rejected) != testPerClip {
+		if p.Meta.Origin != pairing.LayoutRealDPO || !seen[p.Meta.ClipID] || p.Meta.Frames != 17 || len(p.Rejected) != testPerClip {
 			t.Fatalf("imported pair %+v", p.Meta)
 		}
 		return nil
@@ -377,25 +383,25 @@ func TestBrokenInputs(t *testing.T) {
 	}
 	sort.Strings(ids)
 	a, b, c := ids[0], ids[1], ids[2]
-	orig, _ := os.ReadFile(filepath.Join(neg, NegativePath(a, 0)))
+	orig, _ := os.ReadFile(filepath.Join(neg, generate.NegativePath(a, 0)))
 	// A: negative 0 missing. B: negative 1 empty. C: both missing.
-	os.Remove(filepath.Join(neg, NegativePath(a, 0)))
-	os.WriteFile(filepath.Join(neg, NegativePath(b, 1)), nil, 0o644)
-	os.Remove(filepath.Join(neg, NegativePath(c, 0)))
-	os.Remove(filepath.Join(neg, NegativePath(c, 1)))
+	os.Remove(filepath.Join(neg, generate.NegativePath(a, 0)))
+	os.WriteFile(filepath.Join(neg, generate.NegativePath(b, 1)), nil, 0o644)
+	os.Remove(filepath.Join(neg, generate.NegativePath(c, 0)))
+	os.Remove(filepath.Join(neg, generate.NegativePath(c, 1)))
 	// A manifest line that does not parse, and a negative of no clip.
 	appendLine(t, filepath.Join(ds, dataset.ManifestFile), `{"id": "half a record`)
-	ghost, _ := json.Marshal(schemas.NegativeRecord{ClipID: "ghost", Index: 0, Path: NegativePath("ghost", 0)})
-	appendLine(t, filepath.Join(neg, NegativesFile), string(ghost))
+	ghost, _ := json.Marshal(schemas.NegativeRecord{ClipID: "ghost", Index: 0, Path: generate.NegativePath("ghost", 0)})
+	appendLine(t, filepath.Join(neg, generate.NegativesFile), string(ghost))
 
 	out := t.TempDir()
 	pc := pairsConfig(ds, neg, out)
 	pc.NegativesPerPair = 1
-	res, err := RunPairs(ctx, pc)
+	res, err := Run(ctx, pc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issues := readJSONL[schemas.PairIssue](t, filepath.Join(out, ReportFile))
+	issues := readJSONL[schemas.PairIssue](t, filepath.Join(out, pairing.ReportFile))
 	got := map[string]schemas.PairIssue{}
 	for _, is := range issues {
 		got[is.ClipID+"/"+is.Reason] = is
@@ -430,20 +436,20 @@ func TestBrokenInputs(t *testing.T) {
 
 	// The negatives stage records the bad line, regenerates the missing and
 	// empty files (the same bytes: seeds are deterministic) and loses nothing.
-	nc := DefaultNegativesConfig(ds, neg)
+	nc := negatives.DefaultConfig(ds, neg)
 	nc.PerClip, nc.Steps, nc.Guidance = testPerClip, testSteps, testGuidance
-	st, err := RunNegatives(ctx, nc)
+	st, err := negatives.Run(ctx, nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Clips != len(f.Clips) || st.Negatives != len(f.Clips)*testPerClip || st.Failures != 1 || st.ByReason[schemas.NegReasonBadManifest] != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-	fails := readJSONL[schemas.NegativeFailure](t, filepath.Join(neg, NegativesFailedFile))
+	fails := readJSONL[schemas.NegativeFailure](t, filepath.Join(neg, generate.NegativesFailedFile))
 	if len(fails) != 1 || !strings.Contains(fails[0].Detail, "line") {
 		t.Fatalf("failures %+v", fails)
 	}
-	again, err := os.ReadFile(filepath.Join(neg, NegativePath(a, 0)))
+	again, err := os.ReadFile(filepath.Join(neg, generate.NegativePath(a, 0)))
 	if err != nil || !bytes.Equal(again, orig) {
 		t.Fatalf("regenerated negative differs from the first run's (%v)", err)
 	}
@@ -481,7 +487,7 @@ func TestPairsKilledMidwayThenRerun(t *testing.T) {
 	f := getFixture(t)
 	ctx := context.Background()
 	ref, out := t.TempDir(), t.TempDir()
-	if _, err := RunPairs(ctx, pairsConfig(f.Dataset, f.Negatives, ref)); err != nil {
+	if _, err := Run(ctx, pairsConfig(f.Dataset, f.Negatives, ref)); err != nil {
 		t.Fatal(err)
 	}
 	refIx, err := shards.ReadIndex(ctx, ref)
@@ -532,7 +538,7 @@ func TestPairsKilledMidwayThenRerun(t *testing.T) {
 	}
 	t.Logf("killed with %d of %d shards written", len(statsAtKill), len(refIx.Shards))
 
-	res, err := RunPairs(ctx, pairsConfig(f.Dataset, f.Negatives, out))
+	res, err := Run(ctx, pairsConfig(f.Dataset, f.Negatives, out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,10 +584,10 @@ func TestNegativesHTTPGenerator(t *testing.T) {
 	srv := httptest.NewServer(generate.Handler(local))
 	defer srv.Close()
 	out := t.TempDir()
-	c := DefaultNegativesConfig(f.Dataset, out)
+	c := negatives.DefaultConfig(f.Dataset, out)
 	c.PerClip, c.Steps, c.Guidance = 1, testSteps, testGuidance
 	c.GeneratorURL = srv.URL
-	st, err := RunNegatives(ctx, c)
+	st, err := negatives.Run(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,10 +596,10 @@ func TestNegativesHTTPGenerator(t *testing.T) {
 	}
 	// The service runs the same model with the same seeds: the same videos.
 	localRecs := map[string]schemas.NegativeRecord{}
-	for _, r := range readJSONL[schemas.NegativeRecord](t, filepath.Join(f.Negatives, NegativesFile)) {
+	for _, r := range readJSONL[schemas.NegativeRecord](t, filepath.Join(f.Negatives, generate.NegativesFile)) {
 		localRecs[fmt.Sprintf("%s/%d", r.ClipID, r.Index)] = r
 	}
-	for _, r := range readJSONL[schemas.NegativeRecord](t, filepath.Join(out, NegativesFile)) {
+	for _, r := range readJSONL[schemas.NegativeRecord](t, filepath.Join(out, generate.NegativesFile)) {
 		l := localRecs[fmt.Sprintf("%s/%d", r.ClipID, r.Index)]
 		if r.Generator != "http" || r.SHA256 != l.SHA256 || r.Seed != l.Seed {
 			t.Fatalf("http record %+v, local %+v", r, l)
@@ -609,13 +615,13 @@ func TestImportReferenceDemo(t *testing.T) {
 	}
 	ctx := context.Background()
 	out := t.TempDir()
-	c := DefaultPairsConfig(demo, "", out)
+	c := DefaultConfig(demo, "", out)
 	c.LoaderWorkers = 1
-	res, err := RunPairs(ctx, c)
+	res, err := Run(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Layout != LayoutRealDPO || res.Pairs != 1 || res.Issues != 0 {
+	if res.Layout != pairing.LayoutRealDPO || res.Pairs != 1 || res.Issues != 0 {
 		t.Fatalf("result %+v", res)
 	}
 	spec := generate.Spec{Frames: 49, Width: 720, Height: 480, FPS: 8}
@@ -642,12 +648,12 @@ func TestAcceleratorHint(t *testing.T) {
 	saved := jobopts.ResourceHints
 	defer func() { jobopts.ResourceHints = saved }()
 	jobopts.ResourceHints = nil
-	h := AcceleratorHint("nvidia-l4", 2)
-	if h != "type:nvidia-l4;count:2;install-nvidia-driver" || AcceleratorHint("", 1) != "" {
+	h := negatives.AcceleratorHint("nvidia-l4", 2)
+	if h != "type:nvidia-l4;count:2;install-nvidia-driver" || negatives.AcceleratorHint("", 1) != "" {
 		t.Fatalf("hint %q", h)
 	}
-	ApplyAcceleratorHint(h)
-	ApplyAcceleratorHint("type:other;count:1") // the first one stays
+	negatives.ApplyAcceleratorHint(h)
+	negatives.ApplyAcceleratorHint("type:other;count:1") // the first one stays
 	got := jobopts.GetPipelineResourceHints().Payloads()
 	if string(got["beam:resources:accelerator:v1"]) != h || len(got) != 1 {
 		t.Fatalf("payloads %q", got)
@@ -663,19 +669,19 @@ func TestAcceleratorHint(t *testing.T) {
 func TestPairsTooFewNegativesEverywhere(t *testing.T) {
 	f := getFixture(t)
 	ctx := context.Background()
-	for _, export := range []string{ExportWebDataset, ExportRealDPO} {
+	for _, export := range []string{pairing.ExportWebDataset, pairing.ExportRealDPO} {
 		t.Run(export, func(t *testing.T) {
 			out := t.TempDir()
 			c := pairsConfig(f.Dataset, f.Negatives, out)
 			c.NegativesPerPair, c.Export = testPerClip+1, export
-			res, err := RunPairs(ctx, c)
+			res, err := Run(ctx, c)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res.Pairs != 0 || res.Shards != 0 || res.Unpaired != len(f.Clips) || res.Issues != len(f.Clips) {
 				t.Fatalf("result %+v for %d clips", res, len(f.Clips))
 			}
-			for _, is := range readJSONL[schemas.PairIssue](t, filepath.Join(out, ReportFile)) {
+			for _, is := range readJSONL[schemas.PairIssue](t, filepath.Join(out, pairing.ReportFile)) {
 				if is.Reason != schemas.PairReasonTooFewNegatives || is.Usable != testPerClip || is.Needed != testPerClip+1 || is.Paired {
 					t.Errorf("issue %+v", is)
 				}
@@ -687,7 +693,7 @@ func TestPairsTooFewNegativesEverywhere(t *testing.T) {
 			if want := fmt.Sprintf("--negatives_per_pair=%d", testPerClip); !strings.Contains(res.Summary(), want) {
 				t.Errorf("summary %q does not suggest %s", res.Summary(), want)
 			}
-			if export == ExportWebDataset {
+			if export == pairing.ExportWebDataset {
 				ix, err := shards.ReadIndex(ctx, out)
 				if err != nil || ix.Pairs != 0 || len(ix.Shards) != 0 || ix.Unpaired != len(f.Clips) {
 					t.Errorf("index %+v (%v)", ix, err)
@@ -744,10 +750,10 @@ func TestNegativesSendTheAPIKey(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv(generate.APIKeyEnv, c.env)
 			out := t.TempDir()
-			nc := DefaultNegativesConfig(f.Dataset, out)
+			nc := negatives.DefaultConfig(f.Dataset, out)
 			nc.PerClip, nc.Steps, nc.Guidance = 1, testSteps, testGuidance
 			nc.GeneratorURL, nc.GeneratorKeyFile, nc.HTTPRetries = srv.URL, c.file, 0
-			st, err := RunNegatives(ctx, nc)
+			st, err := negatives.Run(ctx, nc)
 			if c.ok {
 				if err != nil || st.Negatives != len(f.Clips) || st.Failures != 0 {
 					t.Fatalf("stats %+v, err %v", st, err)
@@ -777,4 +783,9 @@ func TestNegativesSendTheAPIKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }

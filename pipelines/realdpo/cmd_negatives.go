@@ -3,17 +3,17 @@ package main
 import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"realdpo/pipelines/negatives"
+
 	"context"
 	"flag"
 	"fmt"
 	"sort"
 	"time"
-
-	"realdpo/pipelines/pairs"
 )
 
 var negFlags struct {
-	cfg              pairs.NegativesConfig
+	cfg              negatives.Config
 	acceleratorType  string
 	acceleratorCount int
 }
@@ -24,7 +24,7 @@ func init() {
 		Summary: "generate the rejected samples: per_clip videos per curated clip from its first frame and caption (local model or a generation service)",
 		Flags: func(fs *flag.FlagSet) {
 			c := &negFlags.cfg
-			d := pairs.DefaultNegativesConfig("", "")
+			d := negatives.DefaultConfig("", "")
 			fs.StringVar(&c.Dataset, "dataset", "", "curated dataset root (manifest.jsonl, first_frames/): a local directory or gs://BUCKET/PREFIX")
 			fs.StringVar(&c.Output, "output", "", "negatives root (negatives/CLIP_ID/K.mp4, negatives.jsonl, negatives_failed.jsonl, negatives_stats.json): local or gs://")
 			fs.IntVar(&c.PerClip, "per_clip", d.PerClip, "negatives generated per clip (RealDPO: 3)")
@@ -41,7 +41,7 @@ func init() {
 		},
 		Run: runNegatives,
 		Pipeline: func(ctx context.Context) (*beam.Pipeline, error) {
-			p, _, err := pairs.NegativesPipeline(negativesConfig())
+			p, _, err := negatives.Pipeline(negativesConfig())
 			return p, err
 		},
 		UsesBeam: true,
@@ -49,16 +49,16 @@ func init() {
 }
 
 // negativesConfig is the configuration the negatives flags describe.
-func negativesConfig() pairs.NegativesConfig {
+func negativesConfig() negatives.Config {
 	c := negFlags.cfg
-	c.Accelerator = pairs.AcceleratorHint(negFlags.acceleratorType, negFlags.acceleratorCount)
+	c.Accelerator = negatives.AcceleratorHint(negFlags.acceleratorType, negFlags.acceleratorCount)
 	return c
 }
 
 func runNegatives(ctx context.Context) error {
 	c := negativesConfig()
 	t0 := time.Now()
-	st, err := pairs.RunNegatives(ctx, c)
+	st, err := negatives.Run(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"realdpo/pipelines/pairs"
 )
 
-var pairsCfg pairs.PairsConfig
+var pairsCfg pairs.Config
 
 func init() {
 	register(&subcommand{
@@ -18,7 +18,7 @@ func init() {
 		Summary: "join clips and negatives into preference pairs: webdataset shards with stats and index.json, or the reference RealDPO layout",
 		Flags: func(fs *flag.FlagSet) {
 			c := &pairsCfg
-			d := pairs.DefaultPairsConfig("", "", "")
+			d := pairs.DefaultConfig("", "", "")
 			fs.StringVar(&c.Dataset, "dataset", "", "curated dataset root (manifest.jsonl), or a reference-layout data set (prompt.txt, video.txt, videos/, negative_samples/): local or gs://")
 			fs.StringVar(&c.Negatives, "negatives", "", "negatives root (negatives.jsonl) for a curated dataset")
 			fs.StringVar(&c.Output, "output", "", "output root: pairs-NNNNNN.tar shards, their .stats.json, pairs_report.jsonl and index.json (written last)")
@@ -30,7 +30,7 @@ func init() {
 		},
 		Run: runPairs,
 		Pipeline: func(ctx context.Context) (*beam.Pipeline, error) {
-			p, _, err := pairs.PairsPipeline(ctx, pairsCfg)
+			p, _, err := pairs.Pipeline(ctx, pairsCfg)
 			return p, err
 		},
 		UsesBeam: true,
@@ -38,7 +38,7 @@ func init() {
 }
 
 func runPairs(ctx context.Context) error {
-	res, err := pairs.RunPairs(ctx, pairsCfg)
+	res, err := pairs.Run(ctx, pairsCfg)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ func TestRefusedCommandLines(t *testing.T) {
 	dir := t.TempDir()
 	raw := mkdir(t, dir, "raw")
 	ds := datasetWith(t, dir)
-	neg := negatives(t, dir)
+	neg := negativesRoot(t, dir)
 	ps := pairSet(t, dir, 0)
 	if err := os.Symlink(raw, filepath.Join(dir, "link-to-raw")); err != nil {
 		t.Fatal(err)

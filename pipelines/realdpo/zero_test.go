@@ -74,7 +74,7 @@ func TestEveryStageOnEmptyAndAllRejected(t *testing.T) {
 			return []string{"negatives", "--dataset=" + ds, "--output=" + out, "--steps=1"}, out
 		}, line: []string{"clips=0 negatives=0 (of 0) failures=2"}, files: negFiles},
 		{name: "pairs/empty", args: func(t *testing.T, dir string) ([]string, string) {
-			ds, neg, out := datasetWith(t, dir), negatives(t, dir), filepath.Join(dir, "pairs")
+			ds, neg, out := datasetWith(t, dir), negativesRoot(t, dir), filepath.Join(dir, "pairs")
 			return []string{"pairs", "--dataset=" + ds, "--negatives=" + neg, "--output=" + out}, out
 		}, line: []string{"pairs=0 shards=0 issues=0 unpaired=0", "no pair formed"}, files: pairsFiles, absent: []string{"pairs-000000.tar"}},
 		// The issue's case: negatives --per_clip=2, then pairs with its
@@ -223,8 +223,8 @@ func datasetWith(t *testing.T, dir string, lines ...string) string {
 	return ds
 }
 
-// negatives is a negatives root with no record.
-func negatives(t *testing.T, dir string) string {
+// negativesRoot is a negatives root with no record.
+func negativesRoot(t *testing.T, dir string) string {
 	neg := mkdir(t, dir, "neg")
 	writeFile(t, filepath.Join(neg, "negatives.jsonl"), nil)
 	return neg

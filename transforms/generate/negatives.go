@@ -1,7 +1,9 @@
-package pairs
+package generate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,14 +19,11 @@ import (
 	"realdpo/transforms/fsx"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/dofn"
-	"realdpo/transforms/generate"
-	"realdpo/transforms/runner"
 	"realdpo/transforms/secret"
 	"realdpo/transforms/stage"
 )
@@ -51,15 +50,19 @@ func negCount(ctx context.Context, name string) { beam.NewCounter(negNS, name).I
 
 // Output names of the negatives stage under its output root.
 const (
-	NegativesDir         = "negatives"
-	NegativesFile        = "negatives.jsonl"
-	NegativesFailedFile  = "negatives_failed.jsonl"
-	NegativesStatsFile   = "negatives_stats.json"
-	maxManifestBytes     = 1 << 30
-	maxFirstFrameBytes   = 64 << 20
-	maxVideoBytes        = 1 << 30
-	maxSidecarBytes      = 1 << 20
-	defaultAcceleratorOp = "install-nvidia-driver"
+	NegativesDir        = "negatives"
+	NegativesFile       = "negatives.jsonl"
+	NegativesFailedFile = "negatives_failed.jsonl"
+	NegativesStatsFile  = "negatives_stats.json"
+)
+
+// Bounds on what negatives and pairs read whole: a records file, a first
+// frame, a video, a sidecar or stats file.
+const (
+	MaxRecordsBytes    = 1 << 30
+	MaxFirstFrameBytes = 64 << 20
+	MaxVideoBytes      = 1 << 30
+	MaxSidecarBytes    = 1 << 20
 )
 
 // NegativesConfig is one negatives run.
@@ -76,31 +79,13 @@ type NegativesConfig struct {
 	// worker), never from the config itself.
 	GeneratorURL     string `json:"generator_url,omitempty"`
 	GeneratorKeyFile string `json:"generator_api_key_file,omitempty"`
-	// HTTP client settings (defaults: generate.HTTPOptions').
+	// HTTP client settings (defaults: HTTPOptions').
 	HTTPConcurrency int           `json:"http_concurrency,omitempty"`
 	HTTPTimeout     time.Duration `json:"http_timeout,omitempty"`
 	HTTPRetries     int           `json:"http_retries,omitempty"`
 	// Accelerator is the Beam accelerator resource hint for the job
 	// (Dataflow syntax "type:nvidia-l4;count:1;install-nvidia-driver"); "" = none.
 	Accelerator string `json:"accelerator,omitempty"`
-}
-
-// DefaultNegativesConfig has the reference settings: 3 negatives a clip,
-// 50 DDIM steps, guidance 6.0.
-func DefaultNegativesConfig(dataset, output string) NegativesConfig {
-	return NegativesConfig{Dataset: dataset, Output: output, PerClip: 3, Steps: 50, Guidance: 6.0}
-}
-
-// AcceleratorHint renders the Dataflow accelerator hint for a GPU type and
-// count ("" when typ is empty).
-func AcceleratorHint(typ string, count int) string {
-	if typ == "" {
-		return ""
-	}
-	if count < 1 {
-		count = 1
-	}
-	return fmt.Sprintf("type:%s;count:%d;%s", typ, count, defaultAcceleratorOp)
 }
 
 // Validate checks a configuration.
@@ -124,85 +109,18 @@ func (c NegativesConfig) Validate() error {
 	return fsx.CheckOutput("negatives", c.Output, map[string]string{"--dataset": c.Dataset})
 }
 
-func newGenerator(ctx context.Context, c NegativesConfig) (generate.Generator, error) {
+func newGenerator(ctx context.Context, c NegativesConfig) (Generator, error) {
 	if c.GeneratorURL != "" {
 		// The key is read here, on the worker: it never enters the config
 		// (a DoFn field, so the job graph).
-		key, err := secret.Load(generate.APIKeyEnv, c.GeneratorKeyFile)
+		key, err := secret.Load(APIKeyEnv, c.GeneratorKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("generator API key: %w", err)
 		}
-		return generate.NewHTTP(ctx, generate.HTTPOptions{URL: c.GeneratorURL, MaxConcurrent: c.HTTPConcurrency,
+		return NewHTTP(ctx, HTTPOptions{URL: c.GeneratorURL, MaxConcurrent: c.HTTPConcurrency,
 			Timeout: c.HTTPTimeout, Retries: c.HTTPRetries, APIKey: key})
 	}
-	return generate.NewLocal(generate.LocalOptions{Checkpoint: c.Model})
-}
-
-// BuildNegatives adds the negatives graph: read the manifest, generate
-// per_clip videos per clip (the GPU stage), write the records.
-func BuildNegatives(s beam.Scope, c NegativesConfig) {
-	s = s.Scope("negatives")
-	clips, bad := beam.ParDo2(s.Scope("ReadManifest"), &readManifestFn{}, beam.Create(s, c.Dataset))
-	// One clip per element, spread over the workers.
-	clips = beam.Reshuffle(s, clips)
-	recs, fails := beam.ParDo2(s.Scope("Generate"), &generateFn{Cfg: c}, clips)
-	// The writer runs exactly once, an empty manifest included: an impulse
-	// with everything it writes as side inputs.
-	beam.ParDo0(s.Scope("Write"), &writeNegativesFn{Cfg: c}, beam.Impulse(s),
-		beam.SideInput{Input: beam.ParDo(s, clipIDOf, clips)},
-		beam.SideInput{Input: recs},
-		beam.SideInput{Input: beam.Flatten(s, bad, fails)})
-}
-
-// RunNegatives runs the negatives pipeline on the runner Beam's flags
-// choose and reads back its stats.
-// NegativesPipeline validates c, applies its accelerator hint and builds
-// the negatives pipeline without running it (the Dataflow dry run uses it
-// too). It returns c with its roots resolved.
-func NegativesPipeline(c NegativesConfig) (*beam.Pipeline, NegativesConfig, error) {
-	c.Dataset, c.Output = fsx.AbsRoot(c.Dataset), fsx.AbsRoot(c.Output)
-	if err := c.Validate(); err != nil {
-		return nil, c, err
-	}
-	if c.Accelerator != "" {
-		ApplyAcceleratorHint(c.Accelerator)
-	}
-	p, s := beam.NewPipelineWithRoot()
-	BuildNegatives(s, c)
-	return p, c, nil
-}
-
-func RunNegatives(ctx context.Context, c NegativesConfig) (schemas.NegativesStats, error) {
-	p, c, err := NegativesPipeline(c)
-	if err != nil {
-		return schemas.NegativesStats{}, err
-	}
-	if err := runner.Run(ctx, p); err != nil {
-		return schemas.NegativesStats{}, fmt.Errorf("negatives pipeline: %w", err)
-	}
-	var st schemas.NegativesStats
-	data, err := fsx.ReadFile(ctx, fsx.JoinPath(c.Output, NegativesStatsFile), maxSidecarBytes)
-	if err != nil {
-		return st, err
-	}
-	if err := json.Unmarshal(data, &st); err != nil {
-		return st, fmt.Errorf("parse %s: %w", NegativesStatsFile, err)
-	}
-	return st, nil
-}
-
-// ApplyAcceleratorHint adds an accelerator resource hint to the job. The Go
-// SDK (v2.77) carries resource hints on the pipeline's environment only (no
-// per-transform hints yet, apache/beam#23893), so the hint applies to the
-// whole negatives job: it is its own job, and curate and pairs run as CPU
-// jobs. A hint already given with --resource_hints=accelerator=... wins.
-func ApplyAcceleratorHint(h string) {
-	for _, rh := range jobopts.ResourceHints {
-		if strings.HasPrefix(rh, "accelerator=") || strings.HasPrefix(rh, "beam:resources:accelerator:v1=") {
-			return
-		}
-	}
-	jobopts.ResourceHints = append(jobopts.ResourceHints, "accelerator="+h)
+	return NewLocal(LocalOptions{Checkpoint: c.Model})
 }
 
 func clipIDOf(r schemas.ManifestRecord) string { return r.ID }
@@ -212,7 +130,7 @@ func clipIDOf(r schemas.ManifestRecord) string { return r.ID }
 type readManifestFn struct{}
 
 func (fn *readManifestFn) ProcessElement(ctx context.Context, root string, emit func(schemas.ManifestRecord), bad func(schemas.NegativeFailure)) error {
-	recs, probs, err := dataset.ReadManifest(ctx, root, checkManifestRecord)
+	recs, probs, err := dataset.ReadManifest(ctx, root, CheckClipRecord)
 	if err != nil {
 		return fmt.Errorf("negatives: manifest: %w", err)
 	}
@@ -228,10 +146,10 @@ func (fn *readManifestFn) ProcessElement(ctx context.Context, root string, emit 
 	return nil
 }
 
-// checkManifestRecord is what negatives and pairs need of a clip's record:
+// CheckClipRecord is what negatives and pairs need of a clip's record:
 // dataset.CheckRecord's safe id and paths, a first frame and a caption to
 // generate from, and a spec to generate to.
-func checkManifestRecord(r schemas.ManifestRecord) error {
+func CheckClipRecord(r schemas.ManifestRecord) error {
 	switch {
 	case r.FirstFrame == "":
 		return errors.New("no first_frame")
@@ -241,14 +159,14 @@ func checkManifestRecord(r schemas.ManifestRecord) error {
 	if err := dataset.CheckRecord(r); err != nil {
 		return err
 	}
-	return generate.Spec{Frames: r.Frames, Width: r.Width, Height: r.Height, FPS: r.FPS}.Validate()
+	return Spec{Frames: r.Frames, Width: r.Width, Height: r.Height, FPS: r.FPS}.Validate()
 }
 
 // generateFn is the GPU stage: the generator is made once per DoFn
 // instance in Setup (the local model once per process, shared).
 type generateFn struct {
 	Cfg NegativesConfig
-	gen generate.Generator
+	gen Generator
 }
 
 func (fn *generateFn) Setup(ctx context.Context) error {
@@ -280,10 +198,10 @@ func sidecarPath(clipID string, k int) string {
 func (fn *generateFn) ProcessElement(ctx context.Context, r schemas.ManifestRecord, emit func(schemas.NegativeRecord), fail func(schemas.NegativeFailure)) error {
 	c := fn.Cfg
 	info := fn.gen.Info()
-	spec := generate.Spec{Frames: r.Frames, Width: r.Width, Height: r.Height, FPS: r.FPS}
+	spec := Spec{Frames: r.Frames, Width: r.Width, Height: r.Height, FPS: r.FPS}
 	var image []byte
 	for k := 0; k < c.PerClip; k++ {
-		want := schemas.NegativeRecord{ClipID: r.ID, Index: k, Path: NegativePath(r.ID, k), Seed: generate.Seed(r.ID, k, info.ID),
+		want := schemas.NegativeRecord{ClipID: r.ID, Index: k, Path: NegativePath(r.ID, k), Seed: Seed(r.ID, k, info.ID),
 			Generator: info.Kind, GeneratorID: info.ID, Checkpoint: info.Checkpoint, Steps: c.Steps, Guidance: c.Guidance,
 			Frames: spec.Frames, FPS: spec.FPS, Width: spec.Width, Height: spec.Height}
 		if have, ok := fn.existing(ctx, want); ok {
@@ -293,7 +211,7 @@ func (fn *generateFn) ProcessElement(ctx context.Context, r schemas.ManifestReco
 		}
 		if image == nil {
 			var err error
-			if image, err = fsx.ReadFile(ctx, fsx.JoinPath(c.Dataset, r.FirstFrame), maxFirstFrameBytes); err != nil {
+			if image, err = fsx.ReadFile(ctx, fsx.JoinPath(c.Dataset, r.FirstFrame), MaxFirstFrameBytes); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -303,7 +221,7 @@ func (fn *generateFn) ProcessElement(ctx context.Context, r schemas.ManifestReco
 			}
 		}
 		t0 := time.Now()
-		video, err := fn.gen.Generate(ctx, generate.Request{ClipID: r.ID, Index: k, Image: image, Prompt: r.Caption,
+		video, err := fn.gen.Generate(ctx, Request{ClipID: r.ID, Index: k, Image: image, Prompt: r.Caption,
 			Seed: want.Seed, Spec: spec, Steps: c.Steps, Guidance: c.Guidance})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -348,7 +266,7 @@ func (fn *generateFn) ProcessElement(ctx context.Context, r schemas.ManifestReco
 // was made with the same settings and its video still matches it.
 func (fn *generateFn) existing(ctx context.Context, want schemas.NegativeRecord) (schemas.NegativeRecord, bool) {
 	out := fn.Cfg.Output
-	data, err := fsx.ReadFile(ctx, fsx.JoinPath(out, sidecarPath(want.ClipID, want.Index)), maxSidecarBytes)
+	data, err := fsx.ReadFile(ctx, fsx.JoinPath(out, sidecarPath(want.ClipID, want.Index)), MaxSidecarBytes)
 	if err != nil {
 		return want, false
 	}
@@ -364,7 +282,7 @@ func (fn *generateFn) existing(ctx context.Context, want schemas.NegativeRecord)
 		negCount(ctx, "stale_regenerated")
 		return want, false
 	}
-	video, err := fsx.ReadFile(ctx, fsx.JoinPath(out, have.Path), maxVideoBytes)
+	video, err := fsx.ReadFile(ctx, fsx.JoinPath(out, have.Path), MaxVideoBytes)
 	if err != nil || int64(len(video)) != have.Bytes || sha256Hex(video) != have.SHA256 {
 		negCount(ctx, "damaged_regenerated")
 		return want, false
@@ -373,8 +291,8 @@ func (fn *generateFn) existing(ctx context.Context, want schemas.NegativeRecord)
 }
 
 // checkVideoBytes probes a generated video against its spec.
-func checkVideoBytes(ctx context.Context, video []byte, spec generate.Spec) error {
-	if !generate.IsMP4(video) {
+func checkVideoBytes(ctx context.Context, video []byte, spec Spec) error {
+	if !IsMP4(video) {
 		return errors.New("not an mp4")
 	}
 	dir := filepath.Join(os.TempDir(), "realdpo-negatives")
@@ -393,7 +311,7 @@ func checkVideoBytes(ctx context.Context, video []byte, spec generate.Spec) erro
 	if err != nil {
 		return err
 	}
-	_, err = generate.CheckVideo(ctx, f.Name(), spec)
+	_, err = CheckVideo(ctx, f.Name(), spec)
 	return err
 }
 
@@ -469,4 +387,44 @@ func (fn *writeNegativesFn) ProcessElement(ctx context.Context, _ []byte, ids fu
 	}
 	slog.Info("negatives: done", "clips", clips, "negatives", len(recs), "failures", len(fails))
 	return nil
+}
+
+// ReadClips reads a curated dataset's manifest (dataset.ReadManifest with
+// CheckClipRecord): good lines become clips, bad ones failures.
+func ReadClips(s beam.Scope, root string) (clips, bad beam.PCollection) {
+	return beam.ParDo2(s.Scope("ReadManifest"), &readManifestFn{}, beam.Create(s, root))
+}
+
+// GenerateNegatives is the GPU stage: c.PerClip rejected clips per clip,
+// resumed from what an earlier run left under c.Output.
+func GenerateNegatives(s beam.Scope, c NegativesConfig, clips beam.PCollection) (recs, fails beam.PCollection) {
+	return beam.ParDo2(s.Scope("Generate"), &generateFn{Cfg: c}, clips)
+}
+
+// WriteNegatives writes negatives.jsonl, negatives_failed.jsonl and
+// negatives_stats.json once, an empty manifest included: an impulse with
+// everything it writes as side inputs.
+func WriteNegatives(s beam.Scope, c NegativesConfig, clips, recs, fails beam.PCollection) {
+	beam.ParDo0(s.Scope("Write"), &writeNegativesFn{Cfg: c}, beam.Impulse(s),
+		beam.SideInput{Input: beam.ParDo(s, clipIDOf, clips)},
+		beam.SideInput{Input: recs},
+		beam.SideInput{Input: fails})
+}
+
+// ReadNegativesStats reads negatives_stats.json back from an output root.
+func ReadNegativesStats(ctx context.Context, out string) (schemas.NegativesStats, error) {
+	var st schemas.NegativesStats
+	data, err := fsx.ReadFile(ctx, fsx.JoinPath(out, NegativesStatsFile), MaxSidecarBytes)
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return st, fmt.Errorf("parse %s: %w", NegativesStatsFile, err)
+	}
+	return st, nil
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
