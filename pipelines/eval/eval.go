@@ -22,15 +22,13 @@ package eval
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"strings"
 
+	"realdpo/transforms/evaluate"
 	"realdpo/transforms/fsx"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -41,20 +39,10 @@ import (
 	"realdpo/transforms/runner"
 )
 
-// ReportJSON and ReportHTML are the files written to the output.
-const (
-	ReportJSON = "report.json"
-	ReportHTML = "report.html"
-)
-
-// BaseName is the model name that, without a checkpoint, means the
-// built-in base model.
-const BaseName = "base"
-
 // DefaultConfig holds the documented defaults.
 func DefaultConfig() schemas.EvalConfig {
 	return schemas.EvalConfig{Steps: 10, Guidance: 3, Samples: 1, Seed: 1, Strips: 4, Beta: 5000, Bootstrap: 1000,
-		Reference: schemas.EvalModel{Name: BaseName}}
+		Reference: schemas.EvalModel{Name: evaluate.BaseName}}
 }
 
 // ParseModels reads --models: NAME=CKPT entries separated by commas; a
@@ -78,8 +66,8 @@ func ParseModels(s string) ([]schemas.EvalModel, error) {
 			return nil, errors.New(`eval: "real" names the real clips; pick another model name`)
 		case strings.ContainsAny(name, "<>&\"'"):
 			return nil, fmt.Errorf("eval: model name %q has markup characters", name)
-		case ckpt == "" && name != BaseName:
-			return nil, fmt.Errorf("eval: model %s has no checkpoint (only %q may omit it: the built-in base model)", name, BaseName)
+		case ckpt == "" && name != evaluate.BaseName:
+			return nil, fmt.Errorf("eval: model %s has no checkpoint (only %q may omit it: the built-in base model)", name, evaluate.BaseName)
 		case seen[name]:
 			return nil, fmt.Errorf("eval: model %s named twice", name)
 		}
@@ -87,7 +75,7 @@ func ParseModels(s string) ([]schemas.EvalModel, error) {
 		if isMember && (group == "" || member == "" || strings.Contains(member, "@")) {
 			return nil, fmt.Errorf("eval: model name %q: want GROUP@SEED", name)
 		}
-		if group == RealModel {
+		if group == evaluate.RealModel {
 			return nil, errors.New(`eval: "real" names the real clips; pick another group name`)
 		}
 		seen[name] = true
@@ -132,8 +120,8 @@ func Validate(cfg schemas.EvalConfig) error {
 			return fmt.Errorf("eval: strip model %s is not one of the models", n)
 		}
 	}
-	groups, _ := groupsOf(cfg.Models)
-	if _, err := comparisons(cfg, groups); err != nil {
+	groups, _ := evaluate.GroupsOf(cfg.Models)
+	if _, err := evaluate.Comparisons(cfg, groups); err != nil {
 		return err
 	}
 	return fsx.CheckOutput("eval", cfg.Output, map[string]string{"--dataset": cfg.Dataset, "--pairs": cfg.Pairs})
@@ -142,40 +130,15 @@ func Validate(cfg schemas.EvalConfig) error {
 // ResolveReference sets the reference model from its name: a model of the
 // run, or "base" for the built-in base model.
 func ResolveReference(cfg *schemas.EvalConfig, name string) error {
-	if m, ok := modelByName(schemas.EvalConfig{Models: cfg.Models}, name); ok {
+	if m, ok := evaluate.ModelByName(schemas.EvalConfig{Models: cfg.Models}, name); ok {
 		cfg.Reference = schemas.EvalModel{Name: m.Name, Checkpoint: m.Checkpoint}
 		return nil
 	}
-	if name == BaseName {
-		cfg.Reference = schemas.EvalModel{Name: BaseName}
+	if name == evaluate.BaseName {
+		cfg.Reference = schemas.EvalModel{Name: evaluate.BaseName}
 		return nil
 	}
-	return fmt.Errorf("eval: --reference %s is not one of --models (or %q, the built-in model)", name, BaseName)
-}
-
-// SampleSeed fixes a sample's noise from the run seed, the clip and the
-// sample index. Every model gets the same seed for the same clip and index
-// (common random numbers): differences between models come from their
-// weights, not from their noise.
-func SampleSeed(seed uint64, clipID string, index int) uint64 {
-	return hashSeed("realdpo-eval-sample/1", seed, clipID, index)
-}
-
-// PairSeed fixes a pair's DPO timestep and noise, the same for every model.
-func PairSeed(seed uint64, key string) uint64 {
-	return hashSeed("realdpo-eval-pair/1", seed, key, 0)
-}
-
-func hashSeed(domain string, seed uint64, id string, index int) uint64 {
-	h := sha256.New()
-	var b [8]byte
-	h.Write([]byte(domain + "\x00"))
-	binary.LittleEndian.PutUint64(b[:], seed)
-	h.Write(b[:])
-	h.Write([]byte(id + "\x00"))
-	binary.LittleEndian.PutUint64(b[:], uint64(index))
-	h.Write(b[:])
-	return binary.BigEndian.Uint64(h.Sum(nil)[:8]) & (1<<53 - 1)
+	return fmt.Errorf("eval: --reference %s is not one of --models (or %q, the built-in model)", name, evaluate.BaseName)
 }
 
 // ReadManifest reads manifest.jsonl of a curated dataset with the checks
@@ -195,7 +158,7 @@ func ReadManifest(ctx context.Context, root string) ([]schemas.ManifestRecord, [
 	}
 	var rejects []schemas.EvalReject
 	for _, p := range probs {
-		rejects = append(rejects, schemas.EvalReject{Stage: "manifest", Item: fmt.Sprintf("manifest.jsonl:%d", p.Line),
+		rejects = append(rejects, schemas.EvalReject{Stage: "manifest", Item: fmt.Sprintf("%s:%d", dataset.ManifestFile, p.Line),
 			Reason: schemas.EvalReasonBadManifest, Detail: p.Err})
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
@@ -210,16 +173,16 @@ func Build(s beam.Scope, cfg schemas.EvalConfig, geo model.Config, clips []schem
 		order[c.ID] = i
 	}
 	clipCol := beam.CreateList(s, clips)
-	decoded, decodeRejects := beam.ParDo2(s, &decodeFn{Root: cfg.Dataset, Geo: geo, Order: order}, clipCol)
+	decoded, decodeRejects := beam.ParDo2(s, &evaluate.DecodeFn{Root: cfg.Dataset, Geo: geo, Order: order}, clipCol)
 
 	names := make([]string, len(cfg.Models))
 	for i, m := range cfg.Models {
 		names[i] = m.Name
 	}
-	tasks := beam.ParDo(s, &fanOutFn{Models: names, Samples: cfg.Samples, Seed: cfg.Seed}, decoded)
+	tasks := beam.ParDo(s, &evaluate.FanOutFn{Models: names, Samples: cfg.Samples, Seed: cfg.Seed}, decoded)
 	tasks = beam.Reshuffle(s, tasks)
-	samples, sampleRejects := beam.ParDo2(s, &sampleFn{Cfg: cfg, Geo: geo}, tasks)
-	real := beam.ParDo(s, &realFn{Geo: geo, Strips: cfg.Strips}, decoded)
+	samples, sampleRejects := beam.ParDo2(s, &evaluate.SampleFn{Cfg: cfg, Geo: geo}, tasks)
+	real := beam.ParDo(s, &evaluate.RealFn{Geo: geo, Strips: cfg.Strips}, decoded)
 	measured := beam.Flatten(s, samples, real)
 
 	rejectCols := []beam.PCollection{decodeRejects, sampleRejects}
@@ -228,10 +191,10 @@ func Build(s beam.Scope, cfg schemas.EvalConfig, geo model.Config, clips []schem
 	}
 	var dpo beam.PCollection
 	if cfg.Pairs != "" {
-		pairs, pairRejects := beam.ParDo2(s, &readPairsFn{Geo: geo, MaxPairs: cfg.MaxPairs}, beam.Create(s, cfg.Pairs))
-		pairTasks := beam.Reshuffle(s, beam.ParDo(s, &pairFanOutFn{Models: names}, pairs))
+		pairs, pairRejects := beam.ParDo2(s, &evaluate.ReadPairsFn{Geo: geo, MaxPairs: cfg.MaxPairs}, beam.Create(s, cfg.Pairs))
+		pairTasks := beam.Reshuffle(s, beam.ParDo(s, &evaluate.PairFanOutFn{Models: names}, pairs))
 		var dpoRejects beam.PCollection
-		dpo, dpoRejects = beam.ParDo2(s, &dpoFn{Cfg: cfg}, pairTasks)
+		dpo, dpoRejects = beam.ParDo2(s, &evaluate.DPOFn{Cfg: cfg}, pairTasks)
 		rejectCols = append(rejectCols, pairRejects, dpoRejects)
 	} else {
 		dpo = beam.CreateList(s, []schemas.EvalDPO{})
@@ -240,7 +203,7 @@ func Build(s beam.Scope, cfg schemas.EvalConfig, geo model.Config, clips []schem
 
 	// The report is written exactly once, whatever reaches it: an impulse
 	// with every result as a side input.
-	beam.ParDo0(s, &reportFn{Cfg: cfg, Geo: geo}, beam.Impulse(s),
+	beam.ParDo0(s, &evaluate.ReportFn{Cfg: cfg, Geo: geo}, beam.Impulse(s),
 		beam.SideInput{Input: measured}, beam.SideInput{Input: dpo}, beam.SideInput{Input: rejects})
 }
 
@@ -250,7 +213,7 @@ func Pipeline(ctx context.Context, cfg schemas.EvalConfig) (*beam.Pipeline, erro
 	if err := Validate(cfg); err != nil {
 		return nil, err
 	}
-	mc, err := checkModels(ctx, &cfg)
+	mc, err := evaluate.CheckModels(ctx, &cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -279,22 +242,5 @@ func Run(ctx context.Context, cfg schemas.EvalConfig) (*schemas.EvalReport, erro
 	if err := runner.Run(ctx, p); err != nil {
 		return nil, fmt.Errorf("eval pipeline: %w", err)
 	}
-	return ReadReport(ctx, cfg.Output)
-}
-
-// ReadReport reads report.json from a report directory.
-func ReadReport(ctx context.Context, dir string) (*schemas.EvalReport, error) {
-	r, err := fsx.Open(ctx, fsx.JoinPath(dir, ReportJSON))
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	var rep schemas.EvalReport
-	if err := json.NewDecoder(r).Decode(&rep); err != nil {
-		return nil, fmt.Errorf("eval: %s: %w", ReportJSON, err)
-	}
-	if rep.Format != schemas.EvalFormat {
-		return nil, fmt.Errorf("eval: %s has format %q, want %q", ReportJSON, rep.Format, schemas.EvalFormat)
-	}
-	return &rep, nil
+	return evaluate.ReadReport(ctx, cfg.Output)
 }

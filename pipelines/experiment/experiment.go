@@ -28,6 +28,8 @@ import (
 	"strings"
 	"time"
 
+	"realdpo/transforms/evaluate"
+
 	"realdpo/pipelines/negatives"
 
 	"realdpo/transforms/fsx"
@@ -144,7 +146,7 @@ func evalConfig(c schemas.ExperimentConfig) schemas.EvalConfig {
 	if c.HeldoutPairs {
 		e.Pairs = fsx.JoinPath(c.Output, "heldout_pairs")
 	}
-	e.Models = []schemas.EvalModel{{Name: eval.BaseName, Group: eval.BaseName, Checkpoint: c.Init}}
+	e.Models = []schemas.EvalModel{{Name: evaluate.BaseName, Group: evaluate.BaseName, Checkpoint: c.Init}}
 	for _, g := range []string{GroupSFT, GroupRealDPO} {
 		for _, s := range c.Seeds {
 			e.Models = append(e.Models, schemas.EvalModel{Name: fmt.Sprintf("%s@%d", g, s), Group: g,
@@ -152,9 +154,9 @@ func evalConfig(c schemas.ExperimentConfig) schemas.EvalConfig {
 		}
 	}
 	e.Reference = e.Models[0]
-	e.Compare = []string{GroupRealDPO + ":" + eval.BaseName, GroupRealDPO + ":" + GroupSFT, GroupSFT + ":" + eval.BaseName}
+	e.Compare = []string{GroupRealDPO + ":" + evaluate.BaseName, GroupRealDPO + ":" + GroupSFT, GroupSFT + ":" + evaluate.BaseName}
 	// Strips: real | base | SFT | RealDPO, the first seed of each.
-	e.StripModels = []string{eval.BaseName, fmt.Sprintf("%s@%d", GroupSFT, c.Seeds[0]), fmt.Sprintf("%s@%d", GroupRealDPO, c.Seeds[0])}
+	e.StripModels = []string{evaluate.BaseName, fmt.Sprintf("%s@%d", GroupSFT, c.Seeds[0]), fmt.Sprintf("%s@%d", GroupRealDPO, c.Seeds[0])}
 	return e
 }
 
@@ -276,7 +278,7 @@ func Run(ctx context.Context, c schemas.ExperimentConfig) (*schemas.ExperimentRe
 	}); err != nil {
 		return nil, err
 	}
-	rep, err := eval.ReadReport(ctx, ec.Output)
+	rep, err := evaluate.ReadReport(ctx, ec.Output)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: %w", err)
 	}

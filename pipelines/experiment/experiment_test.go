@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"realdpo/transforms/evaluate"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
-	"realdpo/pipelines/eval"
 	"realdpo/pipelines/eval/evaltest"
 	"realdpo/schemas"
 )
@@ -158,7 +159,7 @@ func TestExperimentEndToEnd(t *testing.T) {
 
 func evalRows(t *testing.T, out string) []string {
 	t.Helper()
-	rep, err := eval.ReadReport(context.Background(), filepath.Join(out, EvalDir))
+	rep, err := evaluate.ReadReport(context.Background(), filepath.Join(out, EvalDir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,13 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"realdpo/transforms/evaluate"
+
 	"realdpo/transforms/fsx"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"realdpo/pipelines/eval"
 	"realdpo/schemas"
 )
 
@@ -171,7 +172,7 @@ func TrustNotes(rep *schemas.ExperimentReport) []string {
 // (whose presence means the experiment finished).
 func write(ctx context.Context, rep *schemas.ExperimentReport, full *schemas.EvalReport, metrics [][]schemas.TrainMetric) error {
 	out := rep.Config.Output
-	tables, err := eval.TablesHTML(&rep.Eval)
+	tables, err := evaluate.TablesHTML(&rep.Eval)
 	if err != nil {
 		return err
 	}
@@ -179,7 +180,7 @@ func write(ctx context.Context, rep *schemas.ExperimentReport, full *schemas.Eva
 	for i, s := range rep.Config.Seeds {
 		seeds[i] = fmt.Sprint(s)
 	}
-	pg := htmlPage{Rep: rep, CSS: template.CSS(eval.TableCSS), Tables: tables, Wall: duration(rep.WallS),
+	pg := htmlPage{Rep: rep, CSS: template.CSS(evaluate.TableCSS), Tables: tables, Wall: duration(rep.WallS),
 		Seeds: strings.Join(seeds, ", "), Trust: TrustNotes(rep), Regen: rep.Config.RegenerateEvery > 0, EvalDir: EvalDir,
 		Rows: strings.Join(full.StripRows, " | ")}
 	for _, c := range curves {
@@ -236,7 +237,7 @@ func Summary(rep *schemas.ExperimentReport) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "experiment: %d held-out clips, seeds %v, %s wall on %d CPUs\n\n", rep.Eval.Counts["clips_evaluated"], rep.Config.Seeds,
 		duration(rep.WallS), rep.CPUs)
-	b.WriteString(eval.FormatTable(&rep.Eval))
+	b.WriteString(evaluate.FormatTable(&rep.Eval))
 	notes := TrustNotes(rep)
 	for _, n := range notes[:len(notes)-len(rep.Eval.Notes)] {
 		b.WriteString("note: " + n + "\n")

@@ -3,6 +3,8 @@ package main
 import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"realdpo/transforms/evaluate"
+
 	"context"
 	"flag"
 	"fmt"
@@ -28,10 +30,10 @@ func init() {
 			d := eval.DefaultConfig()
 			c := &evalFlags.cfg
 			fs.StringVar(&c.Dataset, "dataset", "", "held-out curated dataset: a directory or gs:// prefix with manifest.jsonl, clips/ and first_frames/")
-			fs.StringVar(&evalFlags.models, "models", eval.BaseName, "models to compare, in report order: NAME=CHECKPOINT,... (local or gs:// .safetensors); a bare 'base' is the built-in base model; GROUP@SEED names (sft@1,sft@2) form a group averaged over training seeds")
+			fs.StringVar(&evalFlags.models, "models", evaluate.BaseName, "models to compare, in report order: NAME=CHECKPOINT,... (local or gs:// .safetensors); a bare 'base' is the built-in base model; GROUP@SEED names (sft@1,sft@2) form a group averaged over training seeds")
 			fs.StringVar(&c.Output, "output", "", "report directory (local or gs://): report.html and report.json")
 			fs.StringVar(&c.Pairs, "pairs", "", "held-out pair set (directory or gs:// prefix with index.json): adds the DPO implicit accuracy")
-			fs.StringVar(&evalFlags.reference, "reference", eval.BaseName, "DPO reference model: a name from --models, or 'base' for the built-in model")
+			fs.StringVar(&evalFlags.reference, "reference", evaluate.BaseName, "DPO reference model: a name from --models, or 'base' for the built-in model")
 			fs.IntVar(&c.Samples, "samples", d.Samples, "samples per clip and model")
 			fs.IntVar(&c.Steps, "steps", d.Steps, "DDIM sampling steps")
 			fs.Float64Var(&c.Guidance, "guidance", d.Guidance, "classifier-free guidance scale (1 disables it and halves the cost)")
@@ -64,7 +66,7 @@ func evalConfig() (schemas.EvalConfig, error) {
 		return cfg, err
 	}
 	cfg.Models = ms
-	if cfg.Compare, err = eval.ParseCompare(evalFlags.compare); err != nil {
+	if cfg.Compare, err = evaluate.ParseCompare(evalFlags.compare); err != nil {
 		return cfg, err
 	}
 	cfg.StripModels = nil
@@ -87,8 +89,8 @@ func runEval(ctx context.Context) error {
 	}
 	fmt.Printf("eval: %d real clips, %d samples, %d pairs, %d rejects\n\n", rep.Counts["clips_evaluated"], rep.Counts["samples"],
 		rep.Counts["pairs"], rep.Counts["rejects"])
-	fmt.Print(eval.FormatTable(rep))
-	fmt.Printf("\nreport: %s\n        %s\n", joinOut(cfg.Output, eval.ReportHTML), joinOut(cfg.Output, eval.ReportJSON))
+	fmt.Print(evaluate.FormatTable(rep))
+	fmt.Printf("\nreport: %s\n        %s\n", joinOut(cfg.Output, evaluate.ReportHTML), joinOut(cfg.Output, evaluate.ReportJSON))
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package eval
+package evaluate
 
 import (
 	"fmt"
@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"realdpo/schemas"
-	"realdpo/transforms/evaluate"
 )
 
 // Statistics of the report. Every figure is a statistic of the held-out
@@ -122,9 +121,9 @@ func frechetOf(pick func(s schemas.EvalStats) []float64) func(d *statData, idx [
 	}
 }
 
-func frechetDetail(d *statData, idx []int, m string, pick func(s schemas.EvalStats) []float64) (evaluate.Frechet, bool) {
+func frechetDetail(d *statData, idx []int, m string, pick func(s schemas.EvalStats) []float64) (Frechet, bool) {
 	if m == RealModel {
-		return evaluate.Frechet{}, false
+		return Frechet{}, false
 	}
 	var ref, gen [][]float64
 	for _, i := range idx {
@@ -138,21 +137,20 @@ func frechetDetail(d *statData, idx []int, m string, pick func(s schemas.EvalSta
 		}
 	}
 	if len(ref) == 0 {
-		return evaluate.Frechet{}, false
+		return Frechet{}, false
 	}
-	f, err := evaluate.FrechetShrunk(ref, gen)
+	f, err := FrechetShrunk(ref, gen)
 	if err != nil {
 		return f, false
 	}
 	return f, true
 }
 
-func allFeatures(s schemas.EvalStats) []float64    { return s.Features }
-func motionFeatures(s schemas.EvalStats) []float64 { return evaluate.MotionFeatures(s) }
+func allFeatures(s schemas.EvalStats) []float64 { return s.Features }
 
 // speedW1 is the 1-Wasserstein distance between the pooled block speeds
 // of the real clips of idx and of the model's samples of them, from
-// per-clip histograms (evaluate.SpeedHistogram) so a resample costs a sum
+// per-clip histograms (SpeedHistogram) so a resample costs a sum
 // of histograms, not a sort of every block speed.
 func speedW1(d *statData, idx []int, m string) (float64, bool) {
 	if m == RealModel {
@@ -170,7 +168,7 @@ func speedW1(d *statData, idx []int, m string) (float64, bool) {
 	if a == nil {
 		return 0, false
 	}
-	return evaluate.HistogramW1(a, b), true
+	return HistogramW1(a, b), true
 }
 
 func addHist(acc, h []float64) []float64 {
@@ -213,12 +211,12 @@ func boolTo(b bool) float64 {
 // metricImpls are the report's rows, in order.
 var metricImpls = []metricImpl{
 	{def: schemas.EvalMetric{Key: "motion_fd", Label: "Motion Frechet distance", Better: "lower",
-		Help: "squared Frechet distance between Gaussians fitted to the motion features (" + strings.Join(evaluate.MotionFeatureNames, ", ") +
+		Help: "squared Frechet distance between Gaussians fitted to the motion features (" + strings.Join(MotionFeatureNames, ", ") +
 			") of the real clips and of the samples, standardised by the real clips, correlations shrunk (Schafer-Strimmer): the motion distance to real"},
-		value: frechetOf(motionFeatures)},
+		value: frechetOf(MotionFeatures)},
 	{def: schemas.EvalMetric{Key: "motion_error", Label: "Motion error against its own clip", Better: "lower",
 		Help: "per clip, root mean square over the motion features of the sample's difference from its real clip, in units of the real clips' spread; mean over clips"},
-		value: perClipPaired(func(d *statData, s, real schemas.EvalStats) float64 { return evaluate.MotionError(s, real, d.motion) })},
+		value: perClipPaired(func(d *statData, s, real schemas.EvalStats) float64 { return MotionError(s, real, d.motion) })},
 	{def: schemas.EvalMetric{Key: "fd", Label: "Frechet distance (all video features)", Better: "lower",
 		Help: "squared Frechet distance on every fixed per-clip feature (appearance, change, motion, random projections of frame differences), standardised by the real clips, correlations shrunk (an FVD stand-in)"},
 		value: frechetOf(allFeatures)},
@@ -298,8 +296,8 @@ func ParseCompare(s string) ([]string, error) {
 	return out, nil
 }
 
-// groupsOf lists the groups in the order their first member appears.
-func groupsOf(ms []schemas.EvalModel) (names []string, members map[string][]string) {
+// GroupsOf lists the groups in the order their first member appears.
+func GroupsOf(ms []schemas.EvalModel) (names []string, members map[string][]string) {
 	members = map[string][]string{}
 	for _, m := range ms {
 		g := groupName(m)
@@ -318,8 +316,8 @@ func groupName(m schemas.EvalModel) string {
 	return m.Name
 }
 
-// comparisons resolves the configured (or default) group comparisons.
-func comparisons(cfg schemas.EvalConfig, groups []string) ([][2]string, error) {
+// Comparisons resolves the configured (or default) group Comparisons.
+func Comparisons(cfg schemas.EvalConfig, groups []string) ([][2]string, error) {
 	known := map[string]bool{}
 	for _, g := range groups {
 		known[g] = true
@@ -343,7 +341,7 @@ func comparisons(cfg schemas.EvalConfig, groups []string) ([][2]string, error) {
 	return out, nil
 }
 
-// score is what comparisons and "best" use: the value, or for "closer"
+// score is what Comparisons and "best" use: the value, or for "closer"
 // metrics the distance to the real clips' value on the same units.
 func score(impl metricImpl, d *statData, idx []int, m string) (float64, bool) {
 	v, ok := impl.value(d, idx, m)
@@ -367,13 +365,13 @@ type replicate struct {
 }
 
 func (r replicate) interval() schemas.EvalInterval {
-	iv := evaluate.PercentileInterval(r.point, r.reps)
+	iv := PercentileInterval(r.point, r.reps)
 	return schemas.EvalInterval{Value: iv.Value, Lo: iv.Lo, Hi: iv.Hi}
 }
 
 func replicateOf(n int, resamples [][]int, f func(idx []int) (float64, bool)) replicate {
 	r := replicate{point: math.NaN(), reps: make([]float64, len(resamples))}
-	if v, ok := f(evaluate.Identity(n)); ok && !math.IsInf(v, 0) {
+	if v, ok := f(Identity(n)); ok && !math.IsInf(v, 0) {
 		r.point = v
 	}
 	for b, idx := range resamples {
@@ -411,7 +409,7 @@ func diffReplicate(a, b replicate) replicate {
 	return out
 }
 
-// tables are the computed intervals, group figures and comparisons.
+// tables are the computed intervals, group figures and Comparisons.
 type tables struct {
 	model   map[string]map[string]schemas.EvalInterval // model -> key -> interval
 	real    map[string]schemas.EvalInterval
@@ -423,10 +421,10 @@ type tables struct {
 // metric of every model, group and comparison on those resamples.
 func computeTables(cfg schemas.EvalConfig, d *statData, impls []metricImpl) (tables, error) {
 	reps := max(cfg.Bootstrap, 1)
-	clipRes := evaluate.Resamples(len(d.clips), reps, hashSeed("realdpo-eval-bootstrap/1", cfg.Seed, "clips", 0))
-	pairRes := evaluate.Resamples(len(d.pairs), reps, hashSeed("realdpo-eval-bootstrap/1", cfg.Seed, "pairs", 0))
-	groupNames, members := groupsOf(cfg.Models)
-	cmp, err := comparisons(cfg, groupNames)
+	clipRes := Resamples(len(d.clips), reps, hashSeed("realdpo-eval-bootstrap/1", cfg.Seed, "clips", 0))
+	pairRes := Resamples(len(d.pairs), reps, hashSeed("realdpo-eval-bootstrap/1", cfg.Seed, "pairs", 0))
+	groupNames, members := GroupsOf(cfg.Models)
+	cmp, err := Comparisons(cfg, groupNames)
 	if err != nil {
 		return tables{}, err
 	}
@@ -534,7 +532,7 @@ func computeTables(cfg schemas.EvalConfig, d *statData, impls []metricImpl) (tab
 }
 
 func spreadOf(xs []float64) schemas.EvalSpread {
-	s := evaluate.SpreadOf(xs)
+	s := SpreadOf(xs)
 	return schemas.EvalSpread{N: s.N, Mean: s.Mean, SD: s.SD, Min: s.Min, Max: s.Max}
 }
 
@@ -565,19 +563,19 @@ func buildStatData(samples []schemas.EvalSample, dpos []schemas.EvalDPO) *statDa
 		if d.hists[s.Model] == nil {
 			d.hists[s.Model] = make([][]float64, len(d.clips))
 		}
-		d.hists[s.Model][i] = addHist(d.hists[s.Model][i], evaluate.SpeedHistogram(s.Stats.Speeds))
+		d.hists[s.Model][i] = addHist(d.hists[s.Model][i], SpeedHistogram(s.Stats.Speeds))
 	}
 	// Motion features' scale: the real clips' spread, floored like the
 	// Frechet distance's standardisation.
 	var rows [][]float64
 	for _, c := range d.clips {
-		rows = append(rows, evaluate.MotionFeatures(c.real))
+		rows = append(rows, MotionFeatures(c.real))
 	}
-	d.motion = make([]float64, len(evaluate.MotionFeatureNames))
+	d.motion = make([]float64, len(MotionFeatureNames))
 	for j := range d.motion {
-		d.motion[j] = evaluate.MinScale
+		d.motion[j] = MinScale
 	}
-	if sc, err := evaluate.NewScaler(rows); err == nil {
+	if sc, err := NewScaler(rows); err == nil {
 		copy(d.motion, sc.Scale)
 	}
 	pairIdx := map[string]int{}

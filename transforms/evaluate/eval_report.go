@@ -1,4 +1,4 @@
-package eval
+package evaluate
 
 import (
 	"bytes"
@@ -18,7 +18,6 @@ import (
 
 	"realdpo/model"
 	"realdpo/schemas"
-	"realdpo/transforms/evaluate"
 	"realdpo/transforms/stage"
 )
 
@@ -82,7 +81,7 @@ func buildReport(cfg schemas.EvalConfig, geo model.Config, samples []schemas.Eva
 	byModel := map[string][]schemas.EvalSample{}
 	strips := map[string]map[string][]byte{} // clip -> model -> frames
 	rep := &schemas.EvalReport{Format: schemas.EvalFormat, Config: cfg, ModelConfig: geo.JSON(),
-		Features: evaluate.FeatureNames, Rejects: rejects, Counts: map[string]int{}}
+		Features: FeatureNames, Rejects: rejects, Counts: map[string]int{}}
 	if rep.Rejects == nil {
 		rep.Rejects = []schemas.EvalReject{}
 	}
@@ -196,8 +195,8 @@ var headline = []string{"motion_fd", "motion_error"}
 func trustNotes(cfg schemas.EvalConfig, rep *schemas.EvalReport, d *statData) []string {
 	n := len(d.clips)
 	var notes []string
-	notes = append(notes, fmt.Sprintf("Intervals: %.0f%% percentile bootstrap over the %d held-out clips (%d resamples), %d sample(s) per clip and model with the same seeds for every model; comparisons are paired on those clips and seeds.",
-		100*evaluate.Level, n, cfg.Bootstrap, cfg.Samples))
+	notes = append(notes, fmt.Sprintf("Intervals: %.0f%% percentile bootstrap over the %d held-out clips (%d resamples), %d sample(s) per clip and model with the same seeds for every model; Comparisons are paired on those clips and seeds.",
+		100*Level, n, cfg.Bootstrap, cfg.Samples))
 	if n < 30 {
 		notes = append(notes, fmt.Sprintf("Only %d clips: a bootstrap over so few clips understates the uncertainty; read the intervals as optimistic and the differences as indications, not results (the experiment's target is at least 48 clips).", n))
 	}
@@ -209,14 +208,14 @@ func trustNotes(cfg schemas.EvalConfig, rep *schemas.EvalReport, d *statData) []
 		}
 	}
 	for _, key := range []string{"motion_fd", "fd"} {
-		dim := len(evaluate.FeatureNames)
+		dim := len(FeatureNames)
 		pick := allFeatures
 		if key == "motion_fd" {
-			dim, pick = len(evaluate.MotionFeatureNames), motionFeatures
+			dim, pick = len(MotionFeatureNames), MotionFeatures
 		}
 		var lams []string
 		for _, m := range cfg.Models {
-			if f, ok := frechetDetail(d, evaluate.Identity(n), m.Name, pick); ok {
+			if f, ok := frechetDetail(d, Identity(n), m.Name, pick); ok {
 				lams = append(lams, fmt.Sprintf("%s %.2f", m.Name, f.LambdaGen))
 				if len(lams) == 1 {
 					lams = append([]string{fmt.Sprintf("real %.2f", f.LambdaRef)}, lams...)
@@ -241,7 +240,7 @@ func trustNotes(cfg schemas.EvalConfig, rep *schemas.EvalReport, d *statData) []
 		}
 	}
 	if total > 0 {
-		notes = append(notes, fmt.Sprintf("On the motion distances (%s), %d of %d paired comparisons have intervals that exclude zero; the others cannot tell the models apart at this size.",
+		notes = append(notes, fmt.Sprintf("On the motion distances (%s), %d of %d paired Comparisons have intervals that exclude zero; the others cannot tell the models apart at this size.",
 			strings.Join(headline, ", "), resolved, total))
 	}
 	return notes
@@ -325,13 +324,13 @@ func writeReport(ctx context.Context, cfg schemas.EvalConfig, geo model.Config, 
 	return nil
 }
 
-// reportFn receives every result (as side inputs) and writes the report.
-type reportFn struct {
+// ReportFn receives every result (as side inputs) and writes the report.
+type ReportFn struct {
 	Cfg schemas.EvalConfig
 	Geo model.Config
 }
 
-func (fn *reportFn) ProcessElement(ctx context.Context, _ []byte, samples func(*schemas.EvalSample) bool, dpos func(*schemas.EvalDPO) bool,
+func (fn *ReportFn) ProcessElement(ctx context.Context, _ []byte, samples func(*schemas.EvalSample) bool, dpos func(*schemas.EvalDPO) bool,
 	rejects func(*schemas.EvalReject) bool) error {
 	ss, ds, rs := stage.Collect(samples), stage.Collect(dpos), stage.Collect(rejects)
 	rep, strips, err := buildReport(fn.Cfg, fn.Geo, ss, ds, rs)
@@ -351,7 +350,7 @@ func (fn *reportFn) ProcessElement(ctx context.Context, _ []byte, samples func(*
 
 // FormatTable renders the metric table as text (for the command's
 // output): every group's value with its interval, then the paired
-// comparisons and the notes.
+// Comparisons and the notes.
 func FormatTable(rep *schemas.EvalReport) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-36s %-7s %24s", "metric", "better", "real")
@@ -490,7 +489,7 @@ func bracket(iv schemas.EvalInterval) string {
 
 // TablesHTML renders the report's metric table (groups as columns, each
 // value with its interval, distance to real and seed spread), the paired
-// comparisons and the notes, for report.html and pages that embed a run
+// Comparisons and the notes, for report.html and pages that embed a run
 // (realdpo experiment).
 func TablesHTML(rep *schemas.EvalReport) (template.HTML, error) {
 	t := htmlTables{Rep: rep}

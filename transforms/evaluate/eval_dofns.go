@@ -1,7 +1,10 @@
-package eval
+package evaluate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +23,6 @@ import (
 	"realdpo/model"
 	"realdpo/schemas"
 	"realdpo/transforms/dofn"
-	"realdpo/transforms/evaluate"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/media"
 	"realdpo/transforms/quality"
@@ -32,15 +34,15 @@ func init() {
 		schemas.EvalPair{}, schemas.EvalPairTask{}, schemas.EvalDPO{}, schemas.EvalReject{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
-	dofn.DoFn4x0[context.Context, schemas.ManifestRecord, func(schemas.EvalClip), func(schemas.EvalReject)](&decodeFn{})
-	dofn.DoFn2x0[schemas.EvalClip, func(schemas.EvalTask)](&fanOutFn{})
-	dofn.DoFn4x1[context.Context, schemas.EvalTask, func(schemas.EvalSample), func(schemas.EvalReject), error](&sampleFn{})
-	dofn.DoFn3x1[context.Context, schemas.EvalClip, func(schemas.EvalSample), error](&realFn{})
-	dofn.DoFn4x1[context.Context, string, func(schemas.EvalPair), func(schemas.EvalReject), error](&readPairsFn{})
-	dofn.DoFn2x0[schemas.EvalPair, func(schemas.EvalPairTask)](&pairFanOutFn{})
-	dofn.DoFn4x1[context.Context, schemas.EvalPairTask, func(schemas.EvalDPO), func(schemas.EvalReject), error](&dpoFn{})
+	dofn.DoFn4x0[context.Context, schemas.ManifestRecord, func(schemas.EvalClip), func(schemas.EvalReject)](&DecodeFn{})
+	dofn.DoFn2x0[schemas.EvalClip, func(schemas.EvalTask)](&FanOutFn{})
+	dofn.DoFn4x1[context.Context, schemas.EvalTask, func(schemas.EvalSample), func(schemas.EvalReject), error](&SampleFn{})
+	dofn.DoFn3x1[context.Context, schemas.EvalClip, func(schemas.EvalSample), error](&RealFn{})
+	dofn.DoFn4x1[context.Context, string, func(schemas.EvalPair), func(schemas.EvalReject), error](&ReadPairsFn{})
+	dofn.DoFn2x0[schemas.EvalPair, func(schemas.EvalPairTask)](&PairFanOutFn{})
+	dofn.DoFn4x1[context.Context, schemas.EvalPairTask, func(schemas.EvalDPO), func(schemas.EvalReject), error](&DPOFn{})
 	dofn.DoFn5x1[context.Context, []byte, func(*schemas.EvalSample) bool, func(*schemas.EvalDPO) bool,
-		func(*schemas.EvalReject) bool, error](&reportFn{})
+		func(*schemas.EvalReject) bool, error](&ReportFn{})
 
 	register.Emitter1[schemas.EvalClip]()
 	register.Emitter1[schemas.EvalTask]()
@@ -95,14 +97,14 @@ func split(b []byte, geo model.Config) ([][]byte, error) {
 	return out, nil
 }
 
-// decodeFn decodes a manifest record's clip and first frame to the model's size.
-type decodeFn struct {
+// DecodeFn decodes a manifest record's clip and first frame to the model's size.
+type DecodeFn struct {
 	Root  string
 	Geo   model.Config
 	Order map[string]int // position in the evaluated list, by clip id
 }
 
-func (fn *decodeFn) ProcessElement(ctx context.Context, rec schemas.ManifestRecord, emit func(schemas.EvalClip), reject func(schemas.EvalReject)) {
+func (fn *DecodeFn) ProcessElement(ctx context.Context, rec schemas.ManifestRecord, emit func(schemas.EvalClip), reject func(schemas.EvalReject)) {
 	fail := func(reason string, err error) {
 		count(ctx, "clips_rejected_"+reason)
 		slog.Warn("eval: clip not evaluated", "clip", rec.ID, "reason", reason, "err", err)
@@ -139,14 +141,14 @@ func (fn *decodeFn) ProcessElement(ctx context.Context, rec schemas.ManifestReco
 	emit(schemas.EvalClip{ID: rec.ID, Caption: rec.Caption, Order: fn.Order[rec.ID], Real: concat(frames), Cond: cond})
 }
 
-// fanOutFn makes one task per (model, sample index).
-type fanOutFn struct {
+// FanOutFn makes one task per (model, sample index).
+type FanOutFn struct {
 	Models  []string
 	Samples int
 	Seed    uint64
 }
 
-func (fn *fanOutFn) ProcessElement(c schemas.EvalClip, emit func(schemas.EvalTask)) {
+func (fn *FanOutFn) ProcessElement(c schemas.EvalClip, emit func(schemas.EvalTask)) {
 	for _, m := range fn.Models {
 		for i := 0; i < fn.Samples; i++ {
 			emit(schemas.EvalTask{Clip: c, Model: m, Index: i, Seed: SampleSeed(fn.Seed, c.ID, i)})
@@ -168,17 +170,17 @@ func measure(frames [][]byte, cond []byte, geo model.Config) (schemas.EvalStats,
 		}
 		sharp[i] = an.Frames[i].Sharpness
 	}
-	return evaluate.Analyze(evaluate.Video{W: geo.Width, H: geo.Height, Frames: frames}, cond, sharp)
+	return Analyze(Video{W: geo.Width, H: geo.Height, Frames: frames}, cond, sharp)
 }
 
-// sampleFn samples one task's model from the clip's first frame and caption.
-type sampleFn struct {
+// SampleFn samples one task's model from the clip's first frame and caption.
+type SampleFn struct {
 	Cfg schemas.EvalConfig
 	Geo model.Config
 }
 
-func (fn *sampleFn) ProcessElement(ctx context.Context, t schemas.EvalTask, emit func(schemas.EvalSample), reject func(schemas.EvalReject)) error {
-	spec, ok := modelByName(fn.Cfg, t.Model)
+func (fn *SampleFn) ProcessElement(ctx context.Context, t schemas.EvalTask, emit func(schemas.EvalSample), reject func(schemas.EvalReject)) error {
+	spec, ok := ModelByName(fn.Cfg, t.Model)
 	if !ok {
 		return fmt.Errorf("eval: task names unknown model %s", t.Model)
 	}
@@ -235,16 +237,16 @@ func (fn *sampleFn) ProcessElement(ctx context.Context, t schemas.EvalTask, emit
 // RealModel is the name the real clips go by in the report.
 const RealModel = "real"
 
-// realFn measures a real clip.
-type realFn struct {
+// RealFn measures a real clip.
+type RealFn struct {
 	Geo    model.Config
 	Strips int
 }
 
-func (fn *realFn) ProcessElement(ctx context.Context, c schemas.EvalClip, emit func(schemas.EvalSample)) error {
+func (fn *RealFn) ProcessElement(ctx context.Context, c schemas.EvalClip, emit func(schemas.EvalSample)) error {
 	frames, err := split(c.Real, fn.Geo)
 	if err != nil {
-		return fmt.Errorf("eval: clip %s: %w", c.ID, err) // decodeFn made it: a bug, not bad data
+		return fmt.Errorf("eval: clip %s: %w", c.ID, err) // DecodeFn made it: a bug, not bad data
 	}
 	st, err := measure(frames, c.Cond, fn.Geo)
 	if err != nil {
@@ -258,15 +260,15 @@ func (fn *realFn) ProcessElement(ctx context.Context, c schemas.EvalClip, emit f
 	return nil
 }
 
-// readPairsFn streams a pair set, verifying every shard, and decodes each
+// ReadPairsFn streams a pair set, verifying every shard, and decodes each
 // pair to the model's size. A shard that fails verification is recorded
 // and the next one read; a pair whose videos do not decode is recorded.
-type readPairsFn struct {
+type ReadPairsFn struct {
 	Geo      model.Config
 	MaxPairs int
 }
 
-func (fn *readPairsFn) ProcessElement(ctx context.Context, root string, emit func(schemas.EvalPair), reject func(schemas.EvalReject)) error {
+func (fn *ReadPairsFn) ProcessElement(ctx context.Context, root string, emit func(schemas.EvalPair), reject func(schemas.EvalReject)) error {
 	ix, err := shards.ReadIndex(ctx, root)
 	if err != nil {
 		return fmt.Errorf("eval: pairs: %w", err)
@@ -331,26 +333,26 @@ func (fn *readPairsFn) ProcessElement(ctx context.Context, root string, emit fun
 	return nil
 }
 
-// pairFanOutFn makes one DPO task per model.
-type pairFanOutFn struct {
+// PairFanOutFn makes one DPO task per model.
+type PairFanOutFn struct {
 	Models []string
 }
 
-func (fn *pairFanOutFn) ProcessElement(p schemas.EvalPair, emit func(schemas.EvalPairTask)) {
+func (fn *PairFanOutFn) ProcessElement(p schemas.EvalPair, emit func(schemas.EvalPairTask)) {
 	for _, m := range fn.Models {
 		emit(schemas.EvalPairTask{Pair: p, Model: m})
 	}
 }
 
-// dpoFn computes the RealDPO loss terms of a pair with the task's model as
+// DPOFn computes the RealDPO loss terms of a pair with the task's model as
 // policy and the run's reference, at the pair's fixed timestep and noise
 // (PairSeed): every model is scored on the same draw.
-type dpoFn struct {
+type DPOFn struct {
 	Cfg schemas.EvalConfig
 }
 
-func (fn *dpoFn) ProcessElement(ctx context.Context, t schemas.EvalPairTask, emit func(schemas.EvalDPO), reject func(schemas.EvalReject)) error {
-	spec, ok := modelByName(fn.Cfg, t.Model)
+func (fn *DPOFn) ProcessElement(ctx context.Context, t schemas.EvalPairTask, emit func(schemas.EvalDPO), reject func(schemas.EvalReject)) error {
+	spec, ok := ModelByName(fn.Cfg, t.Model)
 	if !ok {
 		return fmt.Errorf("eval: task names unknown model %s", t.Model)
 	}
@@ -406,4 +408,56 @@ func (fn *dpoFn) ProcessElement(ctx context.Context, t schemas.EvalPairTask, emi
 	emit(schemas.EvalDPO{Key: t.Pair.Key, Model: t.Model, T: r.T, Lw: r.Lw, LwRef: r.LwRef, Ll: r.Ll, LlRef: r.LlRef,
 		Inside: r.Inside, Accuracy: r.Accuracy})
 	return nil
+}
+
+// ReportJSON and ReportHTML are the files written to the output.
+const (
+	ReportJSON = "report.json"
+	ReportHTML = "report.html"
+)
+
+// BaseName is the model name that, without a checkpoint, means the
+// built-in base model.
+const BaseName = "base"
+
+// SampleSeed fixes a sample's noise from the run seed, the clip and the
+// sample index. Every model gets the same seed for the same clip and index
+// (common random numbers): differences between models come from their
+// weights, not from their noise.
+func SampleSeed(seed uint64, clipID string, index int) uint64 {
+	return hashSeed("realdpo-eval-sample/1", seed, clipID, index)
+}
+
+// PairSeed fixes a pair's DPO timestep and noise, the same for every model.
+func PairSeed(seed uint64, key string) uint64 {
+	return hashSeed("realdpo-eval-pair/1", seed, key, 0)
+}
+
+func hashSeed(domain string, seed uint64, id string, index int) uint64 {
+	h := sha256.New()
+	var b [8]byte
+	h.Write([]byte(domain + "\x00"))
+	binary.LittleEndian.PutUint64(b[:], seed)
+	h.Write(b[:])
+	h.Write([]byte(id + "\x00"))
+	binary.LittleEndian.PutUint64(b[:], uint64(index))
+	h.Write(b[:])
+	return binary.BigEndian.Uint64(h.Sum(nil)[:8]) & (1<<53 - 1)
+}
+
+// ReadReport reads report.json from a report directory.
+func ReadReport(ctx context.Context, dir string) (*schemas.EvalReport, error) {
+	r, err := fsx.Open(ctx, fsx.JoinPath(dir, ReportJSON))
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var rep schemas.EvalReport
+	if err := json.NewDecoder(r).Decode(&rep); err != nil {
+		return nil, fmt.Errorf("eval: %s: %w", ReportJSON, err)
+	}
+	if rep.Format != schemas.EvalFormat {
+		return nil, fmt.Errorf("eval: %s has format %q, want %q", ReportJSON, rep.Format, schemas.EvalFormat)
+	}
+	return &rep, nil
 }

@@ -1,4 +1,4 @@
-package eval
+package evaluate
 
 import (
 	"context"
@@ -105,10 +105,10 @@ func withModels(ls []*loaded, fn func() error) error {
 	return fn()
 }
 
-// checkModels loads every model once in the launching process: a missing
+// CheckModels loads every model once in the launching process: a missing
 // or incompatible checkpoint fails before any work starts. It fills in the
 // weight hashes and returns the shared architecture.
-func checkModels(ctx context.Context, cfg *schemas.EvalConfig) (model.Config, error) {
+func CheckModels(ctx context.Context, cfg *schemas.EvalConfig) (model.Config, error) {
 	var shared model.Config
 	all := append([]*schemas.EvalModel{}, &cfg.Reference)
 	for i := range cfg.Models {
@@ -129,8 +129,8 @@ func checkModels(ctx context.Context, cfg *schemas.EvalConfig) (model.Config, er
 	return shared, nil
 }
 
-// modelByName finds a model of the run (the reference included).
-func modelByName(cfg schemas.EvalConfig, name string) (schemas.EvalModel, bool) {
+// ModelByName finds a model of the run (the reference included).
+func ModelByName(cfg schemas.EvalConfig, name string) (schemas.EvalModel, bool) {
 	for _, m := range cfg.Models {
 		if m.Name == name {
 			return m, true

@@ -1,4 +1,4 @@
-package eval
+package evaluate
 
 import (
 	"math"
@@ -7,13 +7,12 @@ import (
 	"testing"
 
 	"realdpo/schemas"
-	"realdpo/transforms/evaluate"
 )
 
 // fakeStats is a clip's stats with random features; motion features
 // scaled by motion.
 func fakeStats(rng *rand.Rand, base []float64, noise, motion float64) schemas.EvalStats {
-	f := make([]float64, evaluate.FeatureDim)
+	f := make([]float64, FeatureDim)
 	for i := range f {
 		f[i] = base[i] + noise*rng.NormFloat64()
 	}
@@ -22,7 +21,7 @@ func fakeStats(rng *rand.Rand, base []float64, noise, motion float64) schemas.Ev
 		speeds = append(speeds, math.Abs(motion*(1+0.3*rng.NormFloat64())))
 	}
 	s := schemas.EvalStats{Features: f, Speeds: speeds, MeanSpeed: motion}
-	mf := evaluate.MotionFeatures(s)
+	mf := MotionFeatures(s)
 	for i := range mf {
 		mf[i] = math.Abs(base[7+i]) * motion
 	}
@@ -37,7 +36,7 @@ func TestTablesSeparateModelsAndGroupSeeds(t *testing.T) {
 	var samples []schemas.EvalSample
 	for c := 0; c < 40; c++ {
 		id := string(rune('A'+c/26)) + string(rune('a'+c%26))
-		base := make([]float64, evaluate.FeatureDim)
+		base := make([]float64, FeatureDim)
 		for i := range base {
 			base[i] = rng.NormFloat64()
 		}
@@ -50,7 +49,7 @@ func TestTablesSeparateModelsAndGroupSeeds(t *testing.T) {
 				schemas.EvalSample{ClipID: id, Model: "still@2", Index: k, Stats: fakeStats(rng, base, 0.1, 0.2*motion)})
 		}
 	}
-	cfg := DefaultConfig()
+	cfg := schemas.EvalConfig{Steps: 10, Guidance: 3, Samples: 1, Seed: 1, Strips: 4, Beta: 5000, Bootstrap: 1000}
 	cfg.Bootstrap, cfg.Samples = 300, 2
 	cfg.Models = []schemas.EvalModel{{Name: "good", Group: "good"}, {Name: "still@1", Group: "still"}, {Name: "still@2", Group: "still"}}
 	d := buildStatData(samples, nil)
@@ -97,7 +96,7 @@ func TestTablesSeparateModelsAndGroupSeeds(t *testing.T) {
 	if again.groups[1].Metrics["motion_fd"] != tab.groups[1].Metrics["motion_fd"] {
 		t.Error("tables differ between two runs on the same data")
 	}
-	if _, err := comparisons(schemas.EvalConfig{Compare: []string{"good:nope"}}, []string{"good", "still"}); err == nil {
+	if _, err := Comparisons(schemas.EvalConfig{Compare: []string{"good:nope"}}, []string{"good", "still"}); err == nil {
 		t.Error("a comparison naming an unknown group: want an error")
 	}
 }
