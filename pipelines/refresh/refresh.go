@@ -140,14 +140,13 @@ var (
 	beforeMoveLatest func(version string)
 )
 
-// Run performs one refresh.
+// Run performs one refresh, in named steps: with the dataset's lock held,
+// plan (what is new, changed, removed or carried), curate the new and
+// changed sources into a new version, carry the rest forward, deduplicate
+// the merged records once, write the version, and move LATEST to it.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	if strings.TrimSpace(cfg.DatasetRoot) == "" {
 		return Result{}, fmt.Errorf("refresh: --dataset_root is required")
-	}
-	now := time.Now
-	if cfg.Now != nil {
-		now = cfg.Now
 	}
 	root := strings.TrimSuffix(cfg.DatasetRoot, "/")
 	// Checked before anything is written (the lock file included): a root
@@ -168,168 +167,239 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			slog.Warn("refresh: could not release the dataset lock", "root", root, "err", err)
 		}
 	}()
-	start, err := readLatestState(ctx, root)
+	pl, err := makePlan(ctx, cfg, root)
 	if err != nil {
 		return Result{}, err
 	}
-	prevName := start.version
-	cleaned, err := cleanPartialVersions(ctx, root, prevName)
+	if pl.upToDate() {
+		slog.Info("refresh: dataset is up to date", "version", pl.prevName, "sources", len(pl.cur))
+		pl.rep.Version = pl.prevName
+		return Result{Report: pl.rep, UpToDate: true, Stats: pl.prev.stats}, nil
+	}
+	slog.Info("refresh: plan", "previous", pl.prevName, "version", pl.version, "new", len(pl.rep.New),
+		"changed", len(pl.rep.Changed), "removed", len(pl.rep.Removed), "carried", len(pl.carried), "full_rebuild", pl.rep.FullRebuild)
+	fresh, err := curateSelected(ctx, cfg, pl)
 	if err != nil {
 		return Result{}, err
 	}
-	version := VersionPfx + now().UTC().Format(versionStamp)
-	if version <= prevName {
+	man, rej, err := carryForward(ctx, pl, fresh)
+	if err != nil {
+		return Result{}, err
+	}
+	if man, rej, err = dedupMerged(ctx, cfg, pl, man, rej); err != nil {
+		return Result{}, err
+	}
+	stats, err := writeVersion(ctx, pl, man, rej)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := publish(ctx, pl); err != nil {
+		return Result{}, err
+	}
+	slog.Info("refresh: done", "version", pl.version, "accounting", pl.rep.Accounting)
+	return Result{Report: pl.rep, Stats: stats}, nil
+}
+
+// plan is what a refresh will do, settled before anything is curated.
+type plan struct {
+	root, version, verDir string
+	start                 latestState // LATEST as read at the start (moved only from this)
+	prevName              string      // the current version ("" for the first refresh)
+	prev                  prevVersion
+	ccfg                  schemas.CurateConfig // the curate config, writing into verDir
+	cur                   []Listed             // every source in the input now
+	selected              map[string]bool      // sources to curate (new or changed)
+	carried               map[string]SourceState
+	rep                   Report
+}
+
+func (pl *plan) upToDate() bool {
+	return pl.prevName != "" && len(pl.selected) == 0 && len(pl.rep.Removed) == 0
+}
+
+// makePlan reads LATEST and the current version, removes what killed runs
+// left, names the new version and sorts every input source into new,
+// changed (both curated), carried or removed.
+func makePlan(ctx context.Context, cfg Config, root string) (*plan, error) {
+	now := time.Now
+	if cfg.Now != nil {
+		now = cfg.Now
+	}
+	pl := &plan{root: root, selected: map[string]bool{}, carried: map[string]SourceState{}}
+	var err error
+	if pl.start, err = readLatestState(ctx, root); err != nil {
+		return nil, err
+	}
+	pl.prevName = pl.start.version
+	cleaned, err := cleanPartialVersions(ctx, root, pl.prevName)
+	if err != nil {
+		return nil, err
+	}
+	pl.version = VersionPfx + now().UTC().Format(versionStamp)
+	if pl.version <= pl.prevName {
 		// Versions sort by time and LATEST only moves forward; a clock
 		// behind the current version would make the next cleanup take the
 		// newer, finished one for a partial one.
-		return Result{}, fmt.Errorf("refresh: version %s does not sort after the current %s (clock behind, or two refreshes in one millisecond)", version, prevName)
+		return nil, fmt.Errorf("refresh: version %s does not sort after the current %s (clock behind, or two refreshes in one millisecond)", pl.version, pl.prevName)
 	}
-	verDir := fsx.JoinPath(root, version)
-	ccfg := cfg.Curate
-	ccfg.Output = verDir
-	if err := curate.Validate(ccfg); err != nil {
-		return Result{}, fmt.Errorf("refresh: %w", err)
+	pl.verDir = fsx.JoinPath(root, pl.version)
+	pl.ccfg = cfg.Curate
+	pl.ccfg.Output = pl.verDir
+	if err := curate.Validate(pl.ccfg); err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
 	}
-
-	// The previous version: its index, records and config.
-	var prev prevVersion
-	if prevName != "" {
-		if prev, err = readVersion(ctx, fsx.JoinPath(root, prevName)); err != nil {
-			return Result{}, fmt.Errorf("refresh: read current version %s: %w", prevName, err)
+	if pl.prevName != "" {
+		if pl.prev, err = readVersion(ctx, fsx.JoinPath(root, pl.prevName)); err != nil {
+			return nil, fmt.Errorf("refresh: read current version %s: %w", pl.prevName, err)
 		}
 	}
-	rep := Report{Version: version, Previous: prevName, Cleaned: cleaned}
-	rep.FullRebuild = prevName == "" || !sameSpec(prev.stats, ccfg)
-
-	cur, err := ListSources(ctx, ccfg.Input)
-	if err != nil {
-		return Result{}, fmt.Errorf("refresh: %w", err)
+	rep := &pl.rep
+	*rep = Report{Version: pl.version, Previous: pl.prevName, Cleaned: cleaned}
+	rep.FullRebuild = pl.prevName == "" || !sameSpec(pl.prev.stats, pl.ccfg)
+	if pl.cur, err = ListSources(ctx, pl.ccfg.Input); err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	selected := map[string]bool{}
-	carried := map[string]SourceState{}
-	rep.RefusedRecords = prev.problems
-	for _, s := range cur {
-		old, ok := prev.sources[s.Rel]
+	rep.RefusedRecords = pl.prev.problems
+	curSet := map[string]bool{}
+	for _, s := range pl.cur {
+		curSet[s.Rel] = true
+		old, ok := pl.prev.sources[s.Rel]
 		switch {
 		case !ok:
 			rep.New = append(rep.New, s.Rel)
-			selected[s.Rel] = true
-		case rep.FullRebuild || old.Fingerprint == "" || old.Fingerprint != s.Fingerprint || prev.recurate[s.Rel]:
+			pl.selected[s.Rel] = true
+		case rep.FullRebuild || old.Fingerprint == "" || old.Fingerprint != s.Fingerprint || pl.prev.recurate[s.Rel]:
 			rep.Changed = append(rep.Changed, s.Rel)
-			selected[s.Rel] = true
+			pl.selected[s.Rel] = true
 		default:
-			carried[s.Rel] = old
+			pl.carried[s.Rel] = old
 		}
 	}
-	curSet := map[string]bool{}
-	for _, s := range cur {
-		curSet[s.Rel] = true
-	}
-	for rel := range prev.sources {
+	for rel := range pl.prev.sources {
 		if !curSet[rel] {
 			rep.Removed = append(rep.Removed, rel)
 		}
 	}
 	sort.Strings(rep.Removed)
-	rep.Carried = len(carried)
-	if prevName != "" && len(selected) == 0 && len(rep.Removed) == 0 {
-		slog.Info("refresh: dataset is up to date", "version", prevName, "sources", len(cur))
-		rep.Version = prevName
-		return Result{Report: rep, UpToDate: true, Stats: prev.stats}, nil
-	}
-	slog.Info("refresh: plan", "previous", prevName, "version", version, "new", len(rep.New),
-		"changed", len(rep.Changed), "removed", len(rep.Removed), "carried", len(carried), "full_rebuild", rep.FullRebuild)
+	rep.Carried = len(pl.carried)
+	return pl, nil
+}
 
-	// Curate the new and changed sources into the new version.
+// curateSelected runs the curate pipeline over the new and changed sources
+// into the new version and reads its records back. Dedup is left to
+// dedupMerged, which sees the carried records too: one pass, not two.
+func curateSelected(ctx context.Context, cfg Config, pl *plan) (prevVersion, error) {
 	if beforeCurate != nil {
-		beforeCurate(verDir)
+		beforeCurate(pl.verDir)
+	}
+	ccfg := pl.ccfg
+	if cfg.Dedup != nil {
+		ccfg.Review.DedupOff = true
 	}
 	p, s := beam.NewPipelineWithRoot()
-	BuildSelected(s, ccfg, selected)
+	BuildSelected(s, ccfg, pl.selected)
 	if err := runner.Run(ctx, p); err != nil {
-		return Result{}, fmt.Errorf("refresh: curate pipeline: %w", err)
+		return prevVersion{}, fmt.Errorf("refresh: curate pipeline: %w", err)
 	}
-	fresh, err := readVersion(ctx, verDir)
+	fresh, err := readVersion(ctx, pl.verDir)
 	if err != nil {
-		return Result{}, fmt.Errorf("refresh: read curated records: %w", err)
+		return prevVersion{}, fmt.Errorf("refresh: read curated records: %w", err)
 	}
 	if len(fresh.problems) > 0 {
-		return Result{}, fmt.Errorf("refresh: this run's own records fail the checks: %s", strings.Join(fresh.problems, "; "))
+		return prevVersion{}, fmt.Errorf("refresh: this run's own records fail the checks: %s", strings.Join(fresh.problems, "; "))
 	}
+	return fresh, nil
+}
 
-	// Carry the rest forward: records, clips and first frames.
+// carryForward adds the carried sources' records, clips and first frames
+// to the freshly curated ones.
+func carryForward(ctx context.Context, pl *plan, fresh prevVersion) ([]schemas.ManifestRecord, []schemas.RejectRecord, error) {
 	man, rej := fresh.manifest, fresh.rejects
-	prevDir := fsx.JoinPath(root, prevName)
-	for _, m := range prev.manifest {
-		if _, ok := carried[m.Source]; !ok {
+	prevDir := fsx.JoinPath(pl.root, pl.prevName)
+	for _, m := range pl.prev.manifest {
+		if _, ok := pl.carried[m.Source]; !ok {
 			continue
 		}
 		for _, rel := range []string{m.Clip, m.FirstFrame} {
-			if err := fsx.Copy(ctx, fsx.JoinPath(prevDir, rel), fsx.JoinPath(verDir, rel)); err != nil {
-				return Result{}, fmt.Errorf("refresh: carry %s forward: %w", rel, err)
+			if err := fsx.Copy(ctx, fsx.JoinPath(prevDir, rel), fsx.JoinPath(pl.verDir, rel)); err != nil {
+				return nil, nil, fmt.Errorf("refresh: carry %s forward: %w", rel, err)
 			}
 		}
 		man = append(man, m)
 	}
-	for _, r := range prev.rejects {
-		if _, ok := carried[r.Source]; ok {
+	for _, r := range pl.prev.rejects {
+		if _, ok := pl.carried[r.Source]; ok {
 			rej = append(rej, r)
 		}
 	}
-	rep.Dedup = "none"
-	if cfg.Dedup != nil {
-		keep, dropped, err := cfg.Dedup.Dedup(ctx, verDir, man)
-		if err != nil {
-			return Result{}, fmt.Errorf("refresh: dedup %s: %w", cfg.Dedup.Name(), err)
-		}
-		man, rej = keep, append(rej, dropped...)
-		rep.Dedup = cfg.Dedup.Name()
-	}
+	return man, rej, nil
+}
 
-	// The index and the merged dataset files; stats.json after the records,
-	// LATEST after everything.
+// dedupMerged runs the configured near-duplicate search once over the
+// merged records, so a new clip that repeats a carried one is caught.
+func dedupMerged(ctx context.Context, cfg Config, pl *plan, man []schemas.ManifestRecord, rej []schemas.RejectRecord) ([]schemas.ManifestRecord, []schemas.RejectRecord, error) {
+	pl.rep.Dedup = "none"
+	if cfg.Dedup == nil {
+		return man, rej, nil
+	}
+	keep, dropped, err := cfg.Dedup.Dedup(ctx, pl.verDir, man)
+	if err != nil {
+		return nil, nil, fmt.Errorf("refresh: dedup %s: %w", cfg.Dedup.Name(), err)
+	}
+	pl.rep.Dedup = cfg.Dedup.Name()
+	return keep, append(rej, dropped...), nil
+}
+
+// writeVersion writes the source index and the merged dataset files
+// (dataset.Write: stats.json after the records).
+func writeVersion(ctx context.Context, pl *plan, man []schemas.ManifestRecord, rej []schemas.RejectRecord) (schemas.CurateStats, error) {
 	var states []SourceState
 	var sources []schemas.SourceFile
-	for _, c := range cur {
-		st := SourceState{Rel: c.Rel, Fingerprint: c.Fingerprint, Source: c.Source, Version: version}
-		if old, ok := carried[c.Rel]; ok {
+	for _, c := range pl.cur {
+		st := SourceState{Rel: c.Rel, Fingerprint: c.Fingerprint, Source: c.Source, Version: pl.version}
+		if old, ok := pl.carried[c.Rel]; ok {
 			st.Version = old.Version
 		}
 		states = append(states, st)
 		sources = append(sources, c.Source)
 	}
 	stage.SortRecords(sources, man, rej)
-	stats := stage.ComputeStats(ccfg.Profile, ccfg.Thresholds, sources, man, rej)
+	stats := stage.ComputeStats(pl.ccfg.Profile, pl.ccfg.Thresholds, sources, man, rej)
 	if stats.Inputs != stats.InputsAccepted+stats.InputsRejected {
-		return Result{}, fmt.Errorf("refresh: accounting broken: %s", stats.AccountingLine())
+		return stats, fmt.Errorf("refresh: accounting broken: %s", stats.AccountingLine())
 	}
-	rep.Accounting = stats.AccountingLine()
+	pl.rep.Accounting = stats.AccountingLine()
 	stateData, err := stage.JSONLines(states)
 	if err != nil {
-		return Result{}, err
+		return stats, err
 	}
-	repData, err := json.MarshalIndent(rep, "", "  ")
+	repData, err := json.MarshalIndent(pl.rep, "", "  ")
 	if err != nil {
-		return Result{}, err
+		return stats, err
 	}
-	if err := dataset.Write(ctx, verDir, man, rej, stats,
+	if err := dataset.Write(ctx, pl.verDir, man, rej, stats,
 		dataset.File{Name: SourcesFile, Data: stateData}, dataset.File{Name: RefreshFile, Data: append(repData, '\n')}); err != nil {
-		return Result{}, fmt.Errorf("refresh: %w", err)
+		return stats, fmt.Errorf("refresh: %w", err)
 	}
+	return stats, nil
+}
+
+// publish moves LATEST to the new version, only from the version this run
+// started from; a version that lost the race is removed.
+func publish(ctx context.Context, pl *plan) error {
 	if beforeMoveLatest != nil {
-		beforeMoveLatest(version)
+		beforeMoveLatest(pl.version)
 	}
-	if err := moveLatest(ctx, root, version, start); err != nil {
+	if err := moveLatest(ctx, pl.root, pl.version, pl.start); err != nil {
 		if errors.Is(err, ErrLatestMoved) {
 			// This version will never be current: not left behind.
-			if rerr := removeVersion(ctx, root, version); rerr != nil {
-				slog.Warn("refresh: could not remove this run's version", "version", version, "err", rerr)
+			if rerr := removeVersion(ctx, pl.root, pl.version); rerr != nil {
+				slog.Warn("refresh: could not remove this run's version", "version", pl.version, "err", rerr)
 			}
 		}
-		return Result{}, fmt.Errorf("refresh: move LATEST to %s: %w", version, err)
+		return fmt.Errorf("refresh: move LATEST to %s: %w", pl.version, err)
 	}
-	slog.Info("refresh: done", "version", version, "accounting", rep.Accounting)
-	return Result{Report: rep, Stats: stats}, nil
+	return nil
 }
 
 // BuildSelected adds the curation graph for the sources whose relative path
