@@ -213,12 +213,6 @@ type SourceInfo struct {
 	SizeBytes int64   `json:"size_bytes"`
 }
 
-// ProbedSource is a source that passed probing.
-type ProbedSource struct {
-	Source SourceFile `json:"source"`
-	Info   SourceInfo `json:"info"`
-}
-
 // ClipScores are every figure measured for a candidate clip, kept whether it
 // passes or not. Motion in percent of frame width per second; luma 0..255.
 type ClipScores struct {
@@ -258,28 +252,6 @@ type ClipScores struct {
 	// Overlay: share of the frame covered by persistent text-like strokes.
 	Overlay     float64 `json:"overlay"`
 	OverlayMean float64 `json:"overlay_mean"`
-}
-
-// Candidate is one window of a source proposed as a clip, with its scores
-// and the filter decision.
-type Candidate struct {
-	Source SourceFile `json:"source"`
-	Info   SourceInfo `json:"info"`
-	Index  int        `json:"index"` // candidate number within the source
-	StartS float64    `json:"start_s"`
-	EndS   float64    `json:"end_s"`
-	Scores ClipScores `json:"scores"`
-	// Reason is empty when the candidate passes every filter, else the first
-	// failing check in filter order; Failed lists every failing check.
-	Reason   string   `json:"reason,omitempty"`
-	Detail   string   `json:"detail,omitempty"`
-	Failed   []string `json:"failed,omitempty"`
-	Upscaled bool     `json:"upscaled"`
-	// SourcePrint fingerprints the whole source (dedup.EncodeSourcePrint of
-	// a difference hash every SourcePrintStepS seconds of its analysis
-	// frames), so copies are found whichever windows were kept.
-	SourcePrint      string  `json:"source_print,omitempty"`
-	SourcePrintStepS float64 `json:"source_print_step_s,omitempty"`
 }
 
 // ManifestRecord is one line of manifest.jsonl: one kept, normalised clip.

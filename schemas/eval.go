@@ -52,25 +52,6 @@ type EvalConfig struct {
 	StripModels []string `json:"strip_models,omitempty"`
 }
 
-// EvalClip is one held-out real clip decoded to the model's size.
-type EvalClip struct {
-	ID      string `json:"id"`
-	Caption string `json:"caption"`
-	Order   int    `json:"order"` // position in the evaluated list (strips show the first ones)
-	// Real is the clip's frames, RGB24, concatenated; Cond the
-	// conditioning first frame (from first_frames/ID.png), RGB24.
-	Real []byte `json:"-"`
-	Cond []byte `json:"-"`
-}
-
-// EvalTask is one sample to draw: a clip, a model, a sample index and its seed.
-type EvalTask struct {
-	Clip  EvalClip
-	Model string
-	Index int
-	Seed  uint64
-}
-
 // EvalStats are the per-clip figures (transforms/evaluate documents them).
 type EvalStats struct {
 	Features      []float64 `json:"features"`
@@ -100,21 +81,6 @@ type EvalSample struct {
 	Stats   EvalStats `json:"stats"`
 	// Video holds the frames (RGB24, concatenated) only for clips shown as strips.
 	Video []byte `json:"-"`
-}
-
-// EvalPair is one held-out preference pair decoded to the model's size.
-type EvalPair struct {
-	Key     string
-	Caption string
-	Winner  []byte   // RGB24 frames, concatenated
-	Losers  [][]byte // the same, one per rejected clip
-	First   []byte   // RGB24 conditioning frame
-}
-
-// EvalPairTask scores one pair with one model as the policy.
-type EvalPairTask struct {
-	Pair  EvalPair
-	Model string
 }
 
 // EvalDPO is the RealDPO loss terms of one pair for one policy model,

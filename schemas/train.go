@@ -52,17 +52,6 @@ type TrainConfig struct {
 	LogEverySeconds float64 `json:"log_every_s"`
 }
 
-// TrainExample is one pair decoded to the model's size: RGB24 frames
-// (Frames x Height x Width x 3 bytes each), the first frame and caption.
-type TrainExample struct {
-	Key        string
-	Shard      string
-	Caption    string
-	FirstFrame []byte
-	Winner     []byte   // the real clip, all frames concatenated
-	Losers     [][]byte // generated clips, same layout
-}
-
 // TrainReject is one line of rejects.jsonl: a pair whose media could not
 // be decoded, left out of training.
 type TrainReject struct {

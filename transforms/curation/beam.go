@@ -34,22 +34,22 @@ import (
 
 func init() {
 	beam.RegisterType(reflect.TypeOf((*fsx.File)(nil)).Elem())
-	for _, t := range []any{schemas.SourceFile{}, schemas.ProbedSource{}, schemas.Candidate{}, schemas.ManifestRecord{}, schemas.RejectRecord{}} {
+	for _, t := range []any{schemas.SourceFile{}, ProbedSource{}, Candidate{}, schemas.ManifestRecord{}, schemas.RejectRecord{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
 	dofn.DoFn3x1[context.Context, string, func(fsx.File), error](&listFn{})
 	register.Function1x2[fsx.File, string, fsx.File](keyByStem)
 	dofn.DoFn4x1[context.Context, string, func(*fsx.File) bool, func(schemas.SourceFile), error](&sidecarFn{})
-	dofn.DoFn4x1[context.Context, schemas.SourceFile, func(schemas.ProbedSource), func(schemas.RejectRecord), error](&probeFn{})
-	dofn.DoFn4x1[context.Context, schemas.ProbedSource, func(schemas.Candidate), func(schemas.RejectRecord), error](&analyseFn{})
-	dofn.DoFn4x0[context.Context, schemas.Candidate, func(schemas.Candidate), func(schemas.RejectRecord)](&filterFn{})
-	dofn.DoFn4x1[context.Context, schemas.Candidate, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&normaliseFn{})
+	dofn.DoFn4x1[context.Context, schemas.SourceFile, func(ProbedSource), func(schemas.RejectRecord), error](&probeFn{})
+	dofn.DoFn4x1[context.Context, ProbedSource, func(Candidate), func(schemas.RejectRecord), error](&analyseFn{})
+	dofn.DoFn4x0[context.Context, Candidate, func(Candidate), func(schemas.RejectRecord)](&filterFn{})
+	dofn.DoFn4x1[context.Context, Candidate, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&normaliseFn{})
 	dofn.DoFn5x1[context.Context, []byte, func(*schemas.SourceFile) bool, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, error](&writeFn{})
 
 	register.Emitter1[fsx.File]()
 	register.Emitter1[schemas.SourceFile]()
-	register.Emitter1[schemas.ProbedSource]()
-	register.Emitter1[schemas.Candidate]()
+	register.Emitter1[ProbedSource]()
+	register.Emitter1[Candidate]()
 	register.Emitter1[schemas.ManifestRecord]()
 	register.Emitter1[schemas.RejectRecord]()
 	register.Iter1[fsx.File]()
@@ -210,7 +210,7 @@ type probeFn struct {
 	Cfg schemas.CurateConfig
 }
 
-func (fn *probeFn) ProcessElement(ctx context.Context, src schemas.SourceFile, emit func(schemas.ProbedSource), rej func(schemas.RejectRecord)) error {
+func (fn *probeFn) ProcessElement(ctx context.Context, src schemas.SourceFile, emit func(ProbedSource), rej func(schemas.RejectRecord)) error {
 	th := fn.Cfg.Thresholds
 	fail := func(info schemas.SourceInfo, r *stage.Rejection) {
 		count(ctx, "reject_"+r.Stage+"_"+r.Reason)
@@ -283,7 +283,7 @@ func (fn *probeFn) ProcessElement(ctx context.Context, src schemas.SourceFile, e
 		return nil
 	}
 	count(ctx, "probed")
-	emit(schemas.ProbedSource{Source: src, Info: info})
+	emit(ProbedSource{Source: src, Info: info})
 	return nil
 }
 
@@ -300,7 +300,7 @@ type analyseFn struct {
 	Cfg schemas.CurateConfig
 }
 
-func (fn *analyseFn) ProcessElement(ctx context.Context, ps schemas.ProbedSource, emit func(schemas.Candidate), rej func(schemas.RejectRecord)) error {
+func (fn *analyseFn) ProcessElement(ctx context.Context, ps ProbedSource, emit func(Candidate), rej func(schemas.RejectRecord)) error {
 	th := fn.Cfg.Thresholds
 	fail := func(r *stage.Rejection, sc schemas.ClipScores) {
 		count(ctx, "reject_"+r.Stage+"_"+r.Reason)
@@ -344,7 +344,7 @@ func (fn *analyseFn) ProcessElement(ctx context.Context, ps schemas.ProbedSource
 	}
 	upscaled := stage.Upscaled(ps.Info, fn.Cfg.Profile)
 	for i, w := range windows {
-		c := schemas.Candidate{Source: ps.Source, Info: ps.Info, Index: i,
+		c := Candidate{Source: ps.Source, Info: ps.Info, Index: i,
 			StartS: roundMS(float64(w.From) / an.FPS), Scores: stage.WindowScores(an, w, shots), Upscaled: upscaled,
 			SourcePrint: dedup.EncodeSourcePrint(an.SourcePrint), SourcePrintStepS: an.SourcePrintStepS}
 		c.EndS = roundMS(c.StartS + fn.Cfg.Profile.DurationS())
@@ -367,7 +367,7 @@ type filterFn struct {
 	Cfg schemas.CurateConfig
 }
 
-func (fn *filterFn) ProcessElement(ctx context.Context, c schemas.Candidate, emit func(schemas.Candidate), rej func(schemas.RejectRecord)) {
+func (fn *filterFn) ProcessElement(ctx context.Context, c Candidate, emit func(Candidate), rej func(schemas.RejectRecord)) {
 	reason, detail, failed := stage.FilterScores(c.Scores, fn.Cfg.Thresholds)
 	for _, f := range failed {
 		count(ctx, "failed_check_"+f)
@@ -394,7 +394,7 @@ type normaliseFn struct {
 	Cfg schemas.CurateConfig
 }
 
-func (fn *normaliseFn) ProcessElement(ctx context.Context, c schemas.Candidate, emit func(schemas.ManifestRecord), rej func(schemas.RejectRecord)) error {
+func (fn *normaliseFn) ProcessElement(ctx context.Context, c Candidate, emit func(schemas.ManifestRecord), rej func(schemas.RejectRecord)) error {
 	p, th := fn.Cfg.Profile, fn.Cfg.Thresholds
 	id := stage.ClipID(c.Info.SHA256, p, c.StartS)
 	clipRel, pngRel := "clips/"+id+".mp4", "first_frames/"+id+".png"

@@ -30,25 +30,25 @@ import (
 )
 
 func init() {
-	for _, t := range []any{schemas.ManifestRecord{}, schemas.EvalClip{}, schemas.EvalTask{}, schemas.EvalSample{},
-		schemas.EvalPair{}, schemas.EvalPairTask{}, schemas.EvalDPO{}, schemas.EvalReject{}} {
+	for _, t := range []any{schemas.ManifestRecord{}, EvalClip{}, EvalTask{}, schemas.EvalSample{},
+		EvalPair{}, EvalPairTask{}, schemas.EvalDPO{}, schemas.EvalReject{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
-	dofn.DoFn4x0[context.Context, schemas.ManifestRecord, func(schemas.EvalClip), func(schemas.EvalReject)](&DecodeFn{})
-	dofn.DoFn2x0[schemas.EvalClip, func(schemas.EvalTask)](&FanOutFn{})
-	dofn.DoFn4x1[context.Context, schemas.EvalTask, func(schemas.EvalSample), func(schemas.EvalReject), error](&SampleFn{})
-	dofn.DoFn3x1[context.Context, schemas.EvalClip, func(schemas.EvalSample), error](&RealFn{})
-	dofn.DoFn4x1[context.Context, string, func(schemas.EvalPair), func(schemas.EvalReject), error](&ReadPairsFn{})
-	dofn.DoFn2x0[schemas.EvalPair, func(schemas.EvalPairTask)](&PairFanOutFn{})
-	dofn.DoFn4x1[context.Context, schemas.EvalPairTask, func(schemas.EvalDPO), func(schemas.EvalReject), error](&DPOFn{})
+	dofn.DoFn4x0[context.Context, schemas.ManifestRecord, func(EvalClip), func(schemas.EvalReject)](&DecodeFn{})
+	dofn.DoFn2x0[EvalClip, func(EvalTask)](&FanOutFn{})
+	dofn.DoFn4x1[context.Context, EvalTask, func(schemas.EvalSample), func(schemas.EvalReject), error](&SampleFn{})
+	dofn.DoFn3x1[context.Context, EvalClip, func(schemas.EvalSample), error](&RealFn{})
+	dofn.DoFn4x1[context.Context, string, func(EvalPair), func(schemas.EvalReject), error](&ReadPairsFn{})
+	dofn.DoFn2x0[EvalPair, func(EvalPairTask)](&PairFanOutFn{})
+	dofn.DoFn4x1[context.Context, EvalPairTask, func(schemas.EvalDPO), func(schemas.EvalReject), error](&DPOFn{})
 	dofn.DoFn5x1[context.Context, []byte, func(*schemas.EvalSample) bool, func(*schemas.EvalDPO) bool,
 		func(*schemas.EvalReject) bool, error](&ReportFn{})
 
-	register.Emitter1[schemas.EvalClip]()
-	register.Emitter1[schemas.EvalTask]()
+	register.Emitter1[EvalClip]()
+	register.Emitter1[EvalTask]()
 	register.Emitter1[schemas.EvalSample]()
-	register.Emitter1[schemas.EvalPair]()
-	register.Emitter1[schemas.EvalPairTask]()
+	register.Emitter1[EvalPair]()
+	register.Emitter1[EvalPairTask]()
 	register.Emitter1[schemas.EvalDPO]()
 	register.Emitter1[schemas.EvalReject]()
 	register.Iter1[schemas.EvalSample]()
@@ -104,7 +104,7 @@ type DecodeFn struct {
 	Order map[string]int // position in the evaluated list, by clip id
 }
 
-func (fn *DecodeFn) ProcessElement(ctx context.Context, rec schemas.ManifestRecord, emit func(schemas.EvalClip), reject func(schemas.EvalReject)) {
+func (fn *DecodeFn) ProcessElement(ctx context.Context, rec schemas.ManifestRecord, emit func(EvalClip), reject func(schemas.EvalReject)) {
 	fail := func(reason string, err error) {
 		count(ctx, "clips_rejected_"+reason)
 		slog.Warn("eval: clip not evaluated", "clip", rec.ID, "reason", reason, "err", err)
@@ -138,7 +138,7 @@ func (fn *DecodeFn) ProcessElement(ctx context.Context, rec schemas.ManifestReco
 		return
 	}
 	count(ctx, "clips_decoded")
-	emit(schemas.EvalClip{ID: rec.ID, Caption: rec.Caption, Order: fn.Order[rec.ID], Real: concat(frames), Cond: cond})
+	emit(EvalClip{ID: rec.ID, Caption: rec.Caption, Order: fn.Order[rec.ID], Real: concat(frames), Cond: cond})
 }
 
 // FanOutFn makes one task per (model, sample index).
@@ -148,10 +148,10 @@ type FanOutFn struct {
 	Seed    uint64
 }
 
-func (fn *FanOutFn) ProcessElement(c schemas.EvalClip, emit func(schemas.EvalTask)) {
+func (fn *FanOutFn) ProcessElement(c EvalClip, emit func(EvalTask)) {
 	for _, m := range fn.Models {
 		for i := 0; i < fn.Samples; i++ {
-			emit(schemas.EvalTask{Clip: c, Model: m, Index: i, Seed: SampleSeed(fn.Seed, c.ID, i)})
+			emit(EvalTask{Clip: c, Model: m, Index: i, Seed: SampleSeed(fn.Seed, c.ID, i)})
 		}
 	}
 }
@@ -179,7 +179,7 @@ type SampleFn struct {
 	Geo model.Config
 }
 
-func (fn *SampleFn) ProcessElement(ctx context.Context, t schemas.EvalTask, emit func(schemas.EvalSample), reject func(schemas.EvalReject)) error {
+func (fn *SampleFn) ProcessElement(ctx context.Context, t EvalTask, emit func(schemas.EvalSample), reject func(schemas.EvalReject)) error {
 	spec, ok := ModelByName(fn.Cfg, t.Model)
 	if !ok {
 		return fmt.Errorf("eval: task names unknown model %s", t.Model)
@@ -243,7 +243,7 @@ type RealFn struct {
 	Strips int
 }
 
-func (fn *RealFn) ProcessElement(ctx context.Context, c schemas.EvalClip, emit func(schemas.EvalSample)) error {
+func (fn *RealFn) ProcessElement(ctx context.Context, c EvalClip, emit func(schemas.EvalSample)) error {
 	frames, err := split(c.Real, fn.Geo)
 	if err != nil {
 		return fmt.Errorf("eval: clip %s: %w", c.ID, err) // DecodeFn made it: a bug, not bad data
@@ -268,7 +268,7 @@ type ReadPairsFn struct {
 	MaxPairs int
 }
 
-func (fn *ReadPairsFn) ProcessElement(ctx context.Context, root string, emit func(schemas.EvalPair), reject func(schemas.EvalReject)) error {
+func (fn *ReadPairsFn) ProcessElement(ctx context.Context, root string, emit func(EvalPair), reject func(schemas.EvalReject)) error {
 	ix, err := shards.ReadIndex(ctx, root)
 	if err != nil {
 		return fmt.Errorf("eval: pairs: %w", err)
@@ -297,7 +297,7 @@ func (fn *ReadPairsFn) ProcessElement(ctx context.Context, root string, emit fun
 			if fn.MaxPairs > 0 && n >= fn.MaxPairs {
 				return errStop
 			}
-			ep := schemas.EvalPair{Key: p.Key, Caption: p.Caption}
+			ep := EvalPair{Key: p.Key, Caption: p.Caption}
 			var err error
 			if ep.First, err = generate.DecodePNG(p.FirstFrame, fn.Geo.Width, fn.Geo.Height); err == nil {
 				ep.Winner, err = decode("chosen.mp4", p.Chosen)
@@ -338,9 +338,9 @@ type PairFanOutFn struct {
 	Models []string
 }
 
-func (fn *PairFanOutFn) ProcessElement(p schemas.EvalPair, emit func(schemas.EvalPairTask)) {
+func (fn *PairFanOutFn) ProcessElement(p EvalPair, emit func(EvalPairTask)) {
 	for _, m := range fn.Models {
-		emit(schemas.EvalPairTask{Pair: p, Model: m})
+		emit(EvalPairTask{Pair: p, Model: m})
 	}
 }
 
@@ -351,7 +351,7 @@ type DPOFn struct {
 	Cfg schemas.EvalConfig
 }
 
-func (fn *DPOFn) ProcessElement(ctx context.Context, t schemas.EvalPairTask, emit func(schemas.EvalDPO), reject func(schemas.EvalReject)) error {
+func (fn *DPOFn) ProcessElement(ctx context.Context, t EvalPairTask, emit func(schemas.EvalDPO), reject func(schemas.EvalReject)) error {
 	spec, ok := ModelByName(fn.Cfg, t.Model)
 	if !ok {
 		return fmt.Errorf("eval: task names unknown model %s", t.Model)

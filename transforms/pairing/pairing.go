@@ -39,35 +39,35 @@ import (
 )
 
 func init() {
-	for _, t := range []any{schemas.PairClip{}, schemas.PairNegative{}, schemas.PairIssue{}, schemas.PlannedPair{},
-		schemas.ShardJob{}, schemas.ShardStats{}, schemas.PairsPlanSummary{}, Config{}} {
+	for _, t := range []any{PairClip{}, PairNegative{}, schemas.PairIssue{}, PlannedPair{},
+		ShardJob{}, schemas.ShardStats{}, PairsPlanSummary{}, Config{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
-	dofn.DoFn5x1[context.Context, string, func(schemas.PairClip), func(schemas.PairNegative), func(schemas.PairIssue), error](&readInputsFn{})
-	register.Function1x2[schemas.PairClip, string, schemas.PairClip](keyClip)
-	register.Function1x2[schemas.PairNegative, string, schemas.PairNegative](keyNegative)
-	dofn.DoFn6x1[context.Context, string, func(*schemas.PairClip) bool, func(*schemas.PairNegative) bool, func(schemas.PlannedPair), func(schemas.PairIssue), error](&assembleFn{})
-	dofn.DoFn6x1[context.Context, []byte, func(*schemas.PlannedPair) bool, func(schemas.ShardJob), func(schemas.PairIssue), func(schemas.PairsPlanSummary), error](&planFn{})
-	dofn.DoFn3x1[context.Context, schemas.ShardJob, func(schemas.ShardStats), error](&writeShardFn{})
-	dofn.DoFn3x1[context.Context, schemas.ShardJob, func(int), error](&exportFn{})
-	dofn.DoFn5x1[context.Context, []byte, func(*schemas.ShardStats) bool, func(*schemas.PairIssue) bool, func(*schemas.PairsPlanSummary) bool, error](&finishShardsFn{})
-	dofn.DoFn5x1[context.Context, []byte, func(*schemas.ShardJob) bool, func(*int) bool, func(*schemas.PairIssue) bool, error](&finishExportFn{})
+	dofn.DoFn5x1[context.Context, string, func(PairClip), func(PairNegative), func(schemas.PairIssue), error](&readInputsFn{})
+	register.Function1x2[PairClip, string, PairClip](keyClip)
+	register.Function1x2[PairNegative, string, PairNegative](keyNegative)
+	dofn.DoFn6x1[context.Context, string, func(*PairClip) bool, func(*PairNegative) bool, func(PlannedPair), func(schemas.PairIssue), error](&assembleFn{})
+	dofn.DoFn6x1[context.Context, []byte, func(*PlannedPair) bool, func(ShardJob), func(schemas.PairIssue), func(PairsPlanSummary), error](&planFn{})
+	dofn.DoFn3x1[context.Context, ShardJob, func(schemas.ShardStats), error](&writeShardFn{})
+	dofn.DoFn3x1[context.Context, ShardJob, func(int), error](&exportFn{})
+	dofn.DoFn5x1[context.Context, []byte, func(*schemas.ShardStats) bool, func(*schemas.PairIssue) bool, func(*PairsPlanSummary) bool, error](&finishShardsFn{})
+	dofn.DoFn5x1[context.Context, []byte, func(*ShardJob) bool, func(*int) bool, func(*schemas.PairIssue) bool, error](&finishExportFn{})
 
-	register.Emitter1[schemas.PairClip]()
-	register.Emitter1[schemas.PairNegative]()
+	register.Emitter1[PairClip]()
+	register.Emitter1[PairNegative]()
 	register.Emitter1[schemas.PairIssue]()
-	register.Emitter1[schemas.PlannedPair]()
-	register.Emitter1[schemas.ShardJob]()
+	register.Emitter1[PlannedPair]()
+	register.Emitter1[ShardJob]()
 	register.Emitter1[schemas.ShardStats]()
-	register.Emitter1[schemas.PairsPlanSummary]()
+	register.Emitter1[PairsPlanSummary]()
 	register.Emitter1[int]()
-	register.Iter1[schemas.PairClip]()
-	register.Iter1[schemas.PairNegative]()
-	register.Iter1[schemas.PlannedPair]()
-	register.Iter1[schemas.ShardJob]()
+	register.Iter1[PairClip]()
+	register.Iter1[PairNegative]()
+	register.Iter1[PlannedPair]()
+	register.Iter1[ShardJob]()
 	register.Iter1[schemas.ShardStats]()
 	register.Iter1[schemas.PairIssue]()
-	register.Iter1[schemas.PairsPlanSummary]()
+	register.Iter1[PairsPlanSummary]()
 	register.Iter1[int]()
 }
 
@@ -198,8 +198,8 @@ func unpairs(is schemas.PairIssue) bool {
 	return false
 }
 
-func keyClip(v schemas.PairClip) (string, schemas.PairClip)             { return v.ClipID, v }
-func keyNegative(v schemas.PairNegative) (string, schemas.PairNegative) { return v.Record.ClipID, v }
+func keyClip(v PairClip) (string, PairClip)             { return v.ClipID, v }
+func keyNegative(v PairNegative) (string, PairNegative) { return v.Record.ClipID, v }
 
 // readInputsFn lists the clips and negatives of either layout; lines and
 // entries that cannot be used become issues.
@@ -207,7 +207,7 @@ type readInputsFn struct {
 	Cfg Config
 }
 
-func (fn *readInputsFn) ProcessElement(ctx context.Context, _ string, clip func(schemas.PairClip), neg func(schemas.PairNegative), issue func(schemas.PairIssue)) error {
+func (fn *readInputsFn) ProcessElement(ctx context.Context, _ string, clip func(PairClip), neg func(PairNegative), issue func(schemas.PairIssue)) error {
 	c := fn.Cfg
 	report := func(is schemas.PairIssue) {
 		pairCount(ctx, "issue_"+is.Reason)
@@ -228,9 +228,9 @@ func (fn *readInputsFn) ProcessElement(ctx context.Context, _ string, clip func(
 		}
 		for _, s := range samples {
 			pairCount(ctx, "clips")
-			clip(schemas.PairClip{ClipID: s.ID, Caption: s.Caption, Root: c.Dataset, Clip: s.Video, Origin: LayoutRealDPO})
+			clip(PairClip{ClipID: s.ID, Caption: s.Caption, Root: c.Dataset, Clip: s.Video, Origin: LayoutRealDPO})
 			for k, p := range s.Negs {
-				neg(schemas.PairNegative{Root: c.Dataset, Record: schemas.NegativeRecord{ClipID: s.ID, Index: k, Path: p}})
+				neg(PairNegative{Root: c.Dataset, Record: schemas.NegativeRecord{ClipID: s.ID, Index: k, Path: p}})
 			}
 		}
 		return nil
@@ -245,7 +245,7 @@ func (fn *readInputsFn) ProcessElement(ctx context.Context, _ string, clip func(
 	for _, r := range recs {
 		pairCount(ctx, "clips")
 		sc := r.Scores
-		clip(schemas.PairClip{ClipID: r.ID, Caption: r.Caption, Category: r.Category, Source: r.Source, SourceSHA256: r.SourceSHA256,
+		clip(PairClip{ClipID: r.ID, Caption: r.Caption, Category: r.Category, Source: r.Source, SourceSHA256: r.SourceSHA256,
 			Profile: r.Profile, Frames: r.Frames, FPS: r.FPS, Width: r.Width, Height: r.Height, Root: c.Dataset, Clip: r.Clip,
 			FirstFrame: r.FirstFrame, Origin: LayoutCurate, Scores: &sc})
 	}
@@ -272,7 +272,7 @@ func (fn *readInputsFn) ProcessElement(ctx context.Context, _ string, clip func(
 			continue
 		}
 		pairCount(ctx, "negative_records")
-		neg(schemas.PairNegative{Root: c.Negatives, Record: r})
+		neg(PairNegative{Root: c.Negatives, Record: r})
 	}
 	return nil
 }
@@ -283,8 +283,8 @@ type assembleFn struct {
 	Cfg Config
 }
 
-func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func(*schemas.PairClip) bool, negIt func(*schemas.PairNegative) bool,
-	emit func(schemas.PlannedPair), issue func(schemas.PairIssue)) error {
+func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func(*PairClip) bool, negIt func(*PairNegative) bool,
+	emit func(PlannedPair), issue func(schemas.PairIssue)) error {
 	clips, negs := stage.Collect(clipIt), stage.Collect(negIt)
 	sort.Slice(negs, func(i, j int) bool {
 		a, b := negs[i].Record, negs[j].Record
@@ -297,7 +297,7 @@ func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func
 		pairCount(ctx, "issue_"+is.Reason)
 		issue(is)
 	}
-	indices := func(ns []schemas.PairNegative) []int {
+	indices := func(ns []PairNegative) []int {
 		var out []int
 		for _, n := range ns {
 			out = append(out, n.Record.Index)
@@ -342,7 +342,7 @@ func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func
 	if spec.Frames == 0 {
 		spec = generate.Spec{Frames: info.Frames, Width: info.DisplayWidth(), Height: info.DisplayHeight(), FPS: info.FPS}
 	}
-	pp := schemas.PlannedPair{ChosenPath: chosenPath}
+	pp := PlannedPair{ChosenPath: chosenPath}
 	var first []byte
 	if clip.FirstFrame != "" {
 		pp.FirstFramePath = fsx.JoinPath(clip.Root, clip.FirstFrame)
@@ -366,7 +366,7 @@ func (fn *assembleFn) ProcessElement(ctx context.Context, id string, clipIt func
 		return nil
 	}
 	type usable struct {
-		n     schemas.PairNegative
+		n     PairNegative
 		bytes int64
 		sha   string
 	}
@@ -527,16 +527,16 @@ type planFn struct {
 	Cfg Config
 }
 
-func (fn *planFn) ProcessElement(ctx context.Context, _ []byte, it func(*schemas.PlannedPair) bool, emit func(schemas.ShardJob),
-	issue func(schemas.PairIssue), summary func(schemas.PairsPlanSummary)) error {
-	var all []schemas.PlannedPair
-	var pp schemas.PlannedPair
+func (fn *planFn) ProcessElement(ctx context.Context, _ []byte, it func(*PlannedPair) bool, emit func(ShardJob),
+	issue func(schemas.PairIssue), summary func(PairsPlanSummary)) error {
+	var all []PlannedPair
+	var pp PlannedPair
 	for it(&pp) {
 		all = append(all, pp)
-		pp = schemas.PlannedPair{}
+		pp = PlannedPair{}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Meta.ClipID < all[j].Meta.ClipID })
-	byKey := map[string]schemas.PlannedPair{}
+	byKey := map[string]PlannedPair{}
 	var items []shards.PlanItem
 	for _, p := range all {
 		if prev, dup := byKey[p.Meta.Key]; dup {
@@ -549,7 +549,7 @@ func (fn *planFn) ProcessElement(ctx context.Context, _ []byte, it func(*schemas
 		items = append(items, shards.PlanItem{Key: p.Meta.Key, Bytes: p.TarBytes})
 	}
 	plan := shards.MakePlan(items, int64(fn.Cfg.TargetShardMB*(1<<20)), fn.Cfg.LoaderWorkers)
-	jobs := make([]schemas.ShardJob, plan.Shards)
+	jobs := make([]ShardJob, plan.Shards)
 	for i, k := range plan.Order {
 		s := plan.Shard[i]
 		jobs[s].Index = s
@@ -558,14 +558,14 @@ func (fn *planFn) ProcessElement(ctx context.Context, _ []byte, it func(*schemas
 	for _, j := range jobs {
 		emit(j)
 	}
-	summary(schemas.PairsPlanSummary{Shards: plan.Shards, Pairs: len(items)})
+	summary(PairsPlanSummary{Shards: plan.Shards, Pairs: len(items)})
 	slog.Info("pairs: planned", "pairs", len(items), "shards", plan.Shards)
 	return nil
 }
 
 // ContentID identifies a shard's planned content: its index, and its
 // pairs' metadata (keys, member checksums and sizes, provenance) in order.
-func ContentID(j schemas.ShardJob) string {
+func ContentID(j ShardJob) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%d\x00", schemas.ShardFormat, j.Index)
 	enc := json.NewEncoder(h)
@@ -585,7 +585,7 @@ type writeShardFn struct {
 	Cfg Config
 }
 
-func (fn *writeShardFn) ProcessElement(ctx context.Context, j schemas.ShardJob, emit func(schemas.ShardStats)) error {
+func (fn *writeShardFn) ProcessElement(ctx context.Context, j ShardJob, emit func(schemas.ShardStats)) error {
 	out := fn.Cfg.Output
 	name := shards.ShardName(j.Index)
 	shardPath, statsPath := fsx.JoinPath(out, name), fsx.JoinPath(out, shards.StatsName(j.Index))
@@ -671,7 +671,7 @@ func keepShard(ctx context.Context, shardPath, statsPath, cid string) (schemas.S
 
 // loadMembers reads a pair's bytes and checks them against the checksums
 // taken when it was planned (a file changed since is an error: rerun).
-func loadMembers(ctx context.Context, p schemas.PlannedPair) ([]shards.Member, error) {
+func loadMembers(ctx context.Context, p PlannedPair) ([]shards.Member, error) {
 	get := func(path string, inline []byte, m schemas.MemberInfo, max int64) ([]byte, error) {
 		b := inline
 		if path != "" {
@@ -716,7 +716,7 @@ type finishShardsFn struct {
 }
 
 func (fn *finishShardsFn) ProcessElement(ctx context.Context, _ []byte, statsIt func(*schemas.ShardStats) bool,
-	issueIt func(*schemas.PairIssue) bool, sumIt func(*schemas.PairsPlanSummary) bool) error {
+	issueIt func(*schemas.PairIssue) bool, sumIt func(*PairsPlanSummary) bool) error {
 	c := fn.Cfg
 	var stats []schemas.ShardStats
 	var st schemas.ShardStats
@@ -725,7 +725,7 @@ func (fn *finishShardsFn) ProcessElement(ctx context.Context, _ []byte, statsIt 
 		st = schemas.ShardStats{}
 	}
 	issues := collectIssues(issueIt)
-	var sum schemas.PairsPlanSummary
+	var sum PairsPlanSummary
 	nsum := 0
 	for sumIt(&sum) {
 		nsum++
@@ -835,7 +835,7 @@ type exportFn struct {
 	Cfg Config
 }
 
-func (fn *exportFn) ProcessElement(ctx context.Context, j schemas.ShardJob, emit func(int)) error {
+func (fn *exportFn) ProcessElement(ctx context.Context, j ShardJob, emit func(int)) error {
 	out := fn.Cfg.Output
 	put := func(src, rel string, m schemas.MemberInfo) error {
 		dst := fsx.JoinPath(out, rel)
@@ -873,13 +873,13 @@ type finishExportFn struct {
 	Cfg Config
 }
 
-func (fn *finishExportFn) ProcessElement(ctx context.Context, _ []byte, jobIt func(*schemas.ShardJob) bool,
+func (fn *finishExportFn) ProcessElement(ctx context.Context, _ []byte, jobIt func(*ShardJob) bool,
 	doneIt func(*int) bool, issueIt func(*schemas.PairIssue) bool) error {
-	var jobs []schemas.ShardJob
-	var j schemas.ShardJob
+	var jobs []ShardJob
+	var j ShardJob
 	for jobIt(&j) {
 		jobs = append(jobs, j)
-		j = schemas.ShardJob{}
+		j = ShardJob{}
 	}
 	done := map[int]bool{}
 	var d int

@@ -21,17 +21,17 @@ import (
 )
 
 func init() {
-	for _, t := range []any{schemas.TrainExample{}, schemas.TrainReject{}, schemas.ShardEntry{}, schemas.TrainSummary{}} {
+	for _, t := range []any{TrainExample{}, schemas.TrainReject{}, schemas.ShardEntry{}, schemas.TrainSummary{}} {
 		beam.RegisterType(reflect.TypeOf(t))
 	}
 	dofn.DoFn3x1[context.Context, []byte, func(schemas.ShardEntry), error](&indexFn{})
-	dofn.DoFn4x1[context.Context, schemas.ShardEntry, func(schemas.TrainExample), func(schemas.TrainReject), error](&decodeFn{})
-	dofn.DoFn5x1[context.Context, []byte, func(*schemas.TrainExample) bool, func(*schemas.TrainReject) bool, func(schemas.TrainSummary), error](&trainFn{})
+	dofn.DoFn4x1[context.Context, schemas.ShardEntry, func(TrainExample), func(schemas.TrainReject), error](&decodeFn{})
+	dofn.DoFn5x1[context.Context, []byte, func(*TrainExample) bool, func(*schemas.TrainReject) bool, func(schemas.TrainSummary), error](&trainFn{})
 	register.Emitter1[schemas.ShardEntry]()
-	register.Emitter1[schemas.TrainExample]()
+	register.Emitter1[TrainExample]()
 	register.Emitter1[schemas.TrainReject]()
 	register.Emitter1[schemas.TrainSummary]()
-	register.Iter1[schemas.TrainExample]()
+	register.Iter1[TrainExample]()
 	register.Iter1[schemas.TrainReject]()
 }
 
@@ -81,7 +81,7 @@ type decodeFn struct {
 	Model model.Config
 }
 
-func (fn *decodeFn) ProcessElement(ctx context.Context, e schemas.ShardEntry, emit func(schemas.TrainExample), rej func(schemas.TrainReject)) error {
+func (fn *decodeFn) ProcessElement(ctx context.Context, e schemas.ShardEntry, emit func(TrainExample), rej func(schemas.TrainReject)) error {
 	tmp := filepath.Join(os.TempDir(), "realdpo-train-decode")
 	err := shards.WalkShard(ctx, fn.Root, e, shards.ReaderOptions{}, func(p *shards.PreferencePair) error {
 		count(ctx, "pairs_read", 1)
@@ -106,9 +106,9 @@ func (fn *decodeFn) ProcessElement(ctx context.Context, e schemas.ShardEntry, em
 }
 
 // decodePair decodes one pair, or says why it cannot be used.
-func decodePair(ctx context.Context, tmp string, cfg model.Config, shard string, p *shards.PreferencePair) (schemas.TrainExample, *schemas.TrainReject) {
-	ex := schemas.TrainExample{Key: p.Key, Shard: shard, Caption: p.Caption}
-	reject := func(reason string, err error) (schemas.TrainExample, *schemas.TrainReject) {
+func decodePair(ctx context.Context, tmp string, cfg model.Config, shard string, p *shards.PreferencePair) (TrainExample, *schemas.TrainReject) {
+	ex := TrainExample{Key: p.Key, Shard: shard, Caption: p.Caption}
+	reject := func(reason string, err error) (TrainExample, *schemas.TrainReject) {
 		return ex, &schemas.TrainReject{Key: p.Key, Shard: shard, Reason: reason, Detail: err.Error()}
 	}
 	var err error
@@ -159,7 +159,7 @@ type trainFn struct {
 	Model model.Config
 }
 
-func (fn *trainFn) ProcessElement(ctx context.Context, _ []byte, exIt func(*schemas.TrainExample) bool, rejIt func(*schemas.TrainReject) bool, emit func(schemas.TrainSummary)) error {
+func (fn *trainFn) ProcessElement(ctx context.Context, _ []byte, exIt func(*TrainExample) bool, rejIt func(*schemas.TrainReject) bool, emit func(schemas.TrainSummary)) error {
 	exs, rejs := stage.Collect(exIt), stage.Collect(rejIt)
 	st := &store{root: fn.Cfg.Output}
 	if err := writeRejects(ctx, st, rejs); err != nil {

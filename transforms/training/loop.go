@@ -144,7 +144,7 @@ type data struct {
 	lose  [][][]float32
 }
 
-func toData(cfg model.Config, exs []schemas.TrainExample) (*data, error) {
+func toData(cfg model.Config, exs []TrainExample) (*data, error) {
 	// Bundles arrive in any order: sort so every run sees the same set.
 	sort.Slice(exs, func(i, j int) bool {
 		if exs[i].Key != exs[j].Key {
@@ -216,7 +216,7 @@ type Trainer struct {
 }
 
 // Run trains on exs, resuming from the newest checkpoint in the output.
-func (t *Trainer) Run(ctx context.Context, exs []schemas.TrainExample, rejected int) (*schemas.TrainSummary, error) {
+func (t *Trainer) Run(ctx context.Context, exs []TrainExample, rejected int) (*schemas.TrainSummary, error) {
 	c := t.Cfg
 	if err := Validate(c); err != nil {
 		return nil, err
