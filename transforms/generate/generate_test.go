@@ -319,7 +319,10 @@ func TestHTTPConcurrencyBound(t *testing.T) {
 	f.delay = 50 * time.Millisecond
 	o := quick(srv.URL)
 	o.MaxConcurrent = 2
-	o.Timeout = 10 * time.Second
+	// Long enough that no attempt is abandoned on a loaded machine: the
+	// server still counts an abandoned attempt in flight while its retry
+	// runs, which would read as a third request.
+	o.Timeout = 5 * time.Minute
 	c, err := NewHTTP(ctx, o)
 	if err != nil {
 		t.Fatal(err)
