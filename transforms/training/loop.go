@@ -2,7 +2,9 @@
 // directory it writes (checkpoints, metrics, summary): pair shards are
 // streamed with the shard reader and decoded to the model's size in
 // parallel, then one Gorgonia training DoFn takes the steps, checkpointing
-// and resuming from the run directory.
+// and resuming from the run directory. Pretrain, the SFT objective that
+// makes the base model from footage rather than pairs, lives here too, so
+// it shares the model side and the checkpoint writing.
 package training
 
 import (
