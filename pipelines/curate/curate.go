@@ -22,6 +22,9 @@ import (
 	"realdpo/transforms/topic"
 )
 
+// Config is one curate run (defaults: NewConfig; checks: Validate).
+type Config = schemas.CurateConfig
+
 // NewConfig is the configuration for a profile with its documented default
 // thresholds.
 func NewConfig(input, output, profile string) (schemas.CurateConfig, error) {
@@ -191,14 +194,24 @@ func BuildFrom(s beam.Scope, cfg schemas.CurateConfig, sources beam.PCollection)
 	curation.WriteDataset(s, cfg, sources, final, rejects)
 }
 
-// Run builds and runs the pipeline on the runner chosen by Beam's flags
-// (prism by default), then reads back stats.json.
-func Run(ctx context.Context, cfg schemas.CurateConfig) (schemas.CurateStats, error) {
+// Pipeline validates cfg and builds the curation pipeline without running
+// it (the Dataflow dry run uses it too).
+func Pipeline(cfg Config) (*beam.Pipeline, error) {
 	if err := Validate(cfg); err != nil {
-		return schemas.CurateStats{}, err
+		return nil, err
 	}
 	p, s := beam.NewPipelineWithRoot()
 	Build(s, cfg)
+	return p, nil
+}
+
+// Run builds and runs the pipeline on the runner chosen by Beam's flags
+// (prism by default), then reads back stats.json.
+func Run(ctx context.Context, cfg Config) (schemas.CurateStats, error) {
+	p, err := Pipeline(cfg)
+	if err != nil {
+		return schemas.CurateStats{}, err
+	}
 	if err := runner.Run(ctx, p); err != nil {
 		return schemas.CurateStats{}, fmt.Errorf("curate pipeline: %w", err)
 	}

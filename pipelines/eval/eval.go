@@ -39,8 +39,11 @@ import (
 	"realdpo/transforms/runner"
 )
 
+// Config is one evaluation (defaults: DefaultConfig; checks: Validate).
+type Config = schemas.EvalConfig
+
 // DefaultConfig holds the documented defaults.
-func DefaultConfig() schemas.EvalConfig {
+func DefaultConfig() Config {
 	return schemas.EvalConfig{Steps: 10, Guidance: 3, Samples: 1, Seed: 1, Strips: 4, Beta: 5000, Bootstrap: 1000,
 		Reference: schemas.EvalModel{Name: evaluate.BaseName}}
 }

@@ -55,6 +55,9 @@ const (
 	GroupSFT     = "sft"
 )
 
+// Config is one experiment (defaults: DefaultConfig; checks: Validate).
+type Config = schemas.ExperimentConfig
+
 // DefaultConfig holds the documented defaults: three training seeds, the
 // reference's three negatives a clip, two samples a held-out clip. They
 // are sized for the fast model path; see the README for what they cost.

@@ -186,12 +186,7 @@ func curatePipeline(ctx context.Context) (*beam.Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := curate.Validate(cfg); err != nil {
-		return nil, err
-	}
-	p, s := beam.NewPipelineWithRoot()
-	curate.Build(s, cfg)
-	return p, nil
+	return curate.Pipeline(cfg)
 }
 
 func runCurate(ctx context.Context) error {

@@ -55,13 +55,7 @@ func refreshPipeline(ctx context.Context) (*beam.Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.DatasetRoot == "" {
-		return nil, fmt.Errorf("refresh: --dataset_root is required")
-	}
-	cfg.Curate.Output = fsx.JoinPath(cfg.DatasetRoot, refresh.VersionPfx+"DRY_RUN")
-	p, s := beam.NewPipelineWithRoot()
-	refresh.BuildSelected(s, cfg.Curate, nil)
-	return p, nil
+	return refresh.Pipeline(cfg)
 }
 
 func runRefresh(ctx context.Context) error {

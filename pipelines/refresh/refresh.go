@@ -123,6 +123,35 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Validate checks a refresh's configuration: a dataset root, and a curate
+// configuration that is valid writing into a version under it (a root
+// inside the input would be read back as footage).
+func (c Config) Validate() error {
+	if strings.TrimSpace(c.DatasetRoot) == "" {
+		return fmt.Errorf("refresh: --dataset_root is required")
+	}
+	probe := c.Curate
+	probe.Output = fsx.JoinPath(strings.TrimSuffix(c.DatasetRoot, "/"), VersionPfx+"check")
+	if err := curate.Validate(probe); err != nil {
+		return fmt.Errorf("refresh: %w", err)
+	}
+	return nil
+}
+
+// Pipeline builds the curate pipeline a first refresh runs (every source
+// selected) without running it, for the dry run: the selection a later
+// refresh makes needs the dataset's state, which a dry run does not read.
+func Pipeline(c Config) (*beam.Pipeline, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	ccfg := c.Curate
+	ccfg.Output = fsx.JoinPath(strings.TrimSuffix(c.DatasetRoot, "/"), VersionPfx+"DRY_RUN")
+	p, s := beam.NewPipelineWithRoot()
+	BuildSelected(s, ccfg, nil)
+	return p, nil
+}
+
 // Result says what a refresh did.
 type Result struct {
 	Report   Report
@@ -145,17 +174,11 @@ var (
 // changed sources into a new version, carry the rest forward, deduplicate
 // the merged records once, write the version, and move LATEST to it.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	if strings.TrimSpace(cfg.DatasetRoot) == "" {
-		return Result{}, fmt.Errorf("refresh: --dataset_root is required")
+	// Checked before anything is written (the lock file included).
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
 	}
 	root := strings.TrimSuffix(cfg.DatasetRoot, "/")
-	// Checked before anything is written (the lock file included): a root
-	// inside the input would be read back as footage.
-	probe := cfg.Curate
-	probe.Output = fsx.JoinPath(root, VersionPfx+"check")
-	if err := curate.Validate(probe); err != nil {
-		return Result{}, fmt.Errorf("refresh: %w", err)
-	}
 	// One refresh at a time per dataset: with the lock held, nothing else
 	// writes a version or moves LATEST, so what killed runs left can go.
 	lk, err := acquireLock(ctx, root)

@@ -12,24 +12,36 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"realdpo/model"
 	"realdpo/schemas"
 	"realdpo/transforms/runner"
 	"realdpo/transforms/shards"
 	"realdpo/transforms/training"
 )
 
+// Config is one training run (defaults: DefaultConfig; checks: Validate).
+type Config = schemas.TrainConfig
+
 // DefaultConfig is a run with the tiny preset's defaults.
-func DefaultConfig(pairs, output string) schemas.TrainConfig {
+func DefaultConfig(pairs, output string) Config {
 	c := training.DefaultConfig()
 	c.Pairs, c.Output = pairs, output
 	return c
 }
 
-// Run builds the pipeline and runs it on the runner chosen by Beam's flags
-// (prism by default), then reads back summary.json.
+// Validate checks a configuration; its errors name the flags.
+func Validate(cfg Config) error { return training.Validate(cfg) }
+
+// Build adds the training graph for a model of geometry geo: read and
+// decode the pairs, then one training DoFn.
+func Build(s beam.Scope, cfg Config, geo model.Config) {
+	examples, rejects := training.ReadPairs(s, cfg.Pairs, geo)
+	training.Train(s, cfg, geo, examples, rejects)
+}
+
 // Pipeline builds the training pipeline without running it (the Dataflow
 // dry run uses it too).
-func Pipeline(ctx context.Context, cfg schemas.TrainConfig) (*beam.Pipeline, error) {
+func Pipeline(ctx context.Context, cfg Config) (*beam.Pipeline, error) {
 	if err := training.Validate(cfg); err != nil {
 		return nil, err
 	}
@@ -40,12 +52,13 @@ func Pipeline(ctx context.Context, cfg schemas.TrainConfig) (*beam.Pipeline, err
 		return nil, err
 	}
 	p, s := beam.NewPipelineWithRoot()
-	examples, rejects := training.ReadPairs(s, cfg.Pairs, m.Config())
-	training.Train(s, cfg, m.Config(), examples, rejects)
+	Build(s, cfg, m.Config())
 	return p, nil
 }
 
-func Run(ctx context.Context, cfg schemas.TrainConfig) (schemas.TrainSummary, error) {
+// Run builds the pipeline and runs it on the runner chosen by Beam's flags
+// (prism by default), then reads back summary.json.
+func Run(ctx context.Context, cfg Config) (schemas.TrainSummary, error) {
 	var sum schemas.TrainSummary
 	if err := training.Validate(cfg); err != nil {
 		return sum, err
