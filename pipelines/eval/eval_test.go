@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,10 +17,9 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
-	"realdpo/model"
-	"realdpo/pipelines/eval/evaltest"
 	"realdpo/schemas"
 	"realdpo/transforms/evaluate"
+	"realdpo/transforms/evaluate/evaltest"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/shards"
 )
@@ -79,26 +77,6 @@ func testDataset(t *testing.T) (dataset, pairs string) {
 	return dataset, pairs
 }
 
-// perturbedBase saves the base model with every weight nudged by noise.
-func perturbedBase(t *testing.T) string {
-	t.Helper()
-	m, err := model.LoadBase()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(5, 6))
-	for _, p := range m.Params() {
-		for i := range p.Data {
-			p.Data[i] += float32(0.05 * rng.NormFloat64())
-		}
-	}
-	path := filepath.Join(t.TempDir(), "perturbed.safetensors")
-	if err := m.Save(path, map[string]string{"note": "test"}); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func TestEvalEndToEnd(t *testing.T) {
 	dataset, pairs := testDataset(t)
 	out := filepath.Join(t.TempDir(), "report")
@@ -106,7 +84,7 @@ func TestEvalEndToEnd(t *testing.T) {
 	cfg.Dataset, cfg.Pairs, cfg.Output = dataset, pairs, out
 	cfg.Steps, cfg.Guidance, cfg.Strips = 3, 2, 2
 	var err error
-	if cfg.Models, err = ParseModels("base,perturbed=" + perturbedBase(t)); err != nil {
+	if cfg.Models, err = ParseModels("base,perturbed=" + evaltest.PerturbedBase(t)); err != nil {
 		t.Fatal(err)
 	}
 	if err := ResolveReference(&cfg, "base"); err != nil {

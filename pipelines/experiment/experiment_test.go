@@ -15,8 +15,8 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
-	"realdpo/pipelines/eval/evaltest"
 	"realdpo/schemas"
+	"realdpo/transforms/evaluate/evaltest"
 )
 
 func TestMain(m *testing.M) { ptest.Main(m) }

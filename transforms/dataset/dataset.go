@@ -231,32 +231,28 @@ func ParseRejects(data []byte) ([]schemas.RejectRecord, []Problem) {
 // file that is missing (fsx.ErrNotFound), not a regular file or over
 // MaxFileBytes is an error; a bad line is a Problem.
 func ReadManifest(ctx context.Context, root string, check func(schemas.ManifestRecord) error) ([]schemas.ManifestRecord, []Problem, error) {
-	data, err := fsx.ReadFile(ctx, fsx.JoinPath(root, ManifestFile), MaxFileBytes)
-	if err != nil {
-		return nil, nil, err
-	}
-	recs, probs := ParseManifest(data, check)
-	return recs, probs, nil
+	return readRecords(ctx, root, ManifestFile, func(data []byte) ([]schemas.ManifestRecord, []Problem) { return ParseManifest(data, check) })
 }
 
 // ReadCuratedManifest is ReadManifest for a dataset's own bookkeeping
 // (ParseCuratedManifest, with CheckCurated).
 func ReadCuratedManifest(ctx context.Context, root string) ([]schemas.ManifestRecord, []Problem, error) {
-	data, err := fsx.ReadFile(ctx, fsx.JoinPath(root, ManifestFile), MaxFileBytes)
-	if err != nil {
-		return nil, nil, err
-	}
-	recs, probs := ParseCuratedManifest(data, CheckCurated)
-	return recs, probs, nil
+	return readRecords(ctx, root, ManifestFile, func(data []byte) ([]schemas.ManifestRecord, []Problem) {
+		return ParseCuratedManifest(data, CheckCurated)
+	})
 }
 
 // ReadRejects reads ROOT/rejected.jsonl with ParseRejects.
 func ReadRejects(ctx context.Context, root string) ([]schemas.RejectRecord, []Problem, error) {
-	data, err := fsx.ReadFile(ctx, fsx.JoinPath(root, RejectedFile), MaxFileBytes)
+	return readRecords(ctx, root, RejectedFile, ParseRejects)
+}
+
+func readRecords[T any](ctx context.Context, root, name string, parse func([]byte) ([]T, []Problem)) ([]T, []Problem, error) {
+	data, err := fsx.ReadFile(ctx, fsx.JoinPath(root, name), MaxFileBytes)
 	if err != nil {
 		return nil, nil, err
 	}
-	recs, probs := ParseRejects(data)
+	recs, probs := parse(data)
 	return recs, probs, nil
 }
 

@@ -2,42 +2,22 @@ package evaluate
 
 import (
 	"context"
-	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"realdpo/transforms/evaluate/evaltest"
 
 	"realdpo/model"
 	"realdpo/schemas"
 	"realdpo/transforms/generate"
 )
 
-// perturbedBase saves the base model with its weights shifted a little.
-func perturbedBase(t *testing.T) string {
-	t.Helper()
-	m, err := model.LoadBase()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(5, 6))
-	for _, p := range m.Params() {
-		for i := range p.Data {
-			p.Data[i] += float32(0.05 * rng.NormFloat64())
-		}
-	}
-	path := filepath.Join(t.TempDir(), "perturbed.safetensors")
-	if err := m.Save(path, map[string]string{"note": "test"}); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestLoadModelFollowsWeights rewrites a checkpoint in place, as an
 // experiment that retrains does: the worker cache must hand out the
 // weights the launcher hashed, and refuse a checkpoint that changed since.
 func TestLoadModelFollowsWeights(t *testing.T) {
 	ctx := context.Background()
-	path := perturbedBase(t)
+	path := evaltest.PerturbedBase(t)
 	first, err := readModel(ctx, path)
 	if err != nil {
 		t.Fatal(err)

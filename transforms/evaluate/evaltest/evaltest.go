@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"realdpo/model"
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/generate"
@@ -131,4 +132,25 @@ func WriteDataset(t testing.TB, dir, prefix string, seed uint64, speeds []float6
 		t.Fatal(err)
 	}
 	return out
+}
+
+// PerturbedBase saves the built-in base model with its weights shifted a
+// little (a deterministic, different model) and returns the path.
+func PerturbedBase(t testing.TB) string {
+	t.Helper()
+	m, err := model.LoadBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, p := range m.Params() {
+		for i := range p.Data {
+			p.Data[i] += float32(0.05 * rng.NormFloat64())
+		}
+	}
+	path := filepath.Join(t.TempDir(), "perturbed.safetensors")
+	if err := m.Save(path, map[string]string{"note": "test"}); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
