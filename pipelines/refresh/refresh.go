@@ -598,11 +598,7 @@ func ListSources(ctx context.Context, input string) ([]Listed, error) {
 		}
 		return "sha256:" + sum
 	}
-	groups := map[string][]fsx.File{}
-	for _, f := range files {
-		k := curation.GroupKey(f)
-		groups[k] = append(groups[k], f)
-	}
+	groups := curation.GroupByStem(files)
 	var out []Listed
 	for _, group := range groups {
 		side := map[string]fsx.File{}

@@ -111,6 +111,18 @@ func (fn *sidecarFn) ProcessElement(ctx context.Context, stem string, files func
 	return nil
 }
 
+// GroupByStem groups listed files by GroupKey, as MatchInputs does with a
+// GroupByKey: outside Beam (refresh, pretrain) each group goes to
+// SourcesOf.
+func GroupByStem(files []fsx.File) map[string][]fsx.File {
+	groups := map[string][]fsx.File{}
+	for _, f := range files {
+		k := GroupKey(f)
+		groups[k] = append(groups[k], f)
+	}
+	return groups
+}
+
 // SourcesOf makes the sources of one stem's files (see GroupKey): each
 // video with its NAME.json and NAME.txt sidecars read, at most
 // stage.MaxSidecarBytes each and only from regular files (never a FIFO or a

@@ -401,11 +401,7 @@ func listFootage(ctx context.Context, root string) ([]ptSource, []dataset.Proble
 	if err := fsx.List(ctx, root, func(f fsx.File) { files = append(files, f) }); err != nil {
 		return nil, nil, fmt.Errorf("pretrain: listing %s: %w", root, err)
 	}
-	groups := map[string][]fsx.File{}
-	for _, f := range files {
-		k := curation.GroupKey(f)
-		groups[k] = append(groups[k], f)
-	}
+	groups := curation.GroupByStem(files)
 	var out []ptSource
 	for _, g := range groups {
 		for _, s := range curation.SourcesOf(ctx, g) {
