@@ -121,56 +121,6 @@ type Thresholds struct {
 	FFmpegThreads int `json:"ffmpeg_threads"`
 }
 
-// DefaultThresholds are the documented defaults for a profile.
-func DefaultThresholds(p Profile) Thresholds {
-	t := Thresholds{
-		MaxBytes:     8 << 30,
-		MaxDurationS: 3600,
-		MaxDimension: 8192,
-
-		MinShortSide: 240,
-		MinFPS:       0.75 * p.FPS,
-
-		AnalysisWidth:      256,
-		AnalysisMaxFPS:     p.FPS,
-		AnalysisSkipNonRef: true,
-
-		CutThreshold:     27,
-		CutAdaptiveRatio: 3,
-		MinSceneS:        0.5,
-		TrimS:            0.25,
-		WindowStepS:      0.25,
-		MaxClipsPerShot:  1,
-
-		MinSubjectMotion:  0.3,
-		MinChangedFrac:    0.001,
-		MaxSubjectMotion:  40,
-		MaxCameraMotion:   25,
-		MaxCameraRatio:    8,
-		MinCameraForRatio: 3,
-		MaxCameraShake:    20,
-
-		MinSharpness:    40,
-		MinSharpnessRel: 0.02,
-		MinLuma:         40,
-		MaxLuma:         215,
-		MinContrast:     10,
-		MaxClipped:      0.6,
-		MaxOverlay:      0.02,
-
-		ProbeTimeout:  30 * time.Second,
-		DecodeTimeout: 10 * time.Minute,
-		EncodeTimeout: 5 * time.Minute,
-		FFmpegThreads: 1,
-	}
-	if p.Name == ProfileDemo {
-		// The demo's tiny clips come from small footage; twice the clip
-		// height still rejects thumbnails (160x90).
-		t.MinShortSide = 2 * p.Height
-	}
-	return t
-}
-
 // CurateConfig is everything one curation run needs.
 type CurateConfig struct {
 	Input      string     `json:"input"`  // local directory or gs://bucket/prefix
@@ -384,16 +334,12 @@ type CurateStats struct {
 	ClipsByCaptioner map[string]int `json:"clips_by_captioner,omitempty"`
 	ClipSeconds      float64        `json:"clip_seconds"`
 	SourceSeconds    float64        `json:"source_seconds"` // of the inputs that probed
-	// LowYield is set when less than LowYieldShare of the inputs gave a
+	// LowYield is set when less than stage.LowYieldShare of the inputs gave a
 	// clip; Advice then lists the main reasons, most inputs first.
 	LowYield  bool            `json:"low_yield,omitempty"`
 	Advice    []Advice        `json:"advice,omitempty"`
 	Decisions []InputDecision `json:"decisions"`
 }
-
-// LowYieldShare: a run in which fewer than this share of the inputs gave
-// a clip ends with the main reject reasons and what to do about each.
-const LowYieldShare = 0.5
 
 // AccountingLine is the line a curation run ends with.
 func (s CurateStats) AccountingLine() string {

@@ -75,27 +75,6 @@ type VLMConfig struct {
 	APIKeyFile  string        `json:"api_key_file"`
 }
 
-// DefaultReviewConfig is the documented default: sidecar captions, falling
-// back to a template caption, the embedded topics, no judge, dedup on.
-func DefaultReviewConfig() ReviewConfig {
-	return ReviewConfig{
-		Captioner:      CaptionerSidecar,
-		Fallback:       CaptionerTemplate,
-		MaxRepeatShare: 0.3,
-		VLM: VLMConfig{
-			Prompt: DefaultCaptionPrompt, Frames: 8, FrameWidth: 448, MaxTokens: 512, Temperature: 0.2,
-			Timeout: 120 * time.Second, MaxAttempts: 5, Concurrency: 4, APIKeyEnv: "REALDPO_VLM_API_KEY",
-		},
-		DedupKeyframes:   8,
-		DedupMaxDistance: 10,
-		DedupBands:       4,
-		DedupRounds:      4,
-		DedupMaxBucket:   2000,
-
-		DedupSourceMaxDistance: 8,
-	}
-}
-
 // CaptionBounds are the effective word bounds for the configured captioner.
 func (r ReviewConfig) CaptionBounds() (lo, hi int) {
 	lo, hi = 5, 185

@@ -10,6 +10,8 @@ import (
 	"math"
 	"strings"
 
+	"realdpo/transforms/stage"
+
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/fsx"
 
@@ -32,9 +34,9 @@ func NewConfig(input, output, profile string) (schemas.CurateConfig, error) {
 	if err != nil {
 		return schemas.CurateConfig{}, err
 	}
-	r := schemas.DefaultReviewConfig()
+	r := stage.DefaultReviewConfig()
 	r.Topics, r.TopicsFile = topic.Default(), topic.DefaultFile
-	return schemas.CurateConfig{Input: input, Output: output, Profile: p, Thresholds: schemas.DefaultThresholds(p), Review: r}, nil
+	return schemas.CurateConfig{Input: input, Output: output, Profile: p, Thresholds: stage.DefaultThresholds(p), Review: r}, nil
 }
 
 // ValidateReview checks the captioning, topic and dedup settings.

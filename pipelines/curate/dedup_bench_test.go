@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"realdpo/transforms/stage"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
@@ -112,7 +114,7 @@ func synthFingerprints(shard, per int, emit func(schemas.DedupItem)) {
 // source prints a random 24 hashes apart practically never line up).
 func BenchmarkDedup100k(b *testing.B) {
 	const shards, per = 100, 1000
-	r := schemas.DefaultReviewConfig()
+	r := stage.DefaultReviewConfig()
 	o := dedup.OptionsFrom(r)
 	for i := 0; i < b.N; i++ {
 		benchDups = nil

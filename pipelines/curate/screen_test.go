@@ -72,7 +72,7 @@ func TestScreenUntaggedAgreesWithTheStages(t *testing.T) {
 		for _, fallback := range []string{schemas.CaptionerTemplate, "none", "", schemas.CaptionerSidecar, schemas.CaptionerVLM} {
 			for _, judge := range []string{"", schemas.CaptionerVLM} {
 				for _, keep := range []bool{false, true} {
-					r := schemas.DefaultReviewConfig()
+					r := stage.DefaultReviewConfig()
 					r.Topics = topic.Default()
 					r.Captioner, r.Fallback, r.Judge, r.KeepUntagged = captioner, fallback, judge, keep
 					// A model's caption is text to match (a template captioner

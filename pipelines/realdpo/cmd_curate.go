@@ -27,7 +27,7 @@ var curateFlags struct {
 
 // reviewFlagSet binds the captioning, topic and dedup flags.
 func reviewFlagSet(fs *flag.FlagSet, r *schemas.ReviewConfig) {
-	*r = schemas.DefaultReviewConfig()
+	*r = stage.DefaultReviewConfig()
 	fs.StringVar(&r.Captioner, "captioner", r.Captioner, "vlm (an OpenAI-compatible chat-completions endpoint that takes images), sidecar (NAME.txt, else the sidecar title and tags) or template (category and measured facts)")
 	fs.StringVar(&r.Fallback, "caption_fallback", r.Fallback, "captioner for clips the captioner has nothing for (no sidecar text): template, sidecar, vlm or none (reject them)")
 	fs.IntVar(&r.MinCaptionWords, "min_caption_words", 0, "reject captions shorter than this many words (caption); 0 = by captioner: 45 for vlm (the paper's captions run 45-185 words), 5 otherwise")
@@ -113,7 +113,7 @@ func init() {
 			fs.StringVar(&curateFlags.topics, "topics", "", "topics file (categories and their keywords, see `realdpo curate --print_topics`); default: the embedded RealAction topics")
 			fs.BoolVar(&curatePrintTopics, "print_topics", false, "print the embedded topics file (to copy and edit) and exit")
 			reviewFlagSet(fs, &curateFlags.review)
-			flagValues = schemas.DefaultThresholds(schemas.Profiles[schemas.ProfileRealAction])
+			flagValues = stage.DefaultThresholds(schemas.Profiles[schemas.ProfileRealAction])
 			for _, tf := range thresholdFlags {
 				switch p := tf.ptr(&flagValues).(type) {
 				case *int:

@@ -12,13 +12,13 @@ import (
 // maxAdvice is how many reject reasons a low-yield run explains.
 const maxAdvice = 3
 
-// Advise marks a run in which fewer than schemas.LowYieldShare of the
+// Advise marks a run in which fewer than LowYieldShare of the
 // inputs gave a clip and lists its main reject reasons (by deciding reason
 // and, where the reject names one, its check), most inputs first, each
 // with what to do about it under cfg.
 func Advise(st *schemas.CurateStats, cfg schemas.CurateConfig) {
 	st.LowYield, st.Advice = false, nil
-	if st.Inputs == 0 || float64(st.InputsAccepted) >= schemas.LowYieldShare*float64(st.Inputs) {
+	if st.Inputs == 0 || float64(st.InputsAccepted) >= LowYieldShare*float64(st.Inputs) {
 		return
 	}
 	st.LowYield = true

@@ -20,7 +20,7 @@ var demo = schemas.Profiles[schemas.ProfileDemo]
 func TestProbeClassifiesBadFiles(t *testing.T) {
 	testclips.RequireFFmpeg(t)
 	dir := t.TempDir()
-	th := schemas.DefaultThresholds(demo)
+	th := DefaultThresholds(demo)
 	good := testclips.Make(t, dir, "good.mp4", testclips.Spec{Dur: 2})
 	info, r := ProbeSource(context.Background(), good, th)
 	if r != nil || info.Width != 320 || info.Height != 180 || info.FPS != 24 || info.Codec != "h264" {
@@ -54,7 +54,7 @@ func TestProbeClassifiesBadFiles(t *testing.T) {
 
 func TestPreFilterCheapestFirst(t *testing.T) {
 	p := schemas.Profiles[schemas.ProfileRealAction]
-	th := schemas.DefaultThresholds(p)
+	th := DefaultThresholds(p)
 	ok := schemas.SourceInfo{Width: 1280, Height: 720, FPS: 25, DurationS: 10}
 	if r := PreFilter(ok, p, th); r != nil {
 		t.Fatalf("good source rejected: %v", r)
@@ -146,7 +146,7 @@ func fakeAnalysis(t *testing.T, n int, fps float64, cuts []int) *Analysis {
 }
 
 func TestSplitWindowsLengthPolicy(t *testing.T) {
-	th := schemas.DefaultThresholds(demo)
+	th := DefaultThresholds(demo)
 	// 8 fps: a demo clip is 17 frames; trim 0.25 s = 2 frames at each cut.
 	an := fakeAnalysis(t, 80, 8, []int{20, 38})
 	// Shots: [0,20) -> [0,18): 18 frames, fits. [20,38) -> [22,36): 14, too short. [38,80) -> [40,80): fits.
@@ -185,7 +185,7 @@ func TestSplitWindowsLengthPolicy(t *testing.T) {
 }
 
 func TestFilterScoresKeepsEveryFailure(t *testing.T) {
-	th := schemas.DefaultThresholds(demo)
+	th := DefaultThresholds(demo)
 	good := schemas.ClipScores{LumaMean: 120, LumaStd: 50, Sharpness: 400, SharpnessRel: 0.2, SubjectMotion: 2, ChangedFrac: 0.05, CameraMotion: 1, CameraRatio: 0.5}
 	if r, _, f := FilterScores(good, th); r != "" || len(f) != 0 {
 		t.Fatalf("good clip failed %s %v", r, f)
@@ -214,7 +214,7 @@ func TestNormaliseClipSpec(t *testing.T) {
 	testclips.RequireFFmpeg(t)
 	dir := t.TempDir()
 	src := testclips.Make(t, dir, "src.mp4", testclips.Spec{Dur: 3, W: 320, H: 240})
-	th := schemas.DefaultThresholds(demo)
+	th := DefaultThresholds(demo)
 	clip, frame := filepath.Join(dir, "out", "c.mp4"), filepath.Join(dir, "out", "f.png")
 	// A window reaching the very end may come up a frame short: padded, not failed.
 	padded, err := NormaliseClip(context.Background(), src, 3-demo.DurationS(), demo, clip, frame, th)
@@ -266,7 +266,7 @@ func TestNormaliseClipSpec(t *testing.T) {
 }
 
 func TestComputeStatsAccounting(t *testing.T) {
-	th := schemas.DefaultThresholds(demo)
+	th := DefaultThresholds(demo)
 	sources := []schemas.SourceFile{{Rel: "a.mp4"}, {Rel: "b.mp4"}, {Rel: "c.mp4"}, {Rel: "d.mp4"}}
 	man := []schemas.ManifestRecord{{Source: "a.mp4", Frames: 17, FPS: 8, Category: "yoga"}}
 	rej := []schemas.RejectRecord{
@@ -318,8 +318,8 @@ func TestCollectFreshValues(t *testing.T) {
 // says: the deciding reasons (split by the check a semantic reject names),
 // most inputs first, at most three, each with a hint naming the flags.
 func TestAdviseLowYield(t *testing.T) {
-	th := schemas.DefaultThresholds(demo)
-	cfg := schemas.CurateConfig{Profile: demo, Thresholds: th, Review: schemas.DefaultReviewConfig()}
+	th := DefaultThresholds(demo)
+	cfg := schemas.CurateConfig{Profile: demo, Thresholds: th, Review: DefaultReviewConfig()}
 	var sources []schemas.SourceFile
 	var rej []schemas.RejectRecord
 	add := func(name string, r schemas.RejectRecord) {
