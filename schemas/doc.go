@@ -1,5 +1,8 @@
-// Package schemas holds the record types that flow through the pipelines and
-// the on-disk formats they are written as (JSON Lines manifests, rejects,
-// ground truth, sidecars). Beam schema structs live here so every pipeline and
-// transform agrees on one definition.
+// Package schemas holds the on-disk and wire formats every stage agrees on:
+// the records written as JSON Lines (manifests, rejects, negatives, pair
+// metadata, ground truth), the stats, reports and configurations recorded
+// with a run, sidecars, and the records that cross a package boundary as
+// Beam elements. Element types used by one package live beside its DoFns,
+// and policy defaults beside the stage that applies them
+// (transforms/stage).
 package schemas

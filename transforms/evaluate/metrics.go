@@ -5,7 +5,10 @@
 // fixed per-clip features with shrunk covariances (an FVD stand-in, and
 // one on the motion features alone), first-frame consistency and
 // sharpness, and the bootstrap statistics the evaluation reports. Videos
-// are RGB24 frames at the model's small size.
+// are RGB24 frames at the model's small size. It also holds the eval
+// stage's DoFns (decode, sample, measure, DPO scores, the one report
+// writer), its model cache, its statistics and its HTML report; the graph
+// is pipelines/eval.
 //
 // # Features (FeatureNames, in order)
 //

@@ -1,5 +1,7 @@
 // Package generate makes RealDPO's rejected samples: videos generated from a
-// real clip's first frame and caption. Generators sit behind one interface:
+// real clip's first frame and caption. It holds the negatives stage's DoFns
+// (negatives.go; the graph is pipelines/negatives) and the generators,
+// which sit behind one interface:
 //
 //   - Local: the Gorgonia image-to-video model (model.LoadBase by default, or
 //     a checkpoint), loaded once per process and shared by every caller.
