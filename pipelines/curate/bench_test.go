@@ -21,8 +21,9 @@ import (
 	"realdpo/transforms/synth"
 )
 
-// childEnv makes the test binary run one curation and report its peak
-// memory, so the memory benchmark measures a fresh process.
+// childEnv makes the test binary run one curation (the JSON config in the
+// variable) and report its peak memory: a fresh process for the memory
+// benchmark to measure, and one for TestCurateKilledMidwayThenRerun to kill.
 const childEnv = "REALDPO_CURATE_BENCH_CHILD"
 
 type childReport struct {
@@ -31,7 +32,8 @@ type childReport struct {
 	Stats             schemas.CurateStats
 }
 
-// runChild is the child side of BenchmarkCuratePeakMemory1080p5min.
+// runChild is the child side of BenchmarkCuratePeakMemory1080p5min and
+// TestCurateKilledMidwayThenRerun.
 func runChild(cfgJSON string) int {
 	flag.Parse()
 	beam.Init()

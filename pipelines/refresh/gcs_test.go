@@ -9,6 +9,7 @@ import (
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
+	"realdpo/pipelines/pipetest"
 	"realdpo/schemas"
 	"realdpo/transforms/quality/testclips"
 )
@@ -25,7 +26,7 @@ func TestRefreshGCSThroughFaults(t *testing.T) {
 	defer srv.Stop()
 	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "b"})
 	dir := t.TempDir()
-	corpus(t, dir, 4) // src00..src03 and notes.mp4 (not a video)
+	pipetest.Corpus(t, dir, 4) // src00..src03 and notes.mp4 (not a video)
 	put := func(name, file string) {
 		data, err := os.ReadFile(dir + "/" + file)
 		if err != nil {
@@ -36,7 +37,7 @@ func TestRefreshGCSThroughFaults(t *testing.T) {
 	put("a.mp4", "src00.mp4")
 	put("b.mp4", "src01.mp4")
 	put("bad.mp4", "notes.mp4")
-	fp, host := newFaultProxy(t, srv.URL(), 5)
+	fp, host := pipetest.NewFaultProxy(t, srv.URL(), 5)
 	t.Setenv("STORAGE_EMULATOR_HOST", host)
 
 	ccfg, err := untaggedConfig("gs://b/raw", "", schemas.ProfileDemo)
@@ -59,7 +60,8 @@ func TestRefreshGCSThroughFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s; faults: %v of %d requests", r2.Stats.AccountingLine(), fp.counts, fp.n)
+	counts, requests := fp.Counts()
+	t.Logf("%s; faults: %v of %d requests", r2.Stats.AccountingLine(), counts, requests)
 	if !slices.Equal(r2.Report.New, []string{"c.mp4"}) || !slices.Equal(r2.Report.Changed, []string{"b.mp4"}) || r2.Report.Carried != 2 {
 		t.Fatalf("second refresh: %+v", r2.Report)
 	}

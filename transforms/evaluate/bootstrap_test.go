@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"gonum.org/v1/gonum/stat"
 )
 
 func TestBootstrapMeanInterval(t *testing.T) {
@@ -80,10 +82,26 @@ func TestHistogramW1MatchesExact(t *testing.T) {
 			b = append(b, math.Abs(1.5+rng.NormFloat64()))
 		}
 	}
-	exact := Wasserstein1(a, b)
-	got := HistogramW1(SpeedHistogram(a), SpeedHistogram(b))
+	exact := stat.WassersteinDistance(a, b, nil, nil)
+	ha, hb := SpeedHistogram(a), SpeedHistogram(b)
+	got := HistogramW1(ha, hb)
 	if math.Abs(got-exact) > SpeedBin {
 		t.Errorf("histogram W1 %.4f, exact %.4f", got, exact)
+	}
+	// The same distance as gonum's with the occupied bins as support
+	// points and their counts as weights (gonum takes positive weights only).
+	support := func(h []float64) (x, w []float64) {
+		for i, c := range h {
+			if c > 0 {
+				x, w = append(x, float64(i)*SpeedBin), append(w, c)
+			}
+		}
+		return x, w
+	}
+	xa, wa := support(ha)
+	xb, wb := support(hb)
+	if w := stat.WassersteinDistance(xa, xb, wa, wb); math.Abs(got-w) > 1e-9 {
+		t.Errorf("histogram W1 %.12f, gonum over the bins %.12f", got, w)
 	}
 	if !math.IsNaN(HistogramW1(SpeedHistogram(nil), SpeedHistogram(b))) {
 		t.Error("empty histogram: want NaN")

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
@@ -13,7 +12,9 @@ import (
 // SqrtSym is the principal square root of a symmetric positive
 // semi-definite matrix, by eigendecomposition: V diag(sqrt(l)) V^T.
 // Eigenvalues that round to slightly negative values are taken as zero;
-// clearly negative ones are an error.
+// clearly negative ones are an error. (mat.SymDense.PowPSD refuses any
+// eigenvalue <= 0, which the singular covariances of fewer clips than
+// features always have.)
 func SqrtSym(a mat.Symmetric) (*mat.SymDense, error) {
 	n := a.SymmetricDim()
 	var es mat.EigenSym
@@ -263,40 +264,6 @@ func FrechetShrunk(ref, gen [][]float64) (Frechet, error) {
 	return Frechet{Distance: d, LambdaRef: la, LambdaGen: lb}, err
 }
 
-// Wasserstein1 is the 1-Wasserstein (earth mover's) distance between two
-// empirical distributions on the line: the area between their CDFs.
-func Wasserstein1(a, b []float64) float64 {
-	if len(a) == 0 || len(b) == 0 {
-		return math.NaN()
-	}
-	x := append([]float64(nil), a...)
-	y := append([]float64(nil), b...)
-	sort.Float64s(x)
-	sort.Float64s(y)
-	var d float64
-	i, j := 0, 0
-	prev := math.Min(x[0], y[0])
-	for i < len(x) || j < len(y) {
-		var next float64
-		switch {
-		case j >= len(y) || (i < len(x) && x[i] <= y[j]):
-			next = x[i]
-		default:
-			next = y[j]
-		}
-		fa := float64(i) / float64(len(x))
-		fb := float64(j) / float64(len(y))
-		d += math.Abs(fa-fb) * (next - prev)
-		prev = next
-		if i < len(x) && x[i] == next {
-			i++
-		} else {
-			j++
-		}
-	}
-	return d
-}
-
 // SpeedBin is the width of SpeedHistogram's bins (pixels a frame): fine
 // enough that the W1 it gives differs from the exact one by at most half
 // a bin.
@@ -319,7 +286,11 @@ func SpeedHistogram(speeds []float64) []float64 {
 
 // HistogramW1 is the 1-Wasserstein distance between two distributions
 // given as counts over the same SpeedBin-wide bins; NaN when either is
-// empty.
+// empty. It is stat.WassersteinDistance with the occupied bins as support
+// points and their counts as weights, in one pass over bins already in
+// order: gonum's panics on an empty bin (a zero weight), and sorts,
+// allocates and normalises the weights in place on every call of the
+// bootstrap's thousands.
 func HistogramW1(a, b []float64) float64 {
 	var na, nb float64
 	for i := range a {

@@ -28,6 +28,8 @@ import (
 	"testing"
 	"time"
 
+	"gonum.org/v1/gonum/stat"
+
 	"realdpo/transforms/generate"
 	"realdpo/transforms/media"
 	"realdpo/transforms/synth"
@@ -303,7 +305,7 @@ var setMetrics = []setMetric{
 			a = append(a, real[i].Speeds...)
 			b = append(b, other[i].Speeds...)
 		}
-		return Wasserstein1(a, b)
+		return stat.WassersteinDistance(a, b, nil, nil)
 	}},
 	{"Frechet (all)", func(real, other []Stats) float64 {
 		rows := func(ss []Stats) [][]float64 {

@@ -1,13 +1,11 @@
-package refresh
+package curate
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,45 +15,52 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
+	// The deprecated direct runner, for users who ask for "DirectRunner".
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
 	// The portable runner that talks to a job server over gRPC (Flink's and
 	// Dataflow's path too).
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
 
-	"realdpo/pipelines/curate"
+	"realdpo/pipelines/pipetest"
 	"realdpo/schemas"
 	"realdpo/transforms/quality/testclips"
 )
 
-// childEnv makes the test binary run one curation (the JSON config in the
-// variable) and exit: the process the kill test SIGKILLs.
-const childEnv = "REALDPO_REFRESH_TEST_CHILD"
-
-func runChild(cfgJSON string) int {
-	flag.Parse()
-	beam.Init()
-	var cfg schemas.CurateConfig
-	if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	if _, err := curate.Run(context.Background(), cfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
+// untaggedConfig is curate's config for these tests' footage: they test
+// runners, storage, hostile names and versions, not the review stages. The
+// footage has no sidecars, so untagged clips are kept as "others", and it
+// is one lavfi scene under colour filters or copies of one file under many
+// names, near-duplicates by construction, so dedup is off.
+func untaggedConfig(in, out, profile string) (schemas.CurateConfig, error) {
+	cfg, err := NewConfig(in, out, profile)
+	cfg.Review.KeepUntagged = true
+	cfg.Review.DedupOff = true
+	return cfg, err
 }
 
-// corpus writes n distinct good demo-profile sources and one bad one.
-func corpus(t *testing.T, dir string, n int) {
-	t.Helper()
-	hues := []string{"hue=h=0", "hflip,hue=h=90:s=1.3", "negate", "hue=h=200:s=1.6", "vflip", "hflip,negate"}
-	for i := 0; i < n; i++ {
-		testclips.Make(t, dir, fmt.Sprintf("src%02d.mp4", i), testclips.Spec{Camera: "static", Subject: "moving", Dur: 3, Post: hues[i%len(hues)]})
+// TestCurateDirectRunner runs the curate pipeline on --runner=direct, the
+// Go SDK's old in-process runner (deprecated; prism replaced it). It uses
+// no state, timers or splittable DoFns, which direct does not support.
+// (refresh's TestRefreshDirectRunner runs refresh's pipeline there.)
+func TestCurateDirectRunner(t *testing.T) {
+	testclips.RequireFFmpeg(t)
+	pipetest.SetFlags(t, map[string]string{"runner": "direct"})
+	in := t.TempDir()
+	pipetest.Corpus(t, in, 2)
+	cfg, err := untaggedConfig(in, filepath.Join(t.TempDir(), "out"), schemas.ProfileDemo)
+	if err != nil {
+		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "notes.mp4"), []byte("not a video"), 0o644)
+	st, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(st.AccountingLine())
+	if st.Inputs != 3 || st.InputsAccepted != 2 || st.InputsRejected != 1 || st.Clips != 2 {
+		t.Fatalf("direct run: %s", st.AccountingLine())
+	}
 }
 
 // datasetFiles lists every file under dir (relative), split into the
@@ -109,7 +114,7 @@ func sameDataset(t *testing.T, want, got string) {
 func TestCurateKilledMidwayThenRerun(t *testing.T) {
 	testclips.RequireFFmpeg(t)
 	in := t.TempDir()
-	corpus(t, in, 6)
+	pipetest.Corpus(t, in, 6)
 	ref, out := filepath.Join(t.TempDir(), "ref"), filepath.Join(t.TempDir(), "out")
 
 	cfg, err := untaggedConfig(in, out, schemas.ProfileDemo)
@@ -153,12 +158,12 @@ func TestCurateKilledMidwayThenRerun(t *testing.T) {
 	partial, _ := datasetFiles(t, out)
 	t.Logf("killed after writing %d files", len(partial))
 
-	if _, err := curate.Run(context.Background(), cfg); err != nil {
+	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatalf("re-run: %v", err)
 	}
 	refCfg := cfg
 	refCfg.Output = ref
-	if _, err := curate.Run(context.Background(), refCfg); err != nil {
+	if _, err := Run(context.Background(), refCfg); err != nil {
 		t.Fatal(err)
 	}
 	sameDataset(t, ref, out)
@@ -170,33 +175,6 @@ func TestCurateKilledMidwayThenRerun(t *testing.T) {
 	}
 }
 
-// freePort asks the kernel for an unused localhost port.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// setFlags sets Beam's flags for one test and restores them after.
-func setFlags(t *testing.T, kv map[string]string) {
-	t.Helper()
-	for k, v := range kv {
-		f := flag.Lookup(k)
-		if f == nil {
-			t.Fatalf("no flag --%s", k)
-		}
-		old := f.Value.String()
-		if err := flag.Set(k, v); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { flag.Set(k, old) })
-	}
-}
-
 // TestCurateUniversalPrismJobServer submits the curate pipeline with
 // --runner=universal to a prism job server listening on a localhost port:
 // the portable path (job service, artifact staging, a LOOPBACK worker) that
@@ -205,22 +183,22 @@ func TestCurateUniversalPrismJobServer(t *testing.T) {
 	testclips.RequireFFmpeg(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	port := freePort(t)
+	port := pipetest.FreePort(t)
 	if _, err := prism.CreateJobServer(ctx, prism.Options{Port: port}); err != nil {
 		t.Fatal(err)
 	}
-	setFlags(t, map[string]string{
+	pipetest.SetFlags(t, map[string]string{
 		"runner":           "universal",
 		"endpoint":         fmt.Sprintf("localhost:%d", port),
 		"environment_type": "LOOPBACK",
 	})
 	in := t.TempDir()
-	corpus(t, in, 2)
+	pipetest.Corpus(t, in, 2)
 	cfg, err := untaggedConfig(in, filepath.Join(t.TempDir(), "out"), schemas.ProfileDemo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := curate.Run(ctx, cfg)
+	st, err := Run(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,9 +206,9 @@ func TestCurateUniversalPrismJobServer(t *testing.T) {
 	if st.Inputs != 3 || st.InputsAccepted != 2 || st.InputsRejected != 1 || st.Clips < 2 {
 		t.Fatalf("universal run: %s", st.AccountingLine())
 	}
-	man, err := readJSONL[schemas.ManifestRecord](ctx, filepath.Join(cfg.Output, "manifest.jsonl"))
-	if err != nil || len(man) != st.Clips {
-		t.Fatalf("manifest: %d records, %v", len(man), err)
+	man := readJSONL[schemas.ManifestRecord](t, filepath.Join(cfg.Output, "manifest.jsonl"))
+	if len(man) != st.Clips {
+		t.Fatalf("manifest: %d records, want %d", len(man), st.Clips)
 	}
 	for _, m := range man {
 		if _, err := os.Stat(filepath.Join(cfg.Output, m.Clip)); err != nil {

@@ -1,0 +1,99 @@
+package curate
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+
+	"realdpo/pipelines/pipetest"
+	"realdpo/schemas"
+	"realdpo/transforms/quality/testclips"
+)
+
+// TestCurateGCSThroughFaults runs curate from and to gs:// with every
+// fourth storage request broken: the run completes and the dataset is
+// complete, with every clip once and no temporary objects left.
+func TestCurateGCSThroughFaults(t *testing.T) {
+	testclips.RequireFFmpeg(t)
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "footage"})
+	dir := t.TempDir()
+	pipetest.Corpus(t, dir, 3)
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		data, err := os.ReadFile(dir + "/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "footage", Name: "raw/" + e.Name()}, Content: data})
+	}
+	srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "footage", Name: "raw/src00.json"},
+		Content: []byte(`{"title":"Someone walking slowly along a quiet park path","tags":["walking"]}`)})
+	fp, host := pipetest.NewFaultProxy(t, srv.URL(), 4)
+	t.Setenv("STORAGE_EMULATOR_HOST", host)
+
+	cfg, err := untaggedConfig("gs://footage/raw", "gs://footage/dataset", schemas.ProfileDemo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, requests := fp.Counts()
+	t.Logf("%s; faults injected: %v of %d requests", st.AccountingLine(), counts, requests)
+	for _, m := range []string{"503", "drop", "stall", "503_after", "cut_body"} {
+		if counts[m] == 0 {
+			t.Errorf("no %s fault was injected", m)
+		}
+	}
+	if st.Inputs != 4 || st.InputsAccepted != 3 || st.InputsRejected != 1 || st.Clips != 3 {
+		t.Fatalf("accounting: %s", st.AccountingLine())
+	}
+	objs, _, err := srv.ListObjects("footage", "dataset/", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, o := range objs {
+		names[o.Name] = true
+		if strings.Contains(o.Name, ".tmp-") {
+			t.Errorf("temporary object left: %s", o.Name)
+		}
+	}
+	man, err := srv.GetObject("footage", "dataset/manifest.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(string(man.Content)), "\n") {
+		var m schemas.ManifestRecord
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		if seen[m.ID] {
+			t.Errorf("clip %s twice in the manifest", m.ID)
+		}
+		seen[m.ID] = true
+		for _, f := range []string{m.Clip, m.FirstFrame} {
+			o, err := srv.GetObject("footage", "dataset/"+f)
+			if err != nil || len(o.Content) == 0 {
+				t.Errorf("%s missing or empty: %v", f, err)
+			}
+		}
+		if m.Source == "src00.mp4" && m.Category != schemas.CategoryWalking {
+			t.Errorf("sidecar lost: %+v", m)
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("manifest has %d clips", len(seen))
+	}
+}
