@@ -22,6 +22,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/quality/testclips"
 )
 
@@ -217,12 +218,12 @@ func TestCurateLocal(t *testing.T) {
 		t.Errorf("two_shots.mp4 gave %d clips, want one per shot", got["two_shots.mp4"].Clips)
 	}
 
-	man := readJSONL[schemas.ManifestRecord](t, filepath.Join(out, "manifest.jsonl"))
-	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, "rejected.jsonl"))
+	man := readJSONL[schemas.ManifestRecord](t, filepath.Join(out, dataset.ManifestFile))
+	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, dataset.RejectedFile))
 	if len(man) != st.Clips || len(rej) != st.Rejects {
 		t.Errorf("files hold %d clips and %d rejects, stats say %d and %d", len(man), len(rej), st.Clips, st.Rejects)
 	}
-	for _, f := range []string{"manifest.jsonl", "rejected.jsonl", "stats.json", "README.md"} {
+	for _, f := range []string{dataset.ManifestFile, dataset.RejectedFile, "stats.json", "README.md"} {
 		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Mode().Perm() != 0o644 {
 			t.Errorf("%s: %v %v, want mode 0644 so the dataset can be shared", f, fi.Mode(), err)
 		}
@@ -323,13 +324,13 @@ func TestCurateLocal(t *testing.T) {
 	})
 
 	// A rerun writes the same names and the same bytes.
-	first, _ := os.ReadFile(filepath.Join(out, "manifest.jsonl"))
-	firstRej, _ := os.ReadFile(filepath.Join(out, "rejected.jsonl"))
+	first, _ := os.ReadFile(filepath.Join(out, dataset.ManifestFile))
+	firstRej, _ := os.ReadFile(filepath.Join(out, dataset.RejectedFile))
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	second, _ := os.ReadFile(filepath.Join(out, "manifest.jsonl"))
-	secondRej, _ := os.ReadFile(filepath.Join(out, "rejected.jsonl"))
+	second, _ := os.ReadFile(filepath.Join(out, dataset.ManifestFile))
+	secondRej, _ := os.ReadFile(filepath.Join(out, dataset.RejectedFile))
 	if !bytes.Equal(first, second) || !bytes.Equal(firstRej, secondRej) {
 		t.Error("rerun changed manifest.jsonl or rejected.jsonl")
 	}

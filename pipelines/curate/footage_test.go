@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/quality/testclips"
 	"realdpo/transforms/synth"
 )
@@ -52,7 +53,7 @@ func TestSharedFootage(t *testing.T) {
 	if _, ok := dec["makeup.avi"]; !ok {
 		t.Error("makeup.avi not decided")
 	}
-	for _, m := range readJSONL[schemas.ManifestRecord](t, filepath.Join(out, "manifest.jsonl")) {
+	for _, m := range readJSONL[schemas.ManifestRecord](t, filepath.Join(out, dataset.ManifestFile)) {
 		switch m.Source {
 		case "pizza_4873105.mp4":
 			// The reference clip is already the training spec: taken whole, not upscaled, caption from its .txt.
@@ -214,7 +215,7 @@ func TestSynthDedupTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(st.AccountingLine())
-	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, "rejected.jsonl"))
+	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, dataset.RejectedFile))
 	dp, dr, tp, tr, report := SemanticReport(gts, st, rej, cfg.Profile.Name)
 	t.Log("\n" + report)
 	if dp < 1 || dr < 1 {
@@ -234,7 +235,7 @@ func TestSynthDedupTopic(t *testing.T) {
 		}
 	}
 	kept := map[string]schemas.ManifestRecord{}
-	for _, m := range readJSONL[schemas.ManifestRecord](t, filepath.Join(out, "manifest.jsonl")) {
+	for _, m := range readJSONL[schemas.ManifestRecord](t, filepath.Join(out, dataset.ManifestFile)) {
 		kept[m.Source] = m
 	}
 	for _, r := range rej {
@@ -354,7 +355,7 @@ func TestReencodeFoundBySourcePrint(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(st.AccountingLine())
-	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, "rejected.jsonl"))
+	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, dataset.RejectedFile))
 	dupOf := map[string]schemas.RejectRecord{}
 	for _, r := range rej {
 		if r.Reason == schemas.ReasonDuplicate {

@@ -12,6 +12,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/quality/testclips"
 )
 
@@ -69,7 +70,7 @@ func TestCurateGCS(t *testing.T) {
 			t.Errorf("temp object left: %s", o.Name)
 		}
 	}
-	for _, f := range []string{"manifest.jsonl", "rejected.jsonl", "stats.json", "README.md"} {
+	for _, f := range []string{dataset.ManifestFile, dataset.RejectedFile, "stats.json", "README.md"} {
 		if !names["dataset/"+f] {
 			t.Errorf("missing gs://footage/dataset/%s (have %v)", f, names)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/quality/testclips"
 )
 
@@ -139,7 +140,7 @@ func TestWriteFailureFailsTheRun(t *testing.T) {
 	if _, err := Run(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	man := readJSONL[schemas.ManifestRecord](t, filepath.Join(scratch, "manifest.jsonl"))
+	man := readJSONL[schemas.ManifestRecord](t, filepath.Join(scratch, dataset.ManifestFile))
 	if len(man) == 0 {
 		t.Fatal("scratch run kept no clip")
 	}
@@ -152,8 +153,8 @@ func TestWriteFailureFailsTheRun(t *testing.T) {
 	if _, err := Run(ctx, cfg); err == nil || !strings.Contains(err.Error(), clipRel) {
 		t.Fatalf("run with %s blocked: err = %v", clipRel, err)
 	}
-	if _, rerr := os.Stat(filepath.Join(out, "rejected.jsonl")); rerr == nil {
-		t.Errorf("the run finished and recorded rejects %+v", readJSONL[schemas.RejectRecord](t, filepath.Join(out, "rejected.jsonl")))
+	if _, rerr := os.Stat(filepath.Join(out, dataset.RejectedFile)); rerr == nil {
+		t.Errorf("the run finished and recorded rejects %+v", readJSONL[schemas.RejectRecord](t, filepath.Join(out, dataset.RejectedFile)))
 	}
 	// With the path free again, the next run keeps the footage.
 	if err := os.RemoveAll(filepath.Join(out, clipRel)); err != nil {
@@ -163,7 +164,7 @@ func TestWriteFailureFailsTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	kept := 0
-	for _, m := range readJSONL[schemas.ManifestRecord](t, filepath.Join(out, "manifest.jsonl")) {
+	for _, m := range readJSONL[schemas.ManifestRecord](t, filepath.Join(out, dataset.ManifestFile)) {
 		if m.Source == "good.mp4" {
 			kept++
 		}

@@ -25,6 +25,7 @@ import (
 
 	"realdpo/pipelines/pipetest"
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/quality/testclips"
 )
 
@@ -92,7 +93,7 @@ func sameDataset(t *testing.T, want, got string) {
 	if !slices.Equal(wf, gf) {
 		t.Errorf("files differ:\nwant %v\ngot  %v", wf, gf)
 	}
-	for _, f := range []string{"manifest.jsonl", "rejected.jsonl"} {
+	for _, f := range []string{dataset.ManifestFile, dataset.RejectedFile} {
 		a, err1 := os.ReadFile(filepath.Join(want, f))
 		b, err2 := os.ReadFile(filepath.Join(got, f))
 		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
@@ -206,7 +207,7 @@ func TestCurateUniversalPrismJobServer(t *testing.T) {
 	if st.Inputs != 3 || st.InputsAccepted != 2 || st.InputsRejected != 1 || st.Clips < 2 {
 		t.Fatalf("universal run: %s", st.AccountingLine())
 	}
-	man := readJSONL[schemas.ManifestRecord](t, filepath.Join(cfg.Output, "manifest.jsonl"))
+	man := readJSONL[schemas.ManifestRecord](t, filepath.Join(cfg.Output, dataset.ManifestFile))
 	if len(man) != st.Clips {
 		t.Fatalf("manifest: %d records, want %d", len(man), st.Clips)
 	}

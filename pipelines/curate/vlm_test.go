@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/quality/testclips"
 	"realdpo/transforms/synth"
 	"realdpo/transforms/topic"
@@ -218,8 +219,8 @@ func TestCurateVLM(t *testing.T) {
 	if st.Inputs != len(gts) || st.Inputs != st.InputsAccepted+st.InputsRejected {
 		t.Errorf("accounting %s, want %d inputs", st.AccountingLine(), len(gts))
 	}
-	man := readJSONL[schemas.ManifestRecord](t, filepath.Join(out, "manifest.jsonl"))
-	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, "rejected.jsonl"))
+	man := readJSONL[schemas.ManifestRecord](t, filepath.Join(out, dataset.ManifestFile))
+	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, dataset.RejectedFile))
 	if len(man) != st.Clips || len(rej) != st.Rejects {
 		t.Errorf("files hold %d clips and %d rejects, stats say %d and %d", len(man), len(rej), st.Clips, st.Rejects)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"realdpo/pipelines/curate"
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/quality/testclips"
 )
 
@@ -64,8 +65,8 @@ func TestRefreshWriteFailureFailsTheRun(t *testing.T) {
 	if _, err := Run(ctx, rc); err == nil || !strings.Contains(err.Error(), clipRel) {
 		t.Fatalf("run with %s blocked: err = %v", clipRel, err)
 	}
-	if _, rerr := os.Stat(filepath.Join(target, "rejected.jsonl")); rerr == nil {
-		rej, _ := readJSONL[schemas.RejectRecord](ctx, filepath.Join(target, "rejected.jsonl"))
+	if _, rerr := os.Stat(filepath.Join(target, dataset.RejectedFile)); rerr == nil {
+		rej, _ := readJSONL[schemas.RejectRecord](ctx, filepath.Join(target, dataset.RejectedFile))
 		t.Errorf("the run finished and recorded rejects %+v", rej)
 	}
 	if _, err := os.Stat(filepath.Join(out, LatestFile)); err == nil {
@@ -128,7 +129,7 @@ func TestRefreshRefusesHostileRecords(t *testing.T) {
 		b, _ := json.Marshal(r)
 		lines = append(append(lines, b...), '\n')
 	}
-	if err := os.WriteFile(filepath.Join(v1, "manifest.jsonl"), lines, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(v1, dataset.ManifestFile), lines, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// A new source, so the refresh writes a version.
@@ -235,7 +236,7 @@ func TestHostileSidecars(t *testing.T) {
 	}
 	// (The five sources hold the same bytes, so one clip id: read the
 	// records as they are, one per source.)
-	man, err := readJSONL[schemas.ManifestRecord](ctx, filepath.Join(root, readLatest(t, root), "manifest.jsonl"))
+	man, err := readJSONL[schemas.ManifestRecord](ctx, filepath.Join(root, readLatest(t, root), dataset.ManifestFile))
 	if err != nil || len(man) == 0 {
 		t.Fatalf("manifest: %d records, %v", len(man), err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"realdpo/pipelines/curate"
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/quality/testclips"
 	"realdpo/transforms/synth"
 )
@@ -56,7 +57,7 @@ func readLatest(t *testing.T, root string) string {
 
 func readManifest(t *testing.T, dir string) map[string]schemas.ManifestRecord {
 	t.Helper()
-	recs, err := readJSONL[schemas.ManifestRecord](context.Background(), filepath.Join(dir, "manifest.jsonl"))
+	recs, err := readJSONL[schemas.ManifestRecord](context.Background(), filepath.Join(dir, dataset.ManifestFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestRefresh(t *testing.T) {
 	if len(src2["b.mp4"]) == 0 || slices.Equal(src2["b.mp4"], src1["b.mp4"]) || len(src2["c.mp4"]) == 0 {
 		t.Errorf("changed/new sources not curated: v1 %v v2 %v", src1, src2)
 	}
-	rej2, err := readJSONL[schemas.RejectRecord](ctx, filepath.Join(d2, "rejected.jsonl"))
+	rej2, err := readJSONL[schemas.RejectRecord](ctx, filepath.Join(d2, dataset.RejectedFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/quality/testclips"
+	"realdpo/transforms/stage"
 )
 
 func TestMain(m *testing.M) { ptest.Main(m) }
@@ -37,8 +38,8 @@ func init() {
 // Outputs are compared as strings: a mismatch then prints readably, and
 // passert's encoded-element comparison does not depend on how a struct
 // with slices and maps is encoded.
-func candidateRel(c schemas.Candidate) string { return c.Source.Rel }
-func probedRel(p schemas.ProbedSource) string { return p.Source.Rel }
+func candidateRel(c Candidate) string { return c.Source.Rel }
+func probedRel(p ProbedSource) string { return p.Source.Rel }
 func rejectLine(r schemas.RejectRecord) string {
 	return rejectKey(r.Source, r.Stage, r.Reason, r.Failed...)
 }
@@ -54,7 +55,7 @@ func rejectKeepsScores(r schemas.RejectRecord) bool {
 }
 
 // probedHasFacts: a probed source carries what ffprobe found and its hash.
-func probedHasFacts(p schemas.ProbedSource) bool {
+func probedHasFacts(p ProbedSource) bool {
 	return p.Info.Width == 320 && p.Info.Height == 180 && p.Info.FPS == 24 && len(p.Info.SHA256) == 64 && p.Info.SizeBytes == p.Source.SizeBytes
 }
 
@@ -100,8 +101,8 @@ func scoresOf(rel string) schemas.ClipScores {
 	return s
 }
 
-func candidate(rel string) schemas.Candidate {
-	return schemas.Candidate{Source: schemas.SourceFile{Path: "/footage/" + rel, Rel: rel, SizeBytes: 1000},
+func candidate(rel string) Candidate {
+	return Candidate{Source: schemas.SourceFile{Path: "/footage/" + rel, Rel: rel, SizeBytes: 1000},
 		Info:  schemas.SourceInfo{SHA256: strings.Repeat("a", 64), Width: 640, Height: 360, FPS: 24, DurationS: 10},
 		Index: 2, StartS: 1.5, EndS: 3.625, Scores: scoresOf(rel)}
 }
@@ -112,7 +113,7 @@ func demoConfig(t *testing.T) schemas.CurateConfig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return schemas.CurateConfig{Output: t.TempDir(), Profile: p, Thresholds: schemas.DefaultThresholds(p), Review: schemas.DefaultReviewConfig()}
+	return schemas.CurateConfig{Output: t.TempDir(), Profile: p, Thresholds: stage.DefaultThresholds(p), Review: stage.DefaultReviewConfig()}
 }
 
 // curateCounters sums the run's counters of this package's namespace by
@@ -176,7 +177,7 @@ func TestFilterDecisions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var in []schemas.Candidate
+			var in []Candidate
 			for _, rel := range tc.in {
 				in = append(in, candidate(rel))
 			}

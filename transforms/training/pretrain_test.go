@@ -16,6 +16,7 @@ import (
 
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/synth"
 )
 
@@ -175,7 +176,7 @@ func curatedDataset(t *testing.T, gts []schemas.GroundTruth, src string, extra .
 	for _, l := range extra {
 		man.WriteString(l + "\n")
 	}
-	if err := os.WriteFile(filepath.Join(root, "manifest.jsonl"), man.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, dataset.ManifestFile), man.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return root
