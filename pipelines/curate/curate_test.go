@@ -182,15 +182,7 @@ func TestCurateLocal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := NewConfig(in, out, schemas.ProfileDemo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log(st.AccountingLine())
+	st := curateDir(t, in, out, schemas.ProfileDemo)
 	for _, p := range stale {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s: a killed run's temp file survived the next run (%v)", p, err)
@@ -326,9 +318,7 @@ func TestCurateLocal(t *testing.T) {
 	// A rerun writes the same names and the same bytes.
 	first, _ := os.ReadFile(filepath.Join(out, dataset.ManifestFile))
 	firstRej, _ := os.ReadFile(filepath.Join(out, dataset.RejectedFile))
-	if _, err := Run(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
+	curateDir(t, in, out, schemas.ProfileDemo)
 	second, _ := os.ReadFile(filepath.Join(out, dataset.ManifestFile))
 	secondRej, _ := os.ReadFile(filepath.Join(out, dataset.RejectedFile))
 	if !bytes.Equal(first, second) || !bytes.Equal(firstRej, secondRej) {
@@ -372,4 +362,20 @@ func TestNonsenseThresholdsRefused(t *testing.T) {
 			}
 		}
 	}
+}
+
+// curateDir curates in into out with a profile's defaults and returns the
+// stats (logged).
+func curateDir(t *testing.T, in, out, profile string) schemas.CurateStats {
+	t.Helper()
+	cfg, err := NewConfig(in, out, profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(st.AccountingLine())
+	return st
 }

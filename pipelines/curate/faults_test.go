@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"realdpo/transforms/fsx/fsxtest"
+
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"realdpo/pipelines/pipetest"
@@ -19,12 +21,7 @@ import (
 // complete, with every clip once and no temporary objects left.
 func TestCurateGCSThroughFaults(t *testing.T) {
 	testclips.RequireFFmpeg(t)
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "footage"})
+	srv := fsxtest.GCS(t, false, "footage")
 	dir := t.TempDir()
 	pipetest.Corpus(t, dir, 3)
 	entries, _ := os.ReadDir(dir)

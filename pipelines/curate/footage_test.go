@@ -25,15 +25,7 @@ func TestSharedFootage(t *testing.T) {
 		t.Skipf("shared footage absent (%v)", err)
 	}
 	out := t.TempDir()
-	cfg, err := NewConfig(in, out, schemas.ProfileRealAction)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log(st.AccountingLine())
+	st := curateDir(t, in, out, schemas.ProfileRealAction)
 	dec := map[string]schemas.InputDecision{}
 	for _, d := range st.Decisions {
 		dec[d.Source] = d
@@ -88,19 +80,11 @@ func TestSynthGroundTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := NewConfig(in, out, schemas.ProfileDemo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log(st.AccountingLine())
+	st := curateDir(t, in, out, schemas.ProfileDemo)
 	if st.Inputs != len(gts) {
 		t.Errorf("%d inputs, ground truth has %d files", st.Inputs, len(gts))
 	}
-	table, agree, scored := GroundTruthReport(gts, st, cfg.Profile.Name)
+	table, agree, scored := GroundTruthReport(gts, st, st.Profile.Name)
 	t.Log("\n" + table)
 	if float64(agree) < 0.9*float64(scored) {
 		t.Errorf("decisions agree with ground truth on %d of %d files", agree, scored)
@@ -206,17 +190,9 @@ func TestSynthDedupTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := NewConfig(in, out, schemas.ProfileDemo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log(st.AccountingLine())
+	st := curateDir(t, in, out, schemas.ProfileDemo)
 	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, dataset.RejectedFile))
-	dp, dr, tp, tr, report := SemanticReport(gts, st, rej, cfg.Profile.Name)
+	dp, dr, tp, tr, report := SemanticReport(gts, st, rej, st.Profile.Name)
 	t.Log("\n" + report)
 	if dp < 1 || dr < 1 {
 		t.Errorf("dedup precision %.2f recall %.2f, want 1 and 1 on synth duplicates", dp, dr)
@@ -224,7 +200,7 @@ func TestSynthDedupTopic(t *testing.T) {
 	if tp < 1 || tr < 1 {
 		t.Errorf("topic filter precision %.2f recall %.2f, want 1 and 1 on synth off-topic sidecars", tp, tr)
 	}
-	table, _, _ := GroundTruthReport(gts, st, cfg.Profile.Name)
+	table, _, _ := GroundTruthReport(gts, st, st.Profile.Name)
 	t.Log("\n" + table)
 	// How each re-encode was found: by its window's keyframes, or (another
 	// window of the same footage) by the source prints.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"realdpo/transforms/fsx/fsxtest"
+
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"realdpo/schemas"
@@ -22,13 +24,7 @@ import (
 func TestCurateGCS(t *testing.T) {
 	testclips.RequireFFmpeg(t)
 	started := time.Now()
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(srv.URL(), "http://"))
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "footage"})
+	srv := fsxtest.GCS(t, true, "footage")
 
 	good := testclips.Make(t, t.TempDir(), "good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
 	data, err := os.ReadFile(good)

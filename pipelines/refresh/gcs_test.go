@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"realdpo/transforms/fsx/fsxtest"
+
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"realdpo/pipelines/pipetest"
@@ -19,12 +21,7 @@ import (
 // and one changed object (new MD5), carrying the third by server-side copy.
 func TestRefreshGCSThroughFaults(t *testing.T) {
 	testclips.RequireFFmpeg(t)
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "b"})
+	srv := fsxtest.GCS(t, false, "b")
 	dir := t.TempDir()
 	pipetest.Corpus(t, dir, 4) // src00..src03 and notes.mp4 (not a video)
 	put := func(name, file string) {

@@ -7,9 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
+
+	"realdpo/transforms/fsx/fsxtest"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
@@ -128,13 +129,7 @@ func TestPartialVersionsCleanedUp(t *testing.T) {
 // write conditioned on the generation the refresh started from; partial
 // versions are found and removed by prefix.
 func TestGCSLockAndLatest(t *testing.T) {
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "b"})
-	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(srv.URL(), "http://"))
+	srv := fsxtest.GCS(t, true, "b")
 	ctx := context.Background()
 	const root = "gs://b/ds"
 

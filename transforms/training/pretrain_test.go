@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"realdpo/transforms/fsx/fsxtest"
+
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"realdpo/model"
@@ -221,13 +223,7 @@ func TestPretrainManifestProblems(t *testing.T) {
 // gs:// (fake-gcs-server in this process, spoken to by the real clients).
 func TestPretrainGCS(t *testing.T) {
 	src, gts := testFootage(t)
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(srv.URL(), "http://"))
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "footage"})
+	srv := fsxtest.GCS(t, true, "footage")
 	for _, g := range gts {
 		for _, name := range []string{g.File, g.Sidecar, g.CaptionTxt} {
 			if name == "" {
