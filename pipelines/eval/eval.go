@@ -216,6 +216,12 @@ func Pipeline(ctx context.Context, cfg schemas.EvalConfig) (*beam.Pipeline, erro
 	if err := Validate(cfg); err != nil {
 		return nil, err
 	}
+	// A refreshed dataset root means its current version.
+	ds, err := dataset.Resolve(ctx, cfg.Dataset)
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	cfg.Dataset = ds
 	mc, err := evaluate.CheckModels(ctx, &cfg)
 	if err != nil {
 		return nil, err

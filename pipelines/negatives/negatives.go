@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/fsx"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/runner"
@@ -56,8 +57,14 @@ func Build(s beam.Scope, c Config) {
 // Pipeline validates c, applies its accelerator hint and builds
 // the negatives pipeline without running it (the Dataflow dry run uses it
 // too). It returns c with its roots resolved.
-func Pipeline(c Config) (*beam.Pipeline, Config, error) {
+func Pipeline(ctx context.Context, c Config) (*beam.Pipeline, Config, error) {
 	c.Dataset, c.Output = fsx.AbsRoot(c.Dataset), fsx.AbsRoot(c.Output)
+	// A refreshed dataset root means its current version.
+	ds, err := dataset.Resolve(ctx, c.Dataset)
+	if err != nil {
+		return nil, c, fmt.Errorf("negatives: %w", err)
+	}
+	c.Dataset = ds
 	if err := c.Validate(); err != nil {
 		return nil, c, err
 	}
@@ -72,7 +79,7 @@ func Pipeline(c Config) (*beam.Pipeline, Config, error) {
 // Run runs the negatives pipeline on the runner Beam's flags choose and
 // reads back its stats.
 func Run(ctx context.Context, c Config) (schemas.NegativesStats, error) {
-	p, c, err := Pipeline(c)
+	p, c, err := Pipeline(ctx, c)
 	if err != nil {
 		return schemas.NegativesStats{}, err
 	}

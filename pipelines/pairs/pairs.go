@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/fsx"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/pairing"
@@ -65,6 +66,12 @@ type Result struct {
 // Pipeline resolves and validates c and builds the pairs pipeline
 // without running it (the Dataflow dry run uses it too).
 func Pipeline(ctx context.Context, c Config) (*beam.Pipeline, Config, error) {
+	// A refreshed dataset root means its current version.
+	ds, err := dataset.Resolve(ctx, fsx.AbsRoot(c.Dataset))
+	if err != nil {
+		return nil, c, fmt.Errorf("pairs: %w", err)
+	}
+	c.Dataset = ds
 	c = c.Resolve(ctx)
 	if err := c.Validate(); err != nil {
 		return nil, c, err

@@ -41,7 +41,7 @@ func init() {
 		},
 		Run: runNegatives,
 		Pipeline: func(ctx context.Context) (*beam.Pipeline, error) {
-			p, _, err := negatives.Pipeline(negativesConfig())
+			p, _, err := negatives.Pipeline(ctx, negativesConfig())
 			return p, err
 		},
 		UsesBeam: true,

@@ -22,6 +22,7 @@ import (
 	// Filesystems every pipeline can read and write: local paths and gs://.
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+
 	// Registers prism (the default), universal, dataflow, flink and direct (deprecated; for users who ask for it).
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"

@@ -69,7 +69,7 @@ func TestRefreshWriteFailureFailsTheRun(t *testing.T) {
 		rej, _ := readJSONL[schemas.RejectRecord](ctx, filepath.Join(target, dataset.RejectedFile))
 		t.Errorf("the run finished and recorded rejects %+v", rej)
 	}
-	if _, err := os.Stat(filepath.Join(out, LatestFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(out, dataset.LatestFile)); err == nil {
 		t.Fatal("a failed refresh wrote LATEST")
 	}
 	// With the path free again, the next run keeps the footage.

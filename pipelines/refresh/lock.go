@@ -12,9 +12,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
+
+	"realdpo/transforms/dataset"
 
 	"realdpo/transforms/fsx"
 
@@ -276,27 +277,30 @@ type latestState struct {
 // read on gs://.
 func readLatestState(ctx context.Context, root string) (latestState, error) {
 	if !fsx.IsRemote(root) {
-		v, err := ReadLatest(ctx, root)
-		return latestState{version: v}, err
+		v, err := dataset.ReadLatest(ctx, root)
+		if err != nil {
+			return latestState{}, fmt.Errorf("refresh: %w", err)
+		}
+		return latestState{version: v}, nil
 	}
 	cl, b, pfx, err := fsx.OpenBucket(ctx, root)
 	if err != nil {
 		return latestState{}, err
 	}
 	defer cl.Close()
-	r, err := b.Object(pfx + LatestFile).NewReader(ctx)
+	r, err := b.Object(pfx + dataset.LatestFile).NewReader(ctx)
 	if errors.Is(err, storage.ErrObjectNotExist) {
 		return latestState{}, nil
 	}
 	if err != nil {
-		return latestState{}, fmt.Errorf("refresh: read %s: %w", LatestFile, err)
+		return latestState{}, fmt.Errorf("refresh: read %s: %w", dataset.LatestFile, err)
 	}
 	defer r.Close()
 	data, err := io.ReadAll(io.LimitReader(r, 4096))
 	if err != nil {
-		return latestState{}, fmt.Errorf("refresh: read %s: %w", LatestFile, err)
+		return latestState{}, fmt.Errorf("refresh: read %s: %w", dataset.LatestFile, err)
 	}
-	v, err := parseLatest(root, data)
+	v, err := dataset.ParseLatest(fsx.JoinPath(root, dataset.LatestFile), data)
 	return latestState{version: v, gen: r.Attrs.Generation}, err
 }
 
@@ -309,7 +313,7 @@ var ErrLatestMoved = errors.New("LATEST moved while this refresh ran")
 // gs://. LATEST only ever moves forward from what a run saw.
 func moveLatest(ctx context.Context, root, version string, from latestState) error {
 	if !fsx.IsRemote(root) {
-		now, err := ReadLatest(ctx, root)
+		now, err := dataset.ReadLatest(ctx, root)
 		if err != nil {
 			return err
 		}
@@ -327,7 +331,7 @@ func moveLatest(ctx context.Context, root, version string, from latestState) err
 	if from.gen != 0 {
 		c = storage.Conditions{GenerationMatch: from.gen}
 	}
-	obj := b.Object(pfx + LatestFile).If(c)
+	obj := b.Object(pfx + dataset.LatestFile).If(c)
 	// A conditional write is safe to repeat: the storage client retries it.
 	w := obj.NewWriter(ctx)
 	w.ContentType = "text/plain"
@@ -352,7 +356,7 @@ func moveLatest(ctx context.Context, root, version string, from latestState) err
 
 // versionDirs lists the VERSION=... names under root, sorted.
 func versionDirs(ctx context.Context, root string) ([]string, error) {
-	return fsx.Subdirs(ctx, root, VersionPfx)
+	return dataset.Versions(ctx, root)
 }
 
 // cleanPartialVersions removes what killed or failed refreshes left: every
@@ -372,7 +376,7 @@ func cleanPartialVersions(ctx context.Context, root, latest string) ([]string, e
 		}
 		partial := latest == "" || n > latest
 		if !partial {
-			done, err := fsx.Exists(ctx, fsx.JoinPath(fsx.JoinPath(root, n), RefreshFile))
+			done, err := fsx.Exists(ctx, fsx.JoinPath(fsx.JoinPath(root, n), dataset.RefreshFile))
 			if err != nil {
 				return removed, fmt.Errorf("refresh: check %s: %w", n, err)
 			}
@@ -392,7 +396,7 @@ func cleanPartialVersions(ctx context.Context, root, latest string) ([]string, e
 
 // removeVersion deletes a version directory (every object under its prefix).
 func removeVersion(ctx context.Context, root, name string) error {
-	if !strings.HasPrefix(name, VersionPfx) || strings.ContainsAny(name, "/\\") || name == VersionPfx {
+	if !dataset.IsVersionName(name) {
 		return fmt.Errorf("%q is not a version name", name)
 	}
 	return fsx.RemoveAll(ctx, fsx.JoinPath(root, name))

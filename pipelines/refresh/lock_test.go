@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"realdpo/transforms/dataset"
+
 	"realdpo/transforms/fsx/fsxtest"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
@@ -67,7 +69,7 @@ func TestRefreshesOneAtATime(t *testing.T) {
 	vB := <-paused
 	other := "VERSION=20261125T113000.000Z"
 	os.MkdirAll(filepath.Join(root, other), 0o755)
-	os.WriteFile(filepath.Join(root, other, RefreshFile), []byte("{}\n"), 0o644)
+	os.WriteFile(filepath.Join(root, other, dataset.RefreshFile), []byte("{}\n"), 0o644)
 	if err := writeLatest(ctx, root, other); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,7 @@ func TestPartialVersionsCleanedUp(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, "clips"), 0o755)
 		os.WriteFile(filepath.Join(dir, "clips", "x.mp4"), []byte("partial"), 0o644)
 		if finished {
-			os.WriteFile(filepath.Join(dir, RefreshFile), []byte("{}\n"), 0o644)
+			os.WriteFile(filepath.Join(dir, dataset.RefreshFile), []byte("{}\n"), 0o644)
 		}
 	}
 	mk("VERSION=20261125T080000.000Z", true)  // history: kept
@@ -184,18 +186,18 @@ func TestGCSLockAndLatest(t *testing.T) {
 	if err := moveLatest(ctx, root, "VERSION=D", latestState{}); !errors.Is(err, ErrLatestMoved) {
 		t.Fatalf("first move over an existing LATEST: %v, want ErrLatestMoved", err)
 	}
-	if v, _ := ReadLatest(ctx, root); v != "VERSION=B" {
+	if v, _ := dataset.ReadLatest(ctx, root); v != "VERSION=B" {
 		t.Fatalf("LATEST = %s", v)
 	}
 
 	put := func(name string) {
 		srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "b", Name: "ds/" + name}, Content: []byte("x")})
 	}
-	put("VERSION=A/" + RefreshFile)
+	put("VERSION=A/" + dataset.RefreshFile)
 	put("VERSION=A/manifest.jsonl")
 	put("VERSION=Aa/clips/x.mp4") // older, unfinished
-	put("VERSION=B/" + RefreshFile)
-	put("VERSION=C/" + RefreshFile) // newer than LATEST
+	put("VERSION=B/" + dataset.RefreshFile)
+	put("VERSION=C/" + dataset.RefreshFile) // newer than LATEST
 	put("VERSION=C/clips/y.mp4")
 	removed, err := cleanPartialVersions(ctx, root, "VERSION=B")
 	if err != nil {

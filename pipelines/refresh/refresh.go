@@ -36,15 +36,6 @@ func init() {
 	register.Emitter1[schemas.SourceFile]()
 }
 
-// Files under the dataset root and in each version.
-const (
-	LatestFile   = "LATEST"        // the current version's directory name, one line
-	VersionPfx   = "VERSION="      // version directories: VERSION=20261125T101900.123Z
-	SourcesFile  = "sources.jsonl" // the refresh index: one SourceState per input video
-	RefreshFile  = "refresh.json"  // what this refresh did
-	versionStamp = "20060102T150405.000Z"
-)
-
 // SourceState is one line of sources.jsonl: an input video as the version
 // that curated it saw it. Fingerprint covers the video and its sidecars.
 type SourceState struct {
@@ -131,7 +122,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("refresh: --dataset_root is required")
 	}
 	probe := c.Curate
-	probe.Output = fsx.JoinPath(strings.TrimSuffix(c.DatasetRoot, "/"), VersionPfx+"check")
+	probe.Output = fsx.JoinPath(strings.TrimSuffix(c.DatasetRoot, "/"), dataset.VersionPfx+"check")
 	if err := curate.Validate(probe); err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}
@@ -146,7 +137,7 @@ func Pipeline(c Config) (*beam.Pipeline, error) {
 		return nil, err
 	}
 	ccfg := c.Curate
-	ccfg.Output = fsx.JoinPath(strings.TrimSuffix(c.DatasetRoot, "/"), VersionPfx+"DRY_RUN")
+	ccfg.Output = fsx.JoinPath(strings.TrimSuffix(c.DatasetRoot, "/"), dataset.VersionPfx+"DRY_RUN")
 	p, s := beam.NewPipelineWithRoot()
 	BuildSelected(s, ccfg, nil)
 	return p, nil
@@ -258,7 +249,7 @@ func makePlan(ctx context.Context, cfg Config, root string) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pl.version = VersionPfx + now().UTC().Format(versionStamp)
+	pl.version = dataset.VersionName(now())
 	if pl.version <= pl.prevName {
 		// Versions sort by time and LATEST only moves forward; a clock
 		// behind the current version would make the next cleanup take the
@@ -401,7 +392,7 @@ func writeVersion(ctx context.Context, pl *plan, man []schemas.ManifestRecord, r
 		return stats, err
 	}
 	if err := dataset.Write(ctx, pl.verDir, man, rej, stats,
-		dataset.File{Name: SourcesFile, Data: stateData}, dataset.File{Name: RefreshFile, Data: append(repData, '\n')}); err != nil {
+		dataset.File{Name: dataset.SourcesFile, Data: stateData}, dataset.File{Name: dataset.RefreshFile, Data: append(repData, '\n')}); err != nil {
 		return stats, fmt.Errorf("refresh: %w", err)
 	}
 	return stats, nil
@@ -461,33 +452,11 @@ func (fn *selectFn) ProcessElement(ctx context.Context, src schemas.SourceFile, 
 	beam.NewCounter("refresh", "carried_sources").Inc(ctx, 1)
 }
 
-// ReadLatest returns the current version's directory name under root, or ""
-// when the dataset has no version yet.
-func ReadLatest(ctx context.Context, root string) (string, error) {
-	data, err := fsx.ReadFile(ctx, fsx.JoinPath(root, LatestFile), 4096)
-	if err != nil {
-		if fsx.IsNotFound(err) {
-			return "", nil
-		}
-		return "", fmt.Errorf("refresh: read %s: %w", LatestFile, err)
-	}
-	return parseLatest(root, data)
-}
-
-// parseLatest checks LATEST's content names a version directory.
-func parseLatest(root string, data []byte) (string, error) {
-	v := strings.TrimSpace(string(data))
-	if !strings.HasPrefix(v, VersionPfx) || strings.ContainsAny(v, "/\\") || v == VersionPfx || len(v) > 200 {
-		return "", fmt.Errorf("refresh: %s holds %q, not a version name", fsx.JoinPath(root, LatestFile), v)
-	}
-	return v, nil
-}
-
 // writeLatest points LATEST at version, temp-then-rename (on GCS an upload
 // and a server-side copy, each retried: rewriting the pointer is
 // idempotent).
 func writeLatest(ctx context.Context, root, version string) error {
-	return fsx.WriteFile(ctx, fsx.JoinPath(root, LatestFile), []byte(version+"\n"))
+	return fsx.WriteFile(ctx, fsx.JoinPath(root, dataset.LatestFile), []byte(version+"\n"))
 }
 
 type prevVersion struct {
@@ -530,7 +499,7 @@ func readVersion(ctx context.Context, dir string) (prevVersion, error) {
 		return v, err
 	}
 	// A version the curate command wrote (no index) has every source re-curated.
-	idx := fsx.JoinPath(dir, SourcesFile)
+	idx := fsx.JoinPath(dir, dataset.SourcesFile)
 	states, err := readJSONL[SourceState](ctx, idx)
 	if err != nil && !fsx.IsNotFound(err) {
 		return v, err

@@ -48,7 +48,7 @@ func (failingDedup) Dedup(context.Context, string, []schemas.ManifestRecord) ([]
 
 func readLatest(t *testing.T, root string) string {
 	t.Helper()
-	v, err := ReadLatest(context.Background(), root)
+	v, err := dataset.ReadLatest(context.Background(), root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestRefresh(t *testing.T) {
 	if len(src2["d.mp4"]) != 0 || r2.Report.Dedup != (CurateDedup{}).Name() {
 		t.Errorf("duplicate kept: %v, dedup %q", src2["d.mp4"], r2.Report.Dedup)
 	}
-	states, err := readJSONL[SourceState](ctx, filepath.Join(d2, SourcesFile))
+	states, err := readJSONL[SourceState](ctx, filepath.Join(d2, dataset.SourcesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestRefresh(t *testing.T) {
 	if got := readLatest(t, root); got != v2 {
 		t.Fatalf("failed refresh moved LATEST to %s", got)
 	}
-	latest, _ := os.ReadFile(filepath.Join(root, LatestFile))
+	latest, _ := os.ReadFile(filepath.Join(root, dataset.LatestFile))
 	if string(latest) != v2+"\n" {
 		t.Errorf("LATEST = %q", latest)
 	}
@@ -270,7 +270,7 @@ func TestRefresh(t *testing.T) {
 // not a fresh start that would orphan the dataset.
 func TestRefreshBadLatest(t *testing.T) {
 	root := t.TempDir()
-	os.WriteFile(filepath.Join(root, LatestFile), []byte("../../etc\n"), 0o644)
+	os.WriteFile(filepath.Join(root, dataset.LatestFile), []byte("../../etc\n"), 0o644)
 	ccfg, _ := untaggedConfig(t.TempDir(), "", schemas.ProfileDemo)
 	_, err := Run(context.Background(), Config{Curate: ccfg, DatasetRoot: root})
 	if err == nil || !strings.Contains(err.Error(), "not a version name") {

@@ -171,7 +171,12 @@ func Pretrain(ctx context.Context, c PretrainConfig) (PretrainResult, error) {
 			return res, err
 		}
 	}
-	srcs, probs, err := listFootage(ctx, c.Dataset)
+	// A refreshed dataset root means its current version.
+	root, err := dataset.Resolve(ctx, c.Dataset)
+	if err != nil {
+		return res, fmt.Errorf("pretrain: %w", err)
+	}
+	srcs, probs, err := listFootage(ctx, root)
 	res.Problems = probs
 	if err != nil {
 		return res, err
