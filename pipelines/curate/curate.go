@@ -10,17 +10,15 @@ import (
 	"math"
 	"strings"
 
-	"realdpo/transforms/stage"
-
-	"realdpo/transforms/dataset"
-	"realdpo/transforms/fsx"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"realdpo/schemas"
 	"realdpo/transforms/curation"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/dedup"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/runner"
+	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"
 )
 

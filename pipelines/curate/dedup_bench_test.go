@@ -11,14 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"realdpo/transforms/stage"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
 	"realdpo/transforms/dedup"
 	"realdpo/transforms/runner"
+	"realdpo/transforms/stage"
 )
 
 func init() {

@@ -9,12 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"realdpo/transforms/fsx/fsxtest"
-
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
+	"realdpo/transforms/fsx/fsxtest"
 	"realdpo/transforms/quality/testclips"
 )
 

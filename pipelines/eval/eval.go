@@ -28,14 +28,13 @@ import (
 	"sort"
 	"strings"
 
-	"realdpo/transforms/evaluate"
-	"realdpo/transforms/fsx"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"realdpo/model"
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
+	"realdpo/transforms/evaluate"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/runner"
 )
 

@@ -28,16 +28,13 @@ import (
 	"strings"
 	"time"
 
-	"realdpo/transforms/evaluate"
-
-	"realdpo/pipelines/negatives"
-
-	"realdpo/transforms/fsx"
-
 	"realdpo/pipelines/eval"
+	"realdpo/pipelines/negatives"
 	"realdpo/pipelines/pairs"
 	"realdpo/pipelines/train"
 	"realdpo/schemas"
+	"realdpo/transforms/evaluate"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/training"
 )
 

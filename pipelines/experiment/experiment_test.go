@@ -8,14 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"realdpo/transforms/evaluate"
-
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
-
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"realdpo/schemas"
+	"realdpo/transforms/evaluate"
 	"realdpo/transforms/evaluate/evaltest"
 )
 

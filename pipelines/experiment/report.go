@@ -13,15 +13,13 @@ import (
 	"strings"
 	"time"
 
-	"realdpo/transforms/evaluate"
-
-	"realdpo/transforms/fsx"
-
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
 	"realdpo/schemas"
+	"realdpo/transforms/evaluate"
+	"realdpo/transforms/fsx"
 )
 
 // curve is one training quantity plotted for every run.

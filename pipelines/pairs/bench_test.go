@@ -12,10 +12,9 @@ import (
 	"time"
 
 	"realdpo/pipelines/negatives"
-	"realdpo/transforms/generate"
-
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
+	"realdpo/transforms/generate"
 )
 
 // benchInt reads an integer setting from the environment.

@@ -21,22 +21,19 @@ import (
 	"testing"
 	"time"
 
-	"realdpo/transforms/pairing"
-
-	"realdpo/pipelines/negatives"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
-
 	"realdpo/pipelines/curate"
+	"realdpo/pipelines/negatives"
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/media"
+	"realdpo/transforms/pairing"
 	"realdpo/transforms/reflayout"
 	"realdpo/transforms/shards"
 	"realdpo/transforms/synth"

@@ -1,17 +1,16 @@
 package main
 
 import (
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-
-	"realdpo/transforms/evaluate"
-
 	"context"
 	"flag"
 	"fmt"
 	"strings"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
 	"realdpo/pipelines/eval"
 	"realdpo/schemas"
+	"realdpo/transforms/evaluate"
 )
 
 var evalFlags struct {

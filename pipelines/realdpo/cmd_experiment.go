@@ -7,9 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"realdpo/transforms/fsx"
-
 	"realdpo/pipelines/experiment"
+	"realdpo/transforms/fsx"
 )
 
 var experimentFlags struct {

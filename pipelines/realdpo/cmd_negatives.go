@@ -1,15 +1,15 @@
 package main
 
 import (
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-
-	"realdpo/pipelines/negatives"
-
 	"context"
 	"flag"
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"realdpo/pipelines/negatives"
 )
 
 var negFlags struct {

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-
 	"context"
 	"flag"
 	"fmt"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"realdpo/pipelines/pairs"
 )

@@ -5,11 +5,10 @@ import (
 	"flag"
 	"fmt"
 
-	"realdpo/transforms/fsx"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"realdpo/pipelines/refresh"
+	"realdpo/transforms/fsx"
 )
 
 var refreshFlags struct {

@@ -10,8 +10,6 @@ import (
 	"os"
 	"strings"
 
-	"realdpo/transforms/fsx"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/graphx"
@@ -22,6 +20,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow/dataflowlib"
 	df "google.golang.org/api/dataflow/v1b3"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"realdpo/transforms/fsx"
 )
 
 // --dry_run itself is the Dataflow runner's flag (same name, same meaning:

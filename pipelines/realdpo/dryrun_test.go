@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"realdpo/transforms/dataset"
-
 	df "google.golang.org/api/dataflow/v1b3"
+
+	"realdpo/transforms/dataset"
 )
 
 // childArgsEnv makes the test binary run realdpo with the arguments in the

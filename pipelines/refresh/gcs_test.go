@@ -7,12 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"realdpo/transforms/fsx/fsxtest"
-
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"realdpo/pipelines/pipetest"
 	"realdpo/schemas"
+	"realdpo/transforms/fsx/fsxtest"
 	"realdpo/transforms/quality/testclips"
 )
 

@@ -15,13 +15,12 @@ import (
 	"sync"
 	"time"
 
-	"realdpo/transforms/dataset"
-
-	"realdpo/transforms/fsx"
-
 	"cloud.google.com/go/storage"
 	"golang.org/x/sys/unix"
 	"google.golang.org/api/googleapi"
+
+	"realdpo/transforms/dataset"
+	"realdpo/transforms/fsx"
 )
 
 // LockFile is the lock a refresh holds on its dataset root for the whole

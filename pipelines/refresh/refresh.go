@@ -17,8 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"realdpo/transforms/fsx"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
@@ -27,6 +25,7 @@ import (
 	"realdpo/transforms/curation"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/dofn"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/runner"
 	"realdpo/transforms/stage"
 )

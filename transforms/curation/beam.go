@@ -18,15 +18,14 @@ import (
 	"strings"
 	"time"
 
-	"realdpo/transforms/dataset"
-	"realdpo/transforms/fsx"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
+	"realdpo/transforms/dataset"
 	"realdpo/transforms/dedup"
 	"realdpo/transforms/dofn"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/media"
 	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"

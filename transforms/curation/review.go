@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"realdpo/transforms/fsx"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
@@ -17,6 +15,7 @@ import (
 	"realdpo/transforms/caption"
 	"realdpo/transforms/dedup"
 	"realdpo/transforms/dofn"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/stage"
 	"realdpo/transforms/topic"
 	"realdpo/transforms/vlm"

@@ -17,11 +17,10 @@ import (
 	"fmt"
 	"strings"
 
-	"realdpo/transforms/fsx"
-	"realdpo/transforms/stage"
-
 	"realdpo/schemas"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/reflayout"
+	"realdpo/transforms/stage"
 )
 
 // File names in a dataset root (or version directory).

@@ -15,14 +15,13 @@ import (
 	"reflect"
 	"time"
 
-	"realdpo/transforms/fsx"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/model"
 	"realdpo/schemas"
 	"realdpo/transforms/dofn"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/media"
 	"realdpo/transforms/quality"

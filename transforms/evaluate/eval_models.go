@@ -7,10 +7,9 @@ import (
 	"sort"
 	"sync"
 
-	"realdpo/transforms/fsx"
-
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/generate"
 )
 

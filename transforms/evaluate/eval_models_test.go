@@ -5,10 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"realdpo/transforms/evaluate/evaltest"
-
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/evaluate/evaltest"
 	"realdpo/transforms/generate"
 )
 

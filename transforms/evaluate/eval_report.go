@@ -14,10 +14,9 @@ import (
 	"sort"
 	"strings"
 
-	"realdpo/transforms/fsx"
-
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/stage"
 )
 

@@ -16,14 +16,13 @@ import (
 	"strings"
 	"time"
 
-	"realdpo/transforms/fsx"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/dofn"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/secret"
 	"realdpo/transforms/stage"
 )

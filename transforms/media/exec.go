@@ -17,9 +17,9 @@ import (
 	"syscall"
 	"time"
 
-	"realdpo/transforms/fsx"
-
 	ffmpeg "github.com/u2takey/ffmpeg-go"
+
+	"realdpo/transforms/fsx"
 )
 
 func init() {

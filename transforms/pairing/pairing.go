@@ -23,14 +23,13 @@ import (
 	"sort"
 	"strings"
 
-	"realdpo/transforms/fsx"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/dofn"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/media"
 	"realdpo/transforms/reflayout"

@@ -22,9 +22,9 @@ import (
 	"strconv"
 	"strings"
 
-	"realdpo/transforms/fsx"
-
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+
+	"realdpo/transforms/fsx"
 )
 
 // File names of the layout.

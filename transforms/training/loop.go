@@ -29,10 +29,9 @@ import (
 	"strings"
 	"time"
 
-	"realdpo/transforms/fsx"
-
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/fsx"
 	"realdpo/transforms/generate"
 )
 

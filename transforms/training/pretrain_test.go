@@ -12,13 +12,12 @@ import (
 	"sync"
 	"testing"
 
-	"realdpo/transforms/fsx/fsxtest"
-
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"realdpo/model"
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
+	"realdpo/transforms/fsx/fsxtest"
 	"realdpo/transforms/synth"
 )
 

@@ -8,9 +8,8 @@ import (
 	"sort"
 	"strings"
 
-	"realdpo/transforms/fsx"
-
 	"realdpo/schemas"
+	"realdpo/transforms/fsx"
 )
 
 // Output layout, relative to --output.
