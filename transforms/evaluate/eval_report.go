@@ -2,6 +2,7 @@ package evaluate
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -11,7 +12,6 @@ import (
 	"log/slog"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 
 	"realdpo/model"
@@ -53,28 +53,22 @@ func buildReport(cfg schemas.EvalConfig, geo model.Config, samples []schemas.Eva
 	for i, m := range cfg.Models {
 		modelIdx[m.Name] = i
 	}
-	sort.Slice(samples, func(i, j int) bool {
-		a, b := samples[i], samples[j]
-		if a.Order != b.Order {
-			return a.Order < b.Order
-		}
-		if a.ClipID != b.ClipID {
-			return a.ClipID < b.ClipID
-		}
-		if modelIdx[a.Model] != modelIdx[b.Model] {
-			return modelIdx[a.Model] < modelIdx[b.Model]
-		}
-		return a.Index < b.Index
+	slices.SortFunc(samples, func(a, b schemas.EvalSample) int {
+		return cmp.Or(
+			cmp.Compare(a.Order, b.Order),
+			cmp.Compare(a.ClipID, b.ClipID),
+			cmp.Compare(modelIdx[a.Model], modelIdx[b.Model]),
+			cmp.Compare(a.Index, b.Index),
+		)
 	})
-	sort.Slice(dpos, func(i, j int) bool {
-		if dpos[i].Key != dpos[j].Key {
-			return dpos[i].Key < dpos[j].Key
-		}
-		return modelIdx[dpos[i].Model] < modelIdx[dpos[j].Model]
+	slices.SortFunc(dpos, func(a, b schemas.EvalDPO) int {
+		return cmp.Or(
+			cmp.Compare(a.Key, b.Key),
+			cmp.Compare(modelIdx[a.Model], modelIdx[b.Model]),
+		)
 	})
-	sort.Slice(rejects, func(i, j int) bool {
-		a, b := rejects[i], rejects[j]
-		return a.Stage+"\x00"+a.Item+"\x00"+a.Model+"\x00"+a.Detail < b.Stage+"\x00"+b.Item+"\x00"+b.Model+"\x00"+b.Detail
+	slices.SortFunc(rejects, func(a, b schemas.EvalReject) int {
+		return cmp.Compare(a.Stage+"\x00"+a.Item+"\x00"+a.Model+"\x00"+a.Detail, b.Stage+"\x00"+b.Item+"\x00"+b.Model+"\x00"+b.Detail)
 	})
 
 	byModel := map[string][]schemas.EvalSample{}

@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -338,21 +339,18 @@ func (fn *writeNegativesFn) ProcessElement(ctx context.Context, _ []byte, ids fu
 	for failIt(&f) {
 		fails = append(fails, f)
 	}
-	sort.Slice(recs, func(i, j int) bool {
-		if recs[i].ClipID != recs[j].ClipID {
-			return recs[i].ClipID < recs[j].ClipID
-		}
-		return recs[i].Index < recs[j].Index
+	slices.SortFunc(recs, func(a, b schemas.NegativeRecord) int {
+		return cmp.Or(
+			cmp.Compare(a.ClipID, b.ClipID),
+			cmp.Compare(a.Index, b.Index),
+		)
 	})
-	sort.Slice(fails, func(i, j int) bool {
-		a, b := fails[i], fails[j]
-		if a.ClipID != b.ClipID {
-			return a.ClipID < b.ClipID
-		}
-		if a.Index != b.Index {
-			return a.Index < b.Index
-		}
-		return a.Detail < b.Detail
+	slices.SortFunc(fails, func(a, b schemas.NegativeFailure) int {
+		return cmp.Or(
+			cmp.Compare(a.ClipID, b.ClipID),
+			cmp.Compare(a.Index, b.Index),
+			cmp.Compare(a.Detail, b.Detail),
+		)
 	})
 	st := schemas.NegativesStats{Clips: clips, PerClip: c.PerClip, Negatives: len(recs), Failures: len(fails),
 		ByReason: map[string]int{}, Steps: c.Steps, Guidance: c.Guidance}

@@ -7,6 +7,7 @@ package pairing
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -779,15 +781,12 @@ func collectIssues(it func(*schemas.PairIssue) bool) []schemas.PairIssue {
 		out = append(out, is)
 		is = schemas.PairIssue{}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.ClipID != b.ClipID {
-			return a.ClipID < b.ClipID
-		}
-		if a.Reason != b.Reason {
-			return a.Reason < b.Reason
-		}
-		return a.Detail < b.Detail
+	slices.SortFunc(out, func(a, b schemas.PairIssue) int {
+		return cmp.Or(
+			cmp.Compare(a.ClipID, b.ClipID),
+			cmp.Compare(a.Reason, b.Reason),
+			cmp.Compare(a.Detail, b.Detail),
+		)
 	})
 	return out
 }

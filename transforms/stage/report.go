@@ -2,9 +2,11 @@ package stage
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,28 +16,25 @@ import (
 // SortRecords puts records in a fixed order so every run writes the same bytes.
 func SortRecords(sources []schemas.SourceFile, man []schemas.ManifestRecord, rej []schemas.RejectRecord) {
 	sort.Slice(sources, func(i, j int) bool { return sources[i].Rel < sources[j].Rel })
-	sort.Slice(man, func(i, j int) bool {
-		a, b := man[i], man[j]
-		if a.Source != b.Source {
-			return a.Source < b.Source
-		}
-		if a.StartS != b.StartS {
-			return a.StartS < b.StartS
-		}
-		return a.ID < b.ID
+	slices.SortFunc(man, func(a, b schemas.ManifestRecord) int {
+		return cmp.Or(
+			cmp.Compare(a.Source, b.Source),
+			cmp.Compare(a.StartS, b.StartS),
+			cmp.Compare(a.ID, b.ID),
+		)
 	})
-	sort.Slice(rej, func(i, j int) bool {
-		a, b := rej[i], rej[j]
-		if a.Source != b.Source {
-			return a.Source < b.Source
-		}
-		if a.Candidate != b.Candidate {
-			return a.Candidate < b.Candidate
-		}
-		if a.Stage != b.Stage {
-			return a.Stage < b.Stage
-		}
-		return a.Reason < b.Reason
+	slices.SortFunc(rej, func(a, b schemas.RejectRecord) int {
+		return cmp.Or(
+			cmp.Compare(a.Source, b.Source),
+			cmp.Compare(a.Candidate, b.Candidate),
+			cmp.Compare(a.Stage, b.Stage),
+			cmp.Compare(a.Reason, b.Reason),
+			// Ties on the above (two clips of one candidate window, a
+			// source rejected twice) still get one order: every run
+			// writes the same bytes whatever order the records came in.
+			cmp.Compare(a.ClipID, b.ClipID),
+			cmp.Compare(a.Detail, b.Detail),
+		)
 	})
 }
 

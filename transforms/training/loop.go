@@ -10,6 +10,7 @@ package training
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -24,7 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -147,11 +148,11 @@ type data struct {
 
 func toData(cfg model.Config, exs []TrainExample) (*data, error) {
 	// Bundles arrive in any order: sort so every run sees the same set.
-	sort.Slice(exs, func(i, j int) bool {
-		if exs[i].Key != exs[j].Key {
-			return exs[i].Key < exs[j].Key
-		}
-		return exs[i].Shard < exs[j].Shard
+	slices.SortFunc(exs, func(a, b TrainExample) int {
+		return cmp.Or(
+			cmp.Compare(a.Key, b.Key),
+			cmp.Compare(a.Shard, b.Shard),
+		)
 	})
 	d := &data{}
 	for i, e := range exs {

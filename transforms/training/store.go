@@ -1,10 +1,12 @@
 package training
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -102,11 +104,11 @@ func (s *store) steps(ctx context.Context, dir, prefix, suffix string) ([]int, e
 func (s *store) remove(ctx context.Context, rel string) error { return fsx.Remove(ctx, s.path(rel)) }
 
 func sortRejects(rs []schemas.TrainReject) {
-	sort.Slice(rs, func(i, j int) bool {
-		if rs[i].Key != rs[j].Key {
-			return rs[i].Key < rs[j].Key
-		}
-		return rs[i].Shard < rs[j].Shard
+	slices.SortFunc(rs, func(a, b schemas.TrainReject) int {
+		return cmp.Or(
+			cmp.Compare(a.Key, b.Key),
+			cmp.Compare(a.Shard, b.Shard),
+		)
 	})
 }
 
