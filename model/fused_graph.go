@@ -18,27 +18,8 @@ func (m *Model) buildFused(key graphKey) (*netGraph, error) {
 	g := G.NewGraph()
 	b := &builder{g: g}
 	ng := &netGraph{key: key, g: g, engine: EngineFused, inputs: map[*G.Node]*tensor.Dense{}}
-	input := func(name string, dt tensor.Dtype, shape ...int) (*G.Node, *tensor.Dense) {
-		t := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
-		n := G.NewTensor(g, dt, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(t))
-		ng.inputs[n] = t
-		return n, t
-	}
-	pnodes := map[string]*G.Node{}
-	var plist G.Nodes
-	for _, p := range m.params {
-		t := tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(p.Data))
-		n := G.NewTensor(g, tensor.Float32, len(p.Shape), G.WithShape(p.Shape...), G.WithName(p.Name), G.WithValue(t))
-		pnodes[p.Name] = n
-		plist = append(plist, n)
-	}
-	p := func(name string) *G.Node {
-		n, ok := pnodes[name]
-		if !ok && b.err == nil {
-			b.err = fmt.Errorf("model: no parameter %q", name)
-		}
-		return n
-	}
+	input := ng.input
+	p, plist := m.paramNodes(b)
 
 	var xN, tN, cN *G.Node
 	xN, ng.x = input("x", tensor.Float32, M, 2*pd)

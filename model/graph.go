@@ -277,6 +277,36 @@ func (b *builder) attention(xn *G.Node, p func(string) *G.Node, pre string, grou
 	return b.linear(o, p(pre+".o.weight"), p(pre+".o.bias"))
 }
 
+// input adds a graph input of the given type and shape, backed by a tensor
+// the caller fills before each run.
+func (ng *netGraph) input(name string, dt tensor.Dtype, shape ...int) (*G.Node, *tensor.Dense) {
+	t := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+	n := G.NewTensor(ng.g, dt, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(t))
+	ng.inputs[n] = t
+	return n, t
+}
+
+// paramNodes adds the model's parameters to b's graph, backed by their data
+// (no copy): p looks one up by name (a missing name is b's error) and
+// plist holds them in the model's order, for the gradients.
+func (m *Model) paramNodes(b *builder) (p func(string) *G.Node, plist G.Nodes) {
+	pnodes := map[string]*G.Node{}
+	for _, pr := range m.params {
+		t := tensor.New(tensor.WithShape(pr.Shape...), tensor.WithBacking(pr.Data))
+		n := G.NewTensor(b.g, tensor.Float32, len(pr.Shape), G.WithShape(pr.Shape...), G.WithName(pr.Name), G.WithValue(t))
+		pnodes[pr.Name] = n
+		plist = append(plist, n)
+	}
+	p = func(name string) *G.Node {
+		n, ok := pnodes[name]
+		if !ok && b.err == nil {
+			b.err = fmt.Errorf("model: no parameter %q", name)
+		}
+		return n
+	}
+	return p, plist
+}
+
 // buildPrimitive compiles the network from Gorgonia's primitive ops for one
 // batch size and use (EnginePrimitive).
 //
@@ -296,26 +326,9 @@ func (m *Model) buildPrimitive(key graphKey) (*netGraph, error) {
 	b := &builder{g: g}
 	ng := &netGraph{key: key, g: g, engine: EnginePrimitive, inputs: map[*G.Node]*tensor.Dense{}}
 	input := func(name string, shape ...int) (*G.Node, *tensor.Dense) {
-		t := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(shape...))
-		n := G.NewTensor(g, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(t))
-		ng.inputs[n] = t
-		return n, t
+		return ng.input(name, tensor.Float32, shape...)
 	}
-	pnodes := map[string]*G.Node{}
-	var plist G.Nodes
-	for _, p := range m.params {
-		t := tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(p.Data))
-		n := G.NewTensor(g, tensor.Float32, len(p.Shape), G.WithShape(p.Shape...), G.WithName(p.Name), G.WithValue(t))
-		pnodes[p.Name] = n
-		plist = append(plist, n)
-	}
-	p := func(name string) *G.Node {
-		n, ok := pnodes[name]
-		if !ok && b.err == nil {
-			b.err = fmt.Errorf("model: no parameter %q", name)
-		}
-		return n
-	}
+	p, plist := m.paramNodes(b)
 
 	var xN, tN, cN *G.Node
 	xN, ng.x = input("x", M, 2*pd)
