@@ -372,6 +372,12 @@ func curateDir(t *testing.T, in, out, profile string) schemas.CurateStats {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return curateWith(t, cfg)
+}
+
+// curateWith runs curate with cfg and returns the stats (logged).
+func curateWith(t *testing.T, cfg Config) schemas.CurateStats {
+	t.Helper()
 	st, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -54,17 +54,7 @@ func TestCurateGCSThroughFaults(t *testing.T) {
 	if st.Inputs != 4 || st.InputsAccepted != 3 || st.InputsRejected != 1 || st.Clips != 3 {
 		t.Fatalf("accounting: %s", st.AccountingLine())
 	}
-	objs, _, err := srv.ListObjects("footage", "dataset/", "", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]bool{}
-	for _, o := range objs {
-		names[o.Name] = true
-		if strings.Contains(o.Name, ".tmp-") {
-			t.Errorf("temporary object left: %s", o.Name)
-		}
-	}
+	fsxtest.Objects(t, srv, "footage", "dataset/")
 	man, err := srv.GetObject("footage", "dataset/manifest.jsonl")
 	if err != nil {
 		t.Fatal(err)

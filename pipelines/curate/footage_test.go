@@ -326,11 +326,7 @@ func TestReencodeFoundBySourcePrint(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Review.DedupMaxDistance = 0
-	st, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log(st.AccountingLine())
+	curateWith(t, cfg)
 	rej := readJSONL[schemas.RejectRecord](t, filepath.Join(out, dataset.RejectedFile))
 	dupOf := map[string]schemas.RejectRecord{}
 	for _, r := range rej {

@@ -1,7 +1,6 @@
 package curate
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -41,30 +40,12 @@ func TestCurateGCS(t *testing.T) {
 	put("raw/page.json", []byte(`{"title":"Someone cooking","tags":["cooking"]}`)) // tagged, so it is probed (not_video)
 	put("elsewhere/skip.mp4", data)                                                // outside the prefix
 
-	cfg, err := NewConfig("gs://footage/raw", "gs://footage/dataset", schemas.ProfileDemo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log(st.AccountingLine())
+	st := curateDir(t, "gs://footage/raw", "gs://footage/dataset", schemas.ProfileDemo)
 	// day2/-i has no sidecar: nothing to match a topic on.
 	if st.Inputs != 4 || st.InputsAccepted != 1 || st.InputsRejected != 3 || st.InputsRejectedByReason[schemas.ReasonOffTopic] != 1 {
 		t.Fatalf("accounting: %s (%v), want 4 = 1 + 3 with one off-topic", st.AccountingLine(), st.InputsRejectedByReason)
 	}
-	objs, _, err := srv.ListObjects("footage", "dataset/", "", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]bool{}
-	for _, o := range objs {
-		names[o.Name] = true
-		if strings.Contains(o.Name, ".tmp-") {
-			t.Errorf("temp object left: %s", o.Name)
-		}
-	}
+	names := fsxtest.Objects(t, srv, "footage", "dataset/")
 	for _, f := range []string{dataset.ManifestFile, dataset.RejectedFile, "stats.json", "README.md"} {
 		if !names["dataset/"+f] {
 			t.Errorf("missing gs://footage/dataset/%s (have %v)", f, names)

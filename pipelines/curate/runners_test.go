@@ -54,11 +54,7 @@ func TestCurateDirectRunner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log(st.AccountingLine())
+	st := curateWith(t, cfg)
 	if st.Inputs != 3 || st.InputsAccepted != 2 || st.InputsRejected != 1 || st.Clips != 2 {
 		t.Fatalf("direct run: %s", st.AccountingLine())
 	}

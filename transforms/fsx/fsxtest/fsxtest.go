@@ -31,3 +31,21 @@ func GCS(t testing.TB, direct bool, buckets ...string) *fakestorage.Server {
 
 // Host is the server's host:port, for STORAGE_EMULATOR_HOST or a proxy.
 func Host(srv *fakestorage.Server) string { return strings.TrimPrefix(srv.URL(), "http://") }
+
+// Objects lists the object names under prefix in bucket, and fails the
+// test for any temporary object a writer left (".NAME.tmp-...").
+func Objects(t testing.TB, srv *fakestorage.Server, bucket, prefix string) map[string]bool {
+	t.Helper()
+	objs, _, err := srv.ListObjects(bucket, prefix, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, o := range objs {
+		names[o.Name] = true
+		if strings.Contains(o.Name, ".tmp-") {
+			t.Errorf("temporary object left: %s", o.Name)
+		}
+	}
+	return names
+}
