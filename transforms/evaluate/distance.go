@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
@@ -262,6 +263,44 @@ func FrechetShrunk(ref, gen [][]float64) (Frechet, error) {
 	}
 	d, err := FrechetGaussian(a, b)
 	return Frechet{Distance: d, LambdaRef: la, LambdaGen: lb}, err
+}
+
+// Wasserstein1 is the 1-Wasserstein (earth mover's) distance between two
+// empirical distributions on the line: the area between their CDFs, in
+// one merge of the sorted samples. gonum's stat.WassersteinDistance gives
+// the same value (TestWasserstein1MatchesGonum) but scans both CDFs from
+// the start at every support point, which is quadratic: on the validation
+// test's pooled speeds it took the package's tests from 36 s to 209 s.
+func Wasserstein1(a, b []float64) float64 {
+	if len(a) == 0 || len(b) == 0 {
+		return math.NaN()
+	}
+	x := append([]float64(nil), a...)
+	y := append([]float64(nil), b...)
+	sort.Float64s(x)
+	sort.Float64s(y)
+	var d float64
+	i, j := 0, 0
+	prev := math.Min(x[0], y[0])
+	for i < len(x) || j < len(y) {
+		var next float64
+		switch {
+		case j >= len(y) || (i < len(x) && x[i] <= y[j]):
+			next = x[i]
+		default:
+			next = y[j]
+		}
+		fa := float64(i) / float64(len(x))
+		fb := float64(j) / float64(len(y))
+		d += math.Abs(fa-fb) * (next - prev)
+		prev = next
+		if i < len(x) && x[i] == next {
+			i++
+		} else {
+			j++
+		}
+	}
+	return d
 }
 
 // SpeedBin is the width of SpeedHistogram's bins (pixels a frame): fine

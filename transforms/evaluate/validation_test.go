@@ -28,8 +28,6 @@ import (
 	"testing"
 	"time"
 
-	"gonum.org/v1/gonum/stat"
-
 	"realdpo/transforms/generate"
 	"realdpo/transforms/media"
 	"realdpo/transforms/synth"
@@ -305,7 +303,7 @@ var setMetrics = []setMetric{
 			a = append(a, real[i].Speeds...)
 			b = append(b, other[i].Speeds...)
 		}
-		return stat.WassersteinDistance(a, b, nil, nil)
+		return Wasserstein1(a, b)
 	}},
 	{"Frechet (all)", func(real, other []Stats) float64 {
 		rows := func(ss []Stats) [][]float64 {
