@@ -59,12 +59,6 @@ func Build(s beam.Scope, c Config) {
 // too). It returns c with its roots resolved.
 func Pipeline(ctx context.Context, c Config) (*beam.Pipeline, Config, error) {
 	c.Dataset, c.Output = fsx.AbsRoot(c.Dataset), fsx.AbsRoot(c.Output)
-	// A refreshed dataset root means its current version.
-	ds, err := dataset.Resolve(ctx, c.Dataset)
-	if err != nil {
-		return nil, c, fmt.Errorf("negatives: %w", err)
-	}
-	c.Dataset = ds
 	if err := c.Validate(); err != nil {
 		return nil, c, err
 	}
@@ -79,6 +73,13 @@ func Pipeline(ctx context.Context, c Config) (*beam.Pipeline, Config, error) {
 // Run runs the negatives pipeline on the runner Beam's flags choose and
 // reads back its stats.
 func Run(ctx context.Context, c Config) (schemas.NegativesStats, error) {
+	// A refreshed dataset root means the version current at launch; the
+	// dry run (Pipeline alone) reads no storage, so it shows the root.
+	ds, err := dataset.Resolve(ctx, fsx.AbsRoot(c.Dataset))
+	if err != nil {
+		return schemas.NegativesStats{}, fmt.Errorf("negatives: %w", err)
+	}
+	c.Dataset = ds
 	p, c, err := Pipeline(ctx, c)
 	if err != nil {
 		return schemas.NegativesStats{}, err

@@ -66,12 +66,6 @@ type Result struct {
 // Pipeline resolves and validates c and builds the pairs pipeline
 // without running it (the Dataflow dry run uses it too).
 func Pipeline(ctx context.Context, c Config) (*beam.Pipeline, Config, error) {
-	// A refreshed dataset root means its current version.
-	ds, err := dataset.Resolve(ctx, fsx.AbsRoot(c.Dataset))
-	if err != nil {
-		return nil, c, fmt.Errorf("pairs: %w", err)
-	}
-	c.Dataset = ds
 	c = c.Resolve(ctx)
 	if err := c.Validate(); err != nil {
 		return nil, c, err
@@ -83,6 +77,13 @@ func Pipeline(ctx context.Context, c Config) (*beam.Pipeline, Config, error) {
 
 // Run runs the pairs pipeline and reads back what it wrote.
 func Run(ctx context.Context, c Config) (Result, error) {
+	// A refreshed dataset root means the version current at launch; the
+	// dry run (Pipeline alone) reads no storage, so it shows the root.
+	ds, err := dataset.Resolve(ctx, fsx.AbsRoot(c.Dataset))
+	if err != nil {
+		return Result{}, fmt.Errorf("pairs: %w", err)
+	}
+	c.Dataset = ds
 	p, c, err := Pipeline(ctx, c)
 	if err != nil {
 		return Result{}, err
