@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	df "google.golang.org/api/dataflow/v1b3"
 
@@ -19,6 +21,10 @@ import (
 // variable (a JSON array): each subcommand registers its flags on the
 // process-wide flag set, so each invocation needs a fresh process.
 const childArgsEnv = "REALDPO_MAIN_TEST_ARGS"
+
+// childTimeout bounds one subcommand a test runs (the slowest, a whole
+// curate or experiment on a few clips, takes about a minute here).
+const childTimeout = 10 * time.Minute
 
 func TestMain(m *testing.M) {
 	if a := os.Getenv(childArgsEnv); a != "" {
@@ -33,12 +39,19 @@ func TestMain(m *testing.M) {
 
 func realdpo(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// A subcommand that hangs (a dry run that reaches for storage it cannot
+	// reach) fails its own test in minutes, not the package at its timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	a, _ := json.Marshal(args)
 	cmd.Env = append(append(os.Environ(), env...), childArgsEnv+"="+string(a))
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("realdpo %v: still running after %v, killed\nstderr:\n%s", args, childTimeout, e.String())
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		return o.String(), e.String(), ee.ExitCode()
 	} else if err != nil {
