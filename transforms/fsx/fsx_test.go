@@ -3,6 +3,7 @@ package fsx
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,3 +65,36 @@ func TestRemoveStaleTemps(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("disk on fire") }
+
+// TestUnreachableStorageFailsFast: with storage that never answers (the
+// emulator host points at a closed port), existence checks, reads and
+// listings fail within CallTimeout with an error that says so, instead of
+// the storage client retrying for ever.
+func TestUnreachableStorageFailsFast(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now: every connection is refused
+	t.Setenv("STORAGE_EMULATOR_HOST", addr)
+	old := CallTimeout
+	CallTimeout = 2 * time.Second
+	defer func() { CallTimeout = old }()
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"Exists":   func() error { _, err := Exists(ctx, "gs://bucket/LATEST"); return err },
+		"ReadFile": func() error { _, err := ReadFile(ctx, "gs://bucket/manifest.jsonl", 1<<20); return err },
+		"Glob":     func() error { _, err := Glob(ctx, "gs://bucket/ckpt/*.safetensors"); return err },
+		"Subdirs":  func() error { _, err := Subdirs(ctx, "gs://bucket/ds", "VERSION="); return err },
+	} {
+		start := time.Now()
+		err := call()
+		if took := time.Since(start); took > 30*time.Second {
+			t.Errorf("%s: took %v", name, took)
+		}
+		if err == nil || IsNotFound(err) || !strings.Contains(err.Error(), "did not answer") {
+			t.Errorf("%s: %v, want an error saying storage did not answer", name, err)
+		}
+	}
+}

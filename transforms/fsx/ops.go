@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
@@ -29,6 +30,37 @@ var ErrNotFound = errors.New("not found")
 // no permission): the machine's fault, never the input's, so callers retry
 // or stop instead of rejecting the input.
 var ErrWrite = errors.New("cannot write the output")
+
+// CallTimeout bounds one metadata call to remote storage (a size, an
+// existence check, a small listing) made without a deadline of its own:
+// the storage client retries an endpoint that does not answer for ever, so
+// a wrong host or no network would hang a command instead of failing it.
+var CallTimeout = 2 * time.Minute
+
+// bounded gives ctx a CallTimeout deadline unless it has one already.
+func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || CallTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, CallTimeout)
+}
+
+// explainTimeout says why a bounded call failed when its bound, not the
+// caller's context, ran out.
+func explainTimeout(parent, bounded context.Context, err error) error {
+	if err != nil && parent.Err() == nil && errors.Is(bounded.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w (storage did not answer within %v: check the bucket, the network and the credentials)", err, CallTimeout)
+	}
+	return err
+}
+
+// remoteSize is fsys.Size within CallTimeout.
+func remoteSize(ctx context.Context, fsys filesystem.Interface, p string) (int64, error) {
+	bctx, cancel := bounded(ctx)
+	defer cancel()
+	n, err := fsys.Size(bctx, p)
+	return n, explainTimeout(ctx, bctx, err)
+}
 
 // IsNotFound reports whether err says a file or object is missing, in any
 // of the forms the local filesystem and GCS give it.
@@ -66,8 +98,9 @@ func Open(ctx context.Context, p string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("open %s: %w", p, err)
 	}
 	// Ask for the size first: a missing object then reads as ErrNotFound
-	// rather than as whatever the reader's first call reports.
-	if _, err := fsys.Size(ctx, p); err != nil {
+	// rather than as whatever the reader's first call reports, and storage
+	// that does not answer fails here, within CallTimeout.
+	if _, err := remoteSize(ctx, fsys, p); err != nil {
 		fsys.Close()
 		return nil, fmt.Errorf("open %w", notFound(p, err))
 	}
@@ -126,7 +159,7 @@ func Exists(ctx context.Context, p string) (bool, error) {
 		return false, err
 	}
 	defer fsys.Close()
-	_, err = fsys.Size(ctx, p)
+	_, err = remoteSize(ctx, fsys, p)
 	if err == nil {
 		return true, nil
 	}
@@ -150,7 +183,7 @@ func Size(ctx context.Context, p string) (int64, error) {
 		return 0, err
 	}
 	defer fsys.Close()
-	n, err := fsys.Size(ctx, p)
+	n, err := remoteSize(ctx, fsys, p)
 	if err != nil {
 		return 0, notFound(p, err)
 	}
@@ -262,8 +295,11 @@ func Glob(ctx context.Context, glob string) ([]string, error) {
 		return nil, err
 	}
 	defer fsys.Close()
-	names, err := fsys.List(ctx, glob)
+	lctx, cancel := bounded(ctx)
+	defer cancel()
+	names, err := fsys.List(lctx, glob)
 	if err != nil {
+		err = explainTimeout(ctx, lctx, err)
 		if IsNotFound(err) {
 			return nil, nil
 		}
@@ -298,14 +334,16 @@ func Subdirs(ctx context.Context, root, prefix string) ([]string, error) {
 		return nil, err
 	}
 	defer cl.Close()
-	it := b.Objects(ctx, &storage.Query{Prefix: pfx + prefix, Delimiter: "/"})
+	bctx, cancel := bounded(ctx)
+	defer cancel()
+	it := b.Objects(bctx, &storage.Query{Prefix: pfx + prefix, Delimiter: "/"})
 	for {
 		a, err := it.Next()
 		if errors.Is(err, iterator.Done) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, explainTimeout(ctx, bctx, err)
 		}
 		if a.Prefix != "" {
 			names = append(names, strings.TrimSuffix(strings.TrimPrefix(a.Prefix, pfx), "/"))
