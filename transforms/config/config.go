@@ -1,0 +1,240 @@
+// Package config owns how a stage's configuration meets the command line.
+// Each pipeline package documents its Config once, in struct tags (`flag`
+// names the flag, `help` says what it does; the flag's default is the value
+// the Config starts with), and validates it with errors that name Config
+// fields (FieldError). The realdpo command binds each Config to flags with
+// Bind and turns a FieldError back into the flag the user typed
+// (Binding.Message), so neither side repeats the other's names.
+//
+// Flags live on the standard library's flag.FlagSet because Beam's own
+// flags (--runner, --project, ...) are registered there and beam.Init reads
+// them from it; struct-tag CLI libraries (kong, go-flags) parse their own
+// command line instead.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"go/token"
+	"reflect"
+	"strings"
+	"time"
+)
+
+// FieldError is a validation failure of one Config field. Msg follows the
+// field's name as it is written ("=-1 must not be negative", " is
+// required"); another field it mentions is written {Path}.
+type FieldError struct {
+	Stage string // the stage whose Config it is ("pairs"); may be empty
+	Field string // dotted path from the Config validated: "Review.VLM.Frames"
+	Msg   string
+	Err   error // what a %w in Errorf's format wrapped, if anything
+}
+
+// Errorf is the FieldError for field of stage's Config; format is
+// fmt.Errorf's (a %w wraps).
+func Errorf(stage, field, format string, args ...any) error {
+	e := fmt.Errorf(format, args...)
+	return &FieldError{Stage: stage, Field: field, Msg: e.Error(), Err: errors.Unwrap(e)}
+}
+
+// Unwrap is the error Errorf's %w wrapped.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Required is the FieldError for a field that must be set.
+func Required(stage, field string) error { return Errorf(stage, field, " is required") }
+
+// Error names fields by their path in the Config.
+func (e *FieldError) Error() string { return e.Render(func(path string) string { return path }) }
+
+// Render writes the error with every field named by name(path).
+func (e *FieldError) Render(name func(path string) string) string {
+	var b strings.Builder
+	if e.Stage != "" {
+		b.WriteString(e.Stage + ": ")
+	}
+	b.WriteString(name(e.Field))
+	b.WriteString(mapRefs(e.Msg, name))
+	return b.String()
+}
+
+// mapRefs rewrites each {Path} in msg to name(Path); braces around
+// anything else (a value's own) stay as they are.
+func mapRefs(msg string, name func(path string) string) string {
+	var b strings.Builder
+	for {
+		open := strings.IndexByte(msg, '{')
+		if open < 0 {
+			break
+		}
+		end := strings.IndexByte(msg[open:], '}')
+		if end < 0 {
+			break
+		}
+		b.WriteString(msg[:open])
+		if ref := msg[open+1 : open+end]; isPath(ref) {
+			b.WriteString(name(ref))
+		} else {
+			b.WriteString(msg[open : open+end+1])
+		}
+		msg = msg[open+end+1:]
+	}
+	b.WriteString(msg)
+	return b.String()
+}
+
+// isPath reports whether s is a dotted Go field path ("Review.VLM.Frames").
+func isPath(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, part := range strings.Split(s, ".") {
+		if part == "" || !token.IsExported(part) || !token.IsIdentifier(part) {
+			return false
+		}
+	}
+	return true
+}
+
+// Nest prefixes the field paths of a FieldError returned by the
+// validation of a nested part of a Config (Nest("Review", err)); other
+// errors come back as they are.
+func Nest(prefix string, err error) error {
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe != err {
+		return err
+	}
+	n := *fe
+	n.Field = prefix + "." + fe.Field
+	n.Msg = mapRefs(fe.Msg, func(path string) string { return "{" + prefix + "." + path + "}" })
+	return &n
+}
+
+// Binding maps the fields of one bound Config to their flags.
+type Binding struct {
+	fs     *flag.FlagSet
+	target reflect.Value     // the bound struct
+	fields map[string]string // field path -> flag name
+	paths  map[string][]int  // flag name -> field index path
+}
+
+// Bind defines a flag for every field of *cfg that has a `flag` tag,
+// walking into struct fields without one (`flag:"-"` skips a field), with the field's current value
+// as its default and its `help` tag as its usage. Parsing the flags sets
+// the fields. A field of a type flag cannot hold, or a flag defined twice,
+// is a programming error and panics, as flag.FlagSet itself does.
+func Bind(fs *flag.FlagSet, cfg any) *Binding {
+	v := reflect.ValueOf(cfg)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("config.Bind: want a pointer to a struct, got %T", cfg))
+	}
+	b := &Binding{fs: fs, target: v.Elem(), fields: map[string]string{}, paths: map[string][]int{}}
+	b.bind(v.Elem(), "", nil)
+	return b
+}
+
+func (b *Binding) bind(v reflect.Value, prefix string, index []int) {
+	t := v.Type()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		path := prefix + sf.Name
+		idx := append(append([]int(nil), index...), i)
+		name, ok := sf.Tag.Lookup("flag")
+		if name == "-" {
+			continue // bound by another Config's flags
+		}
+		if !ok {
+			if sf.Type.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[time.Time]() {
+				b.bind(v.Field(i), path+".", idx)
+			}
+			continue
+		}
+		b.define(v.Field(i), name, sf.Tag.Get("help"), path)
+		b.fields[path] = name
+		b.paths[name] = idx
+	}
+}
+
+func (b *Binding) define(f reflect.Value, name, help, path string) {
+	switch p := f.Addr().Interface().(type) {
+	case *string:
+		b.fs.StringVar(p, name, *p, help)
+	case *bool:
+		b.fs.BoolVar(p, name, *p, help)
+	case *int:
+		b.fs.IntVar(p, name, *p, help)
+	case *int64:
+		b.fs.Int64Var(p, name, *p, help)
+	case *uint64:
+		b.fs.Uint64Var(p, name, *p, help)
+	case *float64:
+		b.fs.Float64Var(p, name, *p, help)
+	case *time.Duration:
+		b.fs.DurationVar(p, name, *p, help)
+	default:
+		panic(fmt.Sprintf("config.Bind: field %s (--%s) has type %s, which no flag holds", path, name, f.Type()))
+	}
+}
+
+// Alias names the flag behind a field that the command fills from a flag
+// of its own (a list parsed from one string, say), so that errors about
+// the field name that flag.
+func (b *Binding) Alias(field, flagName string) { b.fields[field] = flagName }
+
+// Flag is the flag bound to field: the field's own, else the one bound to
+// the same field seen from a larger or smaller Config (a refresh validates
+// "Curate.Input", which curate's flags bind as "Input"). Found only when
+// one flag fits.
+func (b *Binding) Flag(field string) (string, bool) {
+	if f, ok := b.fields[field]; ok {
+		return f, true
+	}
+	found, n := "", 0
+	for path, f := range b.fields {
+		if strings.HasSuffix(path, "."+field) || strings.HasSuffix(field, "."+path) {
+			found, n = f, n+1
+		}
+	}
+	return found, n == 1
+}
+
+// CopySet copies into dst (a pointer to the bound type) the fields whose
+// flags were set on the command line, leaving the others as dst has them:
+// for defaults that depend on another flag (curate's thresholds follow
+// --profile).
+func (b *Binding) CopySet(dst any) {
+	d := reflect.ValueOf(dst)
+	if d.Kind() != reflect.Pointer || d.Elem().Type() != b.target.Type() {
+		panic(fmt.Sprintf("config.CopySet: want *%s, got %T", b.target.Type(), dst))
+	}
+	b.fs.Visit(func(f *flag.Flag) {
+		if idx, ok := b.paths[f.Name]; ok {
+			d.Elem().FieldByIndex(idx).Set(b.target.FieldByIndex(idx))
+		}
+	})
+}
+
+// Message is err's text with every Config field of a FieldError in it
+// named by its flag ("--negatives_per_pair" for NegativesPerPair), as the
+// first of bindings that knows it; fields no binding knows keep their
+// names.
+func Message(err error, bindings ...*Binding) string {
+	msg := err.Error()
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		return msg
+	}
+	flagged := fe.Render(func(path string) string {
+		for _, b := range bindings {
+			if f, ok := b.Flag(path); ok {
+				return "--" + f
+			}
+		}
+		return path
+	})
+	return strings.Replace(msg, fe.Error(), flagged, 1)
+}
