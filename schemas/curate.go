@@ -55,76 +55,76 @@ func ProfileByName(name string) (Profile, error) {
 // the analysis width.
 type Thresholds struct {
 	// Input limits: larger files are rejected unread (too_large).
-	MaxBytes     int64   `json:"max_bytes"`
-	MaxDurationS float64 `json:"max_duration_s"`
-	MaxDimension int     `json:"max_dimension"`
+	MaxBytes     int64   `json:"max_bytes" flag:"max_bytes" help:"reject inputs larger than this many bytes (too_large)"`
+	MaxDurationS float64 `json:"max_duration_s" flag:"max_duration" help:"reject inputs longer than this many seconds (too_large)"`
+	MaxDimension int     `json:"max_dimension" flag:"max_dimension" help:"reject inputs whose width or height exceeds this (too_large)"`
 
 	// Probe-level filters.
-	MinShortSide int     `json:"min_short_side"` // below: resolution; below the profile's short side: upscaled flag
-	MinFPS       float64 `json:"min_fps"`        // below: frame_rate
+	MinShortSide int     `json:"min_short_side" flag:"min_short_side" help:"reject sources whose short side is below this (resolution); sources below the profile size are upscaled and flagged (demo profile: its height)"`
+	MinFPS       float64 `json:"min_fps" flag:"min_fps" help:"reject sources below this frame rate (frame_rate); default 0.75 x profile fps"`
 
 	// Analysis.
-	AnalysisWidth int `json:"analysis_width"` // frames are analysed at this width
+	AnalysisWidth int `json:"analysis_width" flag:"analysis_width" help:"long side of the frames analysed, pixels"`
 	// Sources above AnalysisMaxFPS are sampled down to it. The default is
 	// the profile's rate: clips are cut at it, motion is measured over 1/8 s
 	// whatever the rate, and every analysed frame costs a scale and an
 	// analyser pass (15 fps took twice the work for the same decisions).
-	AnalysisMaxFPS float64 `json:"analysis_max_fps"`
+	AnalysisMaxFPS float64 `json:"analysis_max_fps" flag:"analysis_max_fps" help:"sources above this rate are analysed at it (default: the profile's rate)"`
 	// AnalysisSkipNonRef lets the analysis decode skip non-reference frames
 	// of H.264 and HEVC sampled down to at most half their rate (see
 	// stage.SkipNonRef); off decodes every frame (an encoder that references
 	// fewer than every other frame would repeat frames at 8 of 30 fps).
-	AnalysisSkipNonRef bool `json:"analysis_skip_nonref"`
+	AnalysisSkipNonRef bool `json:"analysis_skip_nonref" flag:"analysis_skip_nonref" help:"the analysis decode skips H.264/HEVC non-reference frames when it samples at most half the source's rate"`
 
 	// Scene cuts (PySceneDetect ContentDetector defaults: threshold 27, min scene 15 frames at 30 fps).
-	CutThreshold float64 `json:"cut_threshold"`
+	CutThreshold float64 `json:"cut_threshold" flag:"cut_threshold" help:"scene cut when the HSV content change reaches this (PySceneDetect ContentDetector threshold)"`
 	// CutAdaptiveRatio: a cut's change must also be this many times its
 	// neighbours' (PySceneDetect AdaptiveDetector's 3.0); 0 turns the test off.
-	CutAdaptiveRatio float64 `json:"cut_adaptive_ratio"`
-	MinSceneS        float64 `json:"min_scene_s"`
-	TrimS            float64 `json:"trim_s"`        // dropped on each side of a cut
-	WindowStepS      float64 `json:"window_step_s"` // granularity of the best-window search
-	MaxClipsPerShot  int     `json:"max_clips_per_shot"`
+	CutAdaptiveRatio float64 `json:"cut_adaptive_ratio" flag:"cut_adaptive_ratio" help:"a cut must also be this many times the change of its 2+2 neighbours (PySceneDetect AdaptiveDetector); 0 = off"`
+	MinSceneS        float64 `json:"min_scene_s" flag:"min_scene" help:"shortest shot between two cuts, seconds (PySceneDetect's 15 frames at 30 fps)"`
+	TrimS            float64 `json:"trim_s" flag:"trim" help:"seconds dropped on each side of a scene cut"`
+	WindowStepS      float64 `json:"window_step_s" flag:"window_step" help:"granularity of the best-window search, seconds"`
+	MaxClipsPerShot  int     `json:"max_clips_per_shot" flag:"max_clips_per_shot" help:"clips taken from one shot (non-overlapping)"`
 
 	// Motion.
 	// Static: subject motion below MinSubjectMotion and fewer than
 	// MinChangedFrac of the pixels changing once the camera is compensated
 	// (flat-shaded limbs defeat block matching but still change pixels).
-	MinSubjectMotion  float64 `json:"min_subject_motion"`
-	MinChangedFrac    float64 `json:"min_changed_frac"`
-	MaxSubjectMotion  float64 `json:"max_subject_motion"` // above: chaotic
-	MaxCameraMotion   float64 `json:"max_camera_motion"`  // above: camera_motion
-	MaxCameraRatio    float64 `json:"max_camera_ratio"`   // camera/subject above this (and camera above MinCameraForRatio): camera_motion
-	MinCameraForRatio float64 `json:"min_camera_for_ratio"`
-	MaxCameraShake    float64 `json:"max_camera_shake"` // frame-to-frame change of the camera motion: shaky hand-held
+	MinSubjectMotion  float64 `json:"min_subject_motion" flag:"min_subject_motion" help:"static when subject motion (percent of frame width per second) is below this..."`
+	MinChangedFrac    float64 `json:"min_changed_frac" flag:"min_changed_frac" help:"...and less than this share of pixels changes once the camera is compensated"`
+	MaxSubjectMotion  float64 `json:"max_subject_motion" flag:"max_subject_motion" help:"chaotic above this subject motion, percent of frame width per second"`
+	MaxCameraMotion   float64 `json:"max_camera_motion" flag:"max_camera_motion" help:"camera_motion above this camera speed, percent of frame width per second"`
+	MaxCameraRatio    float64 `json:"max_camera_ratio" flag:"max_camera_ratio" help:"camera_motion when camera/subject motion exceeds this (and the camera moves faster than --min_camera_for_ratio)"`
+	MinCameraForRatio float64 `json:"min_camera_for_ratio" flag:"min_camera_for_ratio" help:"camera speed below which the camera/subject ratio is not judged"`
+	MaxCameraShake    float64 `json:"max_camera_shake" flag:"max_camera_shake" help:"camera_motion above this mean change of camera velocity (shaky hand-held)"`
 
 	// Quality.
-	MinSharpness float64 `json:"min_sharpness"` // Laplacian variance below this...
+	MinSharpness float64 `json:"min_sharpness" flag:"min_sharpness" help:"blur when the variance of the Laplacian is below this..."`
 	// ...and relative sharpness (Laplacian variance over luma variance) below
 	// this: blur. Both must fail, so dark or low-contrast footage that is in
 	// focus is judged by exposure, not blur.
-	MinSharpnessRel float64 `json:"min_sharpness_rel"`
-	MinLuma         float64 `json:"min_luma"`     // mean luma below: exposure (dark)
-	MaxLuma         float64 `json:"max_luma"`     // mean luma above: exposure (washed out)
-	MinContrast     float64 `json:"min_contrast"` // luma standard deviation below: exposure
-	MaxClipped      float64 `json:"max_clipped"`  // fraction of pixels crushed to black or white above: exposure
-	MaxOverlay      float64 `json:"max_overlay"`  // persistent text-like area above: overlay
+	MinSharpnessRel float64 `json:"min_sharpness_rel" flag:"min_sharpness_rel" help:"...and the Laplacian variance over the luma variance is below this"`
+	MinLuma         float64 `json:"min_luma" flag:"min_luma" help:"exposure (dark) when mean luma (0..255) is below this"`
+	MaxLuma         float64 `json:"max_luma" flag:"max_luma" help:"exposure (washed out) when mean luma is above this"`
+	MinContrast     float64 `json:"min_contrast" flag:"min_contrast" help:"exposure when the luma standard deviation is below this"`
+	MaxClipped      float64 `json:"max_clipped" flag:"max_clipped" help:"exposure when more than this share of pixels is crushed black or blown white"`
+	MaxOverlay      float64 `json:"max_overlay" flag:"max_overlay" help:"overlay when burned-in text-like strokes persist on more than this share of the frame"`
 
 	// Timeouts for each external call.
-	ProbeTimeout  time.Duration `json:"probe_timeout"`
-	DecodeTimeout time.Duration `json:"decode_timeout"`
-	EncodeTimeout time.Duration `json:"encode_timeout"`
+	ProbeTimeout  time.Duration `json:"probe_timeout" flag:"probe_timeout" help:"ffprobe deadline per file"`
+	DecodeTimeout time.Duration `json:"decode_timeout" flag:"decode_timeout" help:"ffmpeg deadline per decode"`
+	EncodeTimeout time.Duration `json:"encode_timeout" flag:"encode_timeout" help:"ffmpeg deadline per clip encode"`
 
 	// FFmpegThreads caps each ffmpeg's decoder and encoder threads (0 lets
 	// ffmpeg choose). The pipeline runs many files at once, so one thread
 	// each keeps every core busy without the cost of threads contending.
-	FFmpegThreads int `json:"ffmpeg_threads"`
+	FFmpegThreads int `json:"ffmpeg_threads" flag:"ffmpeg_threads" help:"decoder and encoder threads per ffmpeg call (0: ffmpeg chooses); files run in parallel, so 1 wastes least"`
 }
 
 // CurateConfig is everything one curation run needs.
 type CurateConfig struct {
-	Input      string     `json:"input"`  // local directory or gs://bucket/prefix
-	Output     string     `json:"output"` // local directory or gs://bucket/prefix
+	Input      string     `json:"input" flag:"input" help:"raw footage: a local directory (searched recursively) or gs://BUCKET/PREFIX"`
+	Output     string     `json:"output" flag:"output" help:"dataset root: a local directory or gs://BUCKET/PREFIX"`
 	Profile    Profile    `json:"profile"`
 	Thresholds Thresholds `json:"thresholds"`
 	// Review configures the semantic stages: captioning, the topic filter

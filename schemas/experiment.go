@@ -11,40 +11,40 @@ const ExperimentFormat = "realdpo-experiment/1"
 // ExperimentConfig is one experiment: RealDPO against SFT, both from the
 // same base, each from several training seeds, measured on held-out clips.
 type ExperimentConfig struct {
-	Dataset string `json:"dataset"` // curated training dataset (manifest.jsonl), local or gs://
+	Dataset string `json:"dataset" flag:"dataset" help:"curated training dataset (manifest.jsonl): a directory or gs:// prefix"`
 	// Heldout is a curated dataset of clips from footage the training never
 	// saw (other footage seeds or sources).
-	Heldout string `json:"heldout"`
-	Output  string `json:"output"`
+	Heldout string `json:"heldout" flag:"heldout" help:"curated held-out dataset from footage the training never saw (other seeds or sources)"`
+	Output  string `json:"output" flag:"output" help:"experiment directory (local or gs://): every stage's output, experiment.html, experiment.json; a rerun skips finished stages"`
 	// Init is the base checkpoint negatives come from and both fine-tunes
 	// start from ("" is the built-in base model).
-	Init  string   `json:"init,omitempty"`
+	Init  string   `json:"init,omitempty" flag:"init" help:"base checkpoint (negatives come from it, both fine-tunes start from it); empty: the built-in base model"`
 	Seeds []uint64 `json:"seeds"` // training seeds, one RealDPO and one SFT run each
 
-	NegativesPerClip int     `json:"negatives_per_clip"`
-	NegativeSteps    int     `json:"negative_steps"`
-	NegativeGuidance float64 `json:"negative_guidance"`
+	NegativesPerClip int     `json:"negatives_per_clip" flag:"negatives_per_clip" help:"negatives generated per training clip (RealDPO: 3)"`
+	NegativeSteps    int     `json:"negative_steps" flag:"negative_steps" help:"DDIM steps of the negatives (RealDPO: 50)"`
+	NegativeGuidance float64 `json:"negative_guidance" flag:"negative_guidance" help:"classifier-free guidance of the negatives (RealDPO: 6)"`
 
-	TrainSteps         int     `json:"train_steps"`
-	Batch              int     `json:"batch"`
-	LR                 float64 `json:"lr"`
-	Beta               float64 `json:"beta"`
-	SFTWeight          float64 `json:"sft_weight"`
-	EMAEvery           int     `json:"ema_every"`
-	EMARate            float64 `json:"ema_rate"`
-	RegenerateEvery    int     `json:"regenerate_every"`
-	RegenerateSteps    int     `json:"regenerate_steps"`
-	RegenerateGuidance float64 `json:"regenerate_guidance"`
-	CheckpointEvery    int     `json:"checkpoint_every"`
+	TrainSteps         int     `json:"train_steps" flag:"train_steps" help:"optimiser steps of every training run"`
+	Batch              int     `json:"batch" flag:"batch" help:"pairs (dpo) or clips (sft) a step"`
+	LR                 float64 `json:"lr" flag:"lr" help:"peak AdamW learning rate, both objectives"`
+	Beta               float64 `json:"beta" flag:"beta" help:"RealDPO beta"`
+	SFTWeight          float64 `json:"sft_weight" flag:"sft_weight" help:"RealDPO lambda: weight of the SFT term on the real clip"`
+	EMAEvery           int     `json:"ema_every" flag:"ema_every" help:"RealDPO: move the reference toward the policy every this many steps (0: frozen)"`
+	EMARate            float64 `json:"ema_rate" flag:"ema_rate" help:"RealDPO: EMA rate of the reference"`
+	RegenerateEvery    int     `json:"regenerate_every" flag:"regenerate_every" help:"RealDPO: regenerate the negatives from the EMA reference every this many steps (the paper's iterative self-correction; 0: off)"`
+	RegenerateSteps    int     `json:"regenerate_steps" flag:"regenerate_steps" help:"DDIM steps of regenerated negatives"`
+	RegenerateGuidance float64 `json:"regenerate_guidance" flag:"regenerate_guidance" help:"guidance of regenerated negatives"`
+	CheckpointEvery    int     `json:"checkpoint_every" flag:"checkpoint_every" help:"resumable checkpoint every this many training steps (0: only the final one)"`
 
-	EvalSamples   int     `json:"eval_samples"` // samples per held-out clip and model
-	EvalSteps     int     `json:"eval_steps"`
-	EvalGuidance  float64 `json:"eval_guidance"`
-	EvalSeed      uint64  `json:"eval_seed"`
-	EvalMaxClips  int     `json:"eval_max_clips"` // 0: every held-out clip
-	Strips        int     `json:"strips"`
-	Bootstrap     int     `json:"bootstrap"`
-	HeldoutPairs  bool    `json:"heldout_pairs"` // negatives and pairs for the held-out clips too: the DPO rows
+	EvalSamples   int     `json:"eval_samples" flag:"eval_samples" help:"samples per held-out clip and model"`
+	EvalSteps     int     `json:"eval_steps" flag:"eval_steps" help:"DDIM steps of the evaluation samples"`
+	EvalGuidance  float64 `json:"eval_guidance" flag:"eval_guidance" help:"guidance of the evaluation samples"`
+	EvalSeed      uint64  `json:"eval_seed" flag:"eval_seed" help:"seed of the evaluation samples and bootstrap (the same for every model)"`
+	EvalMaxClips  int     `json:"eval_max_clips" flag:"eval_max_clips" help:"evaluate at most this many held-out clips (0: all)"`
+	Strips        int     `json:"strips" flag:"strips" help:"held-out clips shown as frame strips"`
+	Bootstrap     int     `json:"bootstrap" flag:"bootstrap" help:"bootstrap resamples behind every interval"`
+	HeldoutPairs  bool    `json:"heldout_pairs" flag:"heldout_pairs" help:"also generate negatives for the held-out clips and report the DPO implicit accuracy on them"`
 	EvalReference string  `json:"eval_reference,omitempty"`
 }
 

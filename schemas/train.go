@@ -17,39 +17,39 @@ const (
 
 // TrainConfig is everything a training run depends on.
 type TrainConfig struct {
-	Pairs  string `json:"pairs"`  // pair set root (index.json + shards), local or gs://
-	Init   string `json:"init"`   // checkpoint to start from; "" is the built-in base model
-	Output string `json:"output"` // run directory, local or gs://
+	Pairs  string `json:"pairs" flag:"pairs" help:"pair set: a directory or gs:// prefix holding index.json and pairs-NNNNNN.tar shards"`
+	Init   string `json:"init" flag:"init" help:"checkpoint to start from (local or gs://); empty: the built-in base model"`
+	Output string `json:"output" flag:"output" help:"run directory (local or gs://): checkpoints, final.safetensors, metrics.jsonl, plots; an existing run there resumes"`
 
-	Objective string  `json:"objective"` // dpo or sft
-	Steps     int     `json:"steps"`
-	Batch     int     `json:"batch"`
-	LR        float64 `json:"lr"`
-	Warmup    int     `json:"warmup"`
+	Objective string  `json:"objective" flag:"objective" help:"dpo (RealDPO: real clip wins over each generated one) or sft (fine-tune on the real clips: the paper's SFT baseline)"`
+	Steps     int     `json:"steps" flag:"steps" help:"optimiser steps in all (a resumed run continues up to this)"`
+	Batch     int     `json:"batch" flag:"batch" help:"pairs (dpo) or clips (sft) per step"`
+	LR        float64 `json:"lr" flag:"lr" help:"peak AdamW learning rate (same default for dpo and sft, for a fair baseline)"`
+	Warmup    int     `json:"warmup" flag:"warmup" help:"linear learning-rate warm-up steps"`
 	// WeightDecay and ClipNorm follow the reference setup (1e-4, 1.0).
-	WeightDecay float64 `json:"weight_decay"`
-	ClipNorm    float64 `json:"clip_norm"`
-	Seed        uint64  `json:"seed"`
+	WeightDecay float64 `json:"weight_decay" flag:"weight_decay" help:"AdamW decoupled weight decay"`
+	ClipNorm    float64 `json:"clip_norm" flag:"clip_norm" help:"global gradient-norm clipping (0: off)"`
+	Seed        uint64  `json:"seed" flag:"seed" help:"seed for the data order, timesteps and noise"`
 
 	// DPO only.
-	Beta      float64 `json:"beta"`
-	SFTWeight float64 `json:"sft_weight"` // lambda: adds lambda*Lw
-	Reduction string  `json:"reduction"`  // sum or mean over negatives
-	EMAEvery  int     `json:"ema_every"`
-	EMARate   float64 `json:"ema_rate"`
+	Beta      float64 `json:"beta" flag:"beta" help:"dpo: beta, the implicit reward scale for per-sample v-MSE averaged over elements"`
+	SFTWeight float64 `json:"sft_weight" flag:"sft_weight" help:"dpo: lambda, weight of the added SFT term lambda*Lw on the real clip (0: pure DPO)"`
+	Reduction string  `json:"reduction" flag:"reduction" help:"dpo: sum (reference code) or mean of the per-negative losses"`
+	EMAEvery  int     `json:"ema_every" flag:"ema_every" help:"dpo: move the reference toward the policy every this many steps (0: frozen reference)"`
+	EMARate   float64 `json:"ema_rate" flag:"ema_rate" help:"dpo: EMA rate: ref = (1-rate) ref + rate policy"`
 	// RegenerateEvery > 0 regenerates every pair's negatives from the
 	// current EMA reference every that many steps (online RealDPO).
-	RegenerateEvery    int     `json:"regenerate_every"`
-	RegenerateSteps    int     `json:"regenerate_steps"`
-	RegenerateGuidance float64 `json:"regenerate_guidance"`
+	RegenerateEvery    int     `json:"regenerate_every" flag:"regenerate_every" help:"dpo: regenerate every pair's negatives from the current EMA reference every this many steps (0: off)"`
+	RegenerateSteps    int     `json:"regenerate_steps" flag:"regenerate_steps" help:"DDIM steps for regenerated negatives"`
+	RegenerateGuidance float64 `json:"regenerate_guidance" flag:"regenerate_guidance" help:"classifier-free guidance for regenerated negatives"`
 
 	// SFT only: probability of dropping the caption (keeps guidance working).
-	CondDrop float64 `json:"cond_drop"`
+	CondDrop float64 `json:"cond_drop" flag:"cond_drop" help:"sft: probability of dropping the caption (keeps guidance working)"`
 
-	CheckpointEvery int `json:"checkpoint_every"`
-	KeepCheckpoints int `json:"keep_checkpoints"` // newest kept; 0 keeps all
+	CheckpointEvery int `json:"checkpoint_every" flag:"checkpoint_every" help:"write a resumable checkpoint every this many steps (0: only the final one)"`
+	KeepCheckpoints int `json:"keep_checkpoints" flag:"keep_checkpoints" help:"keep this many newest checkpoints (0: all)"`
 	// LogEverySeconds paces progress lines (the first and last step always log).
-	LogEverySeconds float64 `json:"log_every_s"`
+	LogEverySeconds float64 `json:"log_every_s" flag:"log_every" help:"seconds between progress lines"`
 }
 
 // TrainReject is one line of rejects.jsonl: a pair whose media could not

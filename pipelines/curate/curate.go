@@ -6,6 +6,7 @@ package curate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 	"realdpo/transforms/curation"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/dedup"
@@ -42,33 +44,43 @@ func ValidateReview(r schemas.ReviewConfig) error {
 	known := map[string]bool{schemas.CaptionerVLM: true, schemas.CaptionerSidecar: true, schemas.CaptionerTemplate: true}
 	switch {
 	case !known[r.Captioner]:
-		return fmt.Errorf("curate: --captioner=%q: want vlm, sidecar or template", r.Captioner)
+		return config.Errorf("curate", "Captioner", "=%q: want vlm, sidecar or template", r.Captioner)
 	case r.Fallback != "" && r.Fallback != "none" && !known[r.Fallback]:
-		return fmt.Errorf("curate: --caption_fallback=%q: want template, sidecar, vlm or none", r.Fallback)
+		return config.Errorf("curate", "Fallback", "=%q: want template, sidecar, vlm or none", r.Fallback)
 	case r.Judge != "" && r.Judge != "none" && r.Judge != schemas.CaptionerVLM:
-		return fmt.Errorf("curate: --judge=%q: want vlm or none", r.Judge)
+		return config.Errorf("curate", "Judge", "=%q: want vlm or none", r.Judge)
 	case len(r.Topics.Topics) == 0:
 		return fmt.Errorf("curate: no topics (the topics file has no categories)")
 	}
 	if lo, hi := r.CaptionBounds(); hi > 0 && lo > hi {
-		return fmt.Errorf("curate: caption word bounds %d..%d are empty", lo, hi)
+		return config.Errorf("curate", "MinCaptionWords", " and {MaxCaptionWords} leave no caption length: %d..%d", lo, hi)
 	}
 	if curation.NeedsFrames(r) {
 		v := r.VLM
 		switch {
-		case strings.TrimSpace(v.BaseURL) == "" || strings.TrimSpace(v.Model) == "":
-			return fmt.Errorf("curate: the vlm captioner or judge needs --vlm_base_url and --vlm_model")
+		case strings.TrimSpace(v.BaseURL) == "":
+			return config.Errorf("curate", "VLM.BaseURL", " is required by the vlm captioner or judge")
+		case strings.TrimSpace(v.Model) == "":
+			return config.Errorf("curate", "VLM.Model", " is required by the vlm captioner or judge")
 		case v.Frames < 1 || v.Frames > 64:
-			return fmt.Errorf("curate: --vlm_frames=%d: want 1..64", v.Frames)
-		case v.MaxAttempts < 1 || v.Concurrency < 1 || v.Timeout <= 0:
-			return fmt.Errorf("curate: --vlm_max_attempts, --vlm_concurrency and --vlm_timeout must be positive")
+			return config.Errorf("curate", "VLM.Frames", "=%d: want 1..64", v.Frames)
+		case v.MaxAttempts < 1:
+			return config.Errorf("curate", "VLM.MaxAttempts", "=%d must be positive", v.MaxAttempts)
+		case v.Concurrency < 1:
+			return config.Errorf("curate", "VLM.Concurrency", "=%d must be positive", v.Concurrency)
+		case v.Timeout <= 0:
+			return config.Errorf("curate", "VLM.Timeout", "=%v must be positive", v.Timeout)
 		}
 	}
 	if r.DedupKeyframes < 1 {
-		return fmt.Errorf("curate: --dedup_keyframes must be at least 1")
+		return config.Errorf("curate", "DedupKeyframes", "=%d must be at least 1", r.DedupKeyframes)
 	}
 	if !r.DedupOff {
 		if err := dedup.OptionsFrom(r).Validate(); err != nil {
+			var fe *config.FieldError
+			if errors.As(err, &fe) { // dedup.Options' fields are the Review's Dedup* ones
+				return config.Errorf("curate", "Dedup"+fe.Field, "%s", fe.Msg)
+			}
 			return fmt.Errorf("curate: %w", err)
 		}
 	}
@@ -76,58 +88,58 @@ func ValidateReview(r schemas.ReviewConfig) error {
 }
 
 // ValidateThresholds refuses values that make no sense (negative limits,
-// timeouts or counts, NaN), naming the flag: a limit of -1 would silently
+// timeouts or counts, NaN), naming the field: a limit of -1 would silently
 // turn the check off.
 func ValidateThresholds(t schemas.Thresholds) error {
 	type check struct {
-		flag     string
+		field    string
 		v        float64
 		positive bool // must be > 0, else >= 0
 	}
 	checks := []check{
-		{"max_bytes", float64(t.MaxBytes), true},
-		{"max_duration", t.MaxDurationS, true},
-		{"max_dimension", float64(t.MaxDimension), true},
-		{"min_short_side", float64(t.MinShortSide), false},
-		{"min_fps", t.MinFPS, false},
-		{"analysis_max_fps", t.AnalysisMaxFPS, true},
-		{"cut_threshold", t.CutThreshold, true},
-		{"cut_adaptive_ratio", t.CutAdaptiveRatio, false},
-		{"min_scene", t.MinSceneS, false},
-		{"trim", t.TrimS, false},
-		{"window_step", t.WindowStepS, true},
-		{"max_clips_per_shot", float64(t.MaxClipsPerShot), true},
-		{"min_subject_motion", t.MinSubjectMotion, false},
-		{"min_changed_frac", t.MinChangedFrac, false},
-		{"max_subject_motion", t.MaxSubjectMotion, true},
-		{"max_camera_motion", t.MaxCameraMotion, true},
-		{"max_camera_ratio", t.MaxCameraRatio, true},
-		{"min_camera_for_ratio", t.MinCameraForRatio, false},
-		{"max_camera_shake", t.MaxCameraShake, true},
-		{"min_sharpness", t.MinSharpness, false},
-		{"min_sharpness_rel", t.MinSharpnessRel, false},
-		{"min_luma", t.MinLuma, false},
-		{"max_luma", t.MaxLuma, true},
-		{"min_contrast", t.MinContrast, false},
-		{"max_clipped", t.MaxClipped, true},
-		{"max_overlay", t.MaxOverlay, true},
-		{"probe_timeout", t.ProbeTimeout.Seconds(), true},
-		{"decode_timeout", t.DecodeTimeout.Seconds(), true},
-		{"encode_timeout", t.EncodeTimeout.Seconds(), true},
-		{"ffmpeg_threads", float64(t.FFmpegThreads), false},
+		{"MaxBytes", float64(t.MaxBytes), true},
+		{"MaxDurationS", t.MaxDurationS, true},
+		{"MaxDimension", float64(t.MaxDimension), true},
+		{"MinShortSide", float64(t.MinShortSide), false},
+		{"MinFPS", t.MinFPS, false},
+		{"AnalysisMaxFPS", t.AnalysisMaxFPS, true},
+		{"CutThreshold", t.CutThreshold, true},
+		{"CutAdaptiveRatio", t.CutAdaptiveRatio, false},
+		{"MinSceneS", t.MinSceneS, false},
+		{"TrimS", t.TrimS, false},
+		{"WindowStepS", t.WindowStepS, true},
+		{"MaxClipsPerShot", float64(t.MaxClipsPerShot), true},
+		{"MinSubjectMotion", t.MinSubjectMotion, false},
+		{"MinChangedFrac", t.MinChangedFrac, false},
+		{"MaxSubjectMotion", t.MaxSubjectMotion, true},
+		{"MaxCameraMotion", t.MaxCameraMotion, true},
+		{"MaxCameraRatio", t.MaxCameraRatio, true},
+		{"MinCameraForRatio", t.MinCameraForRatio, false},
+		{"MaxCameraShake", t.MaxCameraShake, true},
+		{"MinSharpness", t.MinSharpness, false},
+		{"MinSharpnessRel", t.MinSharpnessRel, false},
+		{"MinLuma", t.MinLuma, false},
+		{"MaxLuma", t.MaxLuma, true},
+		{"MinContrast", t.MinContrast, false},
+		{"MaxClipped", t.MaxClipped, true},
+		{"MaxOverlay", t.MaxOverlay, true},
+		{"ProbeTimeout", t.ProbeTimeout.Seconds(), true},
+		{"DecodeTimeout", t.DecodeTimeout.Seconds(), true},
+		{"EncodeTimeout", t.EncodeTimeout.Seconds(), true},
+		{"FFmpegThreads", float64(t.FFmpegThreads), false},
 	}
 	for _, c := range checks {
 		switch {
 		case math.IsNaN(c.v) || math.IsInf(c.v, 0):
-			return fmt.Errorf("curate: --%s=%v is not a number", c.flag, c.v)
+			return config.Errorf("curate", c.field, "=%v is not a number", c.v)
 		case c.positive && c.v <= 0:
-			return fmt.Errorf("curate: --%s=%v must be positive", c.flag, c.v)
+			return config.Errorf("curate", c.field, "=%v must be positive", c.v)
 		case c.v < 0:
-			return fmt.Errorf("curate: --%s=%v must not be negative", c.flag, c.v)
+			return config.Errorf("curate", c.field, "=%v must not be negative", c.v)
 		}
 	}
 	if t.MinLuma >= t.MaxLuma {
-		return fmt.Errorf("curate: --min_luma=%v must be below --max_luma=%v", t.MinLuma, t.MaxLuma)
+		return config.Errorf("curate", "MinLuma", "=%v must be below {MaxLuma}=%v", t.MinLuma, t.MaxLuma)
 	}
 	return nil
 }
@@ -136,25 +148,25 @@ func ValidateThresholds(t schemas.Thresholds) error {
 func Validate(cfg schemas.CurateConfig) error {
 	switch {
 	case strings.TrimSpace(cfg.Input) == "":
-		return fmt.Errorf("curate: --input is required")
+		return config.Required("curate", "Input")
 	case strings.TrimSpace(cfg.Output) == "":
-		return fmt.Errorf("curate: --output is required")
+		return config.Required("curate", "Output")
 	case cfg.Profile.Frames <= 0 || cfg.Profile.FPS <= 0 || cfg.Profile.Width <= 0 || cfg.Profile.Height <= 0:
 		return fmt.Errorf("curate: bad profile %+v", cfg.Profile)
 	case cfg.Profile.Width%2 != 0 || cfg.Profile.Height%2 != 0:
 		return fmt.Errorf("curate: profile size %dx%d must be even for yuv420p", cfg.Profile.Width, cfg.Profile.Height)
 	case cfg.Thresholds.AnalysisWidth < 32:
-		return fmt.Errorf("curate: analysis width %d is too small", cfg.Thresholds.AnalysisWidth)
+		return config.Errorf("curate", "Thresholds.AnalysisWidth", "=%d is too small (at least 32)", cfg.Thresholds.AnalysisWidth)
 	}
 	if err := ValidateThresholds(cfg.Thresholds); err != nil {
-		return err
+		return config.Nest("Thresholds", err)
 	}
 	if err := ValidateReview(cfg.Review); err != nil {
-		return err
+		return config.Nest("Review", err)
 	}
 	// Resolved: an output that is a symlink into the input is inside it.
 	if fsx.Within(cfg.Output, cfg.Input) {
-		return fmt.Errorf("curate: output %s must not be inside the input %s (its clips would be read back as inputs; resolved: %s)",
+		return config.Errorf("curate", "Output", " %s must not be inside the input {Input} %s (its clips would be read back as inputs; resolved: %s)",
 			cfg.Output, cfg.Input, fsx.ResolvePath(cfg.Output))
 	}
 	return nil

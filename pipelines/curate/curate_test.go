@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"image/png"
 	"math"
 	"os"
@@ -22,6 +23,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/quality/testclips"
 )
@@ -335,8 +337,8 @@ func TestCurateLocal(t *testing.T) {
 }
 
 // TestNonsenseThresholdsRefused: a negative limit, count or timeout (which
-// would silently turn a check off) is refused with the flag's name; the
-// profiles' defaults pass.
+// would silently turn a check off) is refused naming the field (the
+// command names its flag); the profiles' defaults pass.
 func TestNonsenseThresholdsRefused(t *testing.T) {
 	for _, profile := range []string{schemas.ProfileRealAction, schemas.ProfileDemo} {
 		cfg, err := NewConfig(t.TempDir(), t.TempDir(), profile)
@@ -346,19 +348,21 @@ func TestNonsenseThresholdsRefused(t *testing.T) {
 		if err := Validate(cfg); err != nil {
 			t.Fatalf("%s defaults: %v", profile, err)
 		}
-		for flag, set := range map[string]func(th *schemas.Thresholds){
-			"max_bytes":          func(th *schemas.Thresholds) { th.MaxBytes = -1 },
-			"max_dimension":      func(th *schemas.Thresholds) { th.MaxDimension = -1 },
-			"max_duration":       func(th *schemas.Thresholds) { th.MaxDurationS = -1 },
-			"max_clips_per_shot": func(th *schemas.Thresholds) { th.MaxClipsPerShot = -1 },
-			"ffmpeg_threads":     func(th *schemas.Thresholds) { th.FFmpegThreads = -4 },
-			"decode_timeout":     func(th *schemas.Thresholds) { th.DecodeTimeout = 0 },
-			"min_sharpness":      func(th *schemas.Thresholds) { th.MinSharpness = math.NaN() },
+		for field, set := range map[string]func(th *schemas.Thresholds){
+			"MaxBytes":        func(th *schemas.Thresholds) { th.MaxBytes = -1 },
+			"MaxDimension":    func(th *schemas.Thresholds) { th.MaxDimension = -1 },
+			"MaxDurationS":    func(th *schemas.Thresholds) { th.MaxDurationS = -1 },
+			"MaxClipsPerShot": func(th *schemas.Thresholds) { th.MaxClipsPerShot = -1 },
+			"FFmpegThreads":   func(th *schemas.Thresholds) { th.FFmpegThreads = -4 },
+			"DecodeTimeout":   func(th *schemas.Thresholds) { th.DecodeTimeout = 0 },
+			"MinSharpness":    func(th *schemas.Thresholds) { th.MinSharpness = math.NaN() },
+			"AnalysisWidth":   func(th *schemas.Thresholds) { th.AnalysisWidth = 8 },
 		} {
 			c := cfg
 			set(&c.Thresholds)
-			if err := Validate(c); err == nil || !strings.Contains(err.Error(), "--"+flag+"=") {
-				t.Errorf("%s: --%s nonsense: err = %v", profile, flag, err)
+			var fe *config.FieldError
+			if err := Validate(c); !errors.As(err, &fe) || fe.Field != "Thresholds."+field {
+				t.Errorf("%s: %s nonsense: err = %v", profile, field, err)
 			}
 		}
 	}

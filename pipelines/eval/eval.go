@@ -32,6 +32,7 @@ import (
 
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/evaluate"
 	"realdpo/transforms/fsx"
@@ -84,7 +85,7 @@ func ParseModels(s string) ([]schemas.EvalModel, error) {
 		out = append(out, schemas.EvalModel{Name: name, Group: group, Checkpoint: ckpt})
 	}
 	if len(out) == 0 {
-		return nil, errors.New("eval: --models names no model")
+		return nil, config.Errorf("eval", "Models", " names no model")
 	}
 	return out, nil
 }
@@ -93,25 +94,25 @@ func ParseModels(s string) ([]schemas.EvalModel, error) {
 func Validate(cfg schemas.EvalConfig) error {
 	switch {
 	case strings.TrimSpace(cfg.Dataset) == "":
-		return errors.New("eval: --dataset is required")
+		return config.Required("eval", "Dataset")
 	case strings.TrimSpace(cfg.Output) == "":
-		return errors.New("eval: --output is required")
+		return config.Required("eval", "Output")
 	case len(cfg.Models) == 0:
-		return errors.New("eval: --models is required")
+		return config.Required("eval", "Models")
 	case cfg.Steps < 1 || cfg.Steps > 1000:
-		return fmt.Errorf("eval: --steps %d outside [1, 1000]", cfg.Steps)
+		return config.Errorf("eval", "Steps", " %d outside [1, 1000]", cfg.Steps)
 	case math.IsNaN(cfg.Guidance) || cfg.Guidance < 0 || cfg.Guidance > 100:
-		return fmt.Errorf("eval: --guidance %g outside [0, 100]", cfg.Guidance)
+		return config.Errorf("eval", "Guidance", " %g outside [0, 100]", cfg.Guidance)
 	case cfg.Samples < 1 || cfg.Samples > 100:
-		return fmt.Errorf("eval: --samples %d outside [1, 100]", cfg.Samples)
+		return config.Errorf("eval", "Samples", " %d outside [1, 100]", cfg.Samples)
 	case cfg.Strips < 0 || cfg.MaxClips < 0 || cfg.MaxPairs < 0:
-		return errors.New("eval: --strips, --max_clips and --max_pairs must not be negative")
+		return config.Errorf("eval", "Strips", ", {MaxClips} and {MaxPairs} must not be negative")
 	case !(cfg.Beta > 0) || math.IsInf(cfg.Beta, 0):
-		return fmt.Errorf("eval: --beta %g must be positive", cfg.Beta)
+		return config.Errorf("eval", "Beta", " %g must be positive", cfg.Beta)
 	case cfg.Reference.Name == "":
 		return errors.New("eval: no reference model")
 	case cfg.Bootstrap < 1 || cfg.Bootstrap > 100000:
-		return fmt.Errorf("eval: --bootstrap %d outside [1, 100000]", cfg.Bootstrap)
+		return config.Errorf("eval", "Bootstrap", " %d outside [1, 100000]", cfg.Bootstrap)
 	}
 	names := map[string]bool{}
 	for _, m := range cfg.Models {
@@ -126,7 +127,7 @@ func Validate(cfg schemas.EvalConfig) error {
 	if _, err := evaluate.Comparisons(cfg, groups); err != nil {
 		return err
 	}
-	return fsx.CheckOutput("eval", cfg.Output, map[string]string{"--dataset": cfg.Dataset, "--pairs": cfg.Pairs})
+	return fsx.CheckOutput("eval", cfg.Output, map[string]string{"Dataset": cfg.Dataset, "Pairs": cfg.Pairs})
 }
 
 // ResolveReference sets the reference model from its name: a model of the
@@ -140,7 +141,7 @@ func ResolveReference(cfg *schemas.EvalConfig, name string) error {
 		cfg.Reference = schemas.EvalModel{Name: evaluate.BaseName}
 		return nil
 	}
-	return fmt.Errorf("eval: --reference %s is not one of --models (or %q, the built-in model)", name, evaluate.BaseName)
+	return config.Errorf("eval", "Reference", " %s is not one of {Models} (or %q, the built-in model)", name, evaluate.BaseName)
 }
 
 // ReadManifest reads manifest.jsonl of a curated dataset with the checks

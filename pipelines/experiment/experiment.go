@@ -20,7 +20,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -33,6 +32,7 @@ import (
 	"realdpo/pipelines/pairs"
 	"realdpo/pipelines/train"
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 	"realdpo/transforms/evaluate"
 	"realdpo/transforms/fsx"
 	"realdpo/transforms/training"
@@ -77,15 +77,15 @@ func DefaultConfig() schemas.ExperimentConfig {
 func Validate(c schemas.ExperimentConfig) error {
 	switch {
 	case strings.TrimSpace(c.Dataset) == "":
-		return errors.New("experiment: --dataset is required")
+		return config.Required("experiment", "Dataset")
 	case strings.TrimSpace(c.Heldout) == "":
-		return errors.New("experiment: --heldout is required (clips from footage the training never saw)")
+		return config.Errorf("experiment", "Heldout", " is required (clips from footage the training never saw)")
 	case strings.TrimSpace(c.Output) == "":
-		return errors.New("experiment: --output is required")
+		return config.Required("experiment", "Output")
 	case fsx.JoinPath(c.Dataset, "") == fsx.JoinPath(c.Heldout, ""):
-		return errors.New("experiment: --heldout is the training dataset; evaluate on clips the training never saw")
+		return config.Errorf("experiment", "Heldout", " is the training dataset; evaluate on clips the training never saw")
 	case len(c.Seeds) == 0:
-		return errors.New("experiment: --seeds names no seed")
+		return config.Errorf("experiment", "Seeds", " names no seed")
 	}
 	seen := map[uint64]bool{}
 	for _, s := range c.Seeds {

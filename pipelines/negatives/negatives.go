@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
@@ -28,7 +29,8 @@ const defaultAcceleratorOp = "install-nvidia-driver"
 // DefaultConfig has the reference settings: 3 negatives a clip,
 // 50 DDIM steps, guidance 6.0.
 func DefaultConfig(dataset, output string) Config {
-	return Config{Dataset: dataset, Output: output, PerClip: 3, Steps: 50, Guidance: 6.0}
+	return Config{Dataset: dataset, Output: output, PerClip: 3, Steps: 50, Guidance: 6.0,
+		HTTPConcurrency: 4, HTTPTimeout: 10 * time.Minute, HTTPRetries: 5}
 }
 
 // AcceleratorHint renders the Dataflow accelerator hint for a GPU type and

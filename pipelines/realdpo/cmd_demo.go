@@ -13,32 +13,24 @@ import (
 	"realdpo/pipelines/experiment"
 )
 
-var demoFlags struct {
-	workdir     string
-	count       int
-	seed        uint64
-	heldout     int
-	trainSteps  int
-	seeds       string
-	evalSamples int
-	bootstrap   int
-}
+// demoFlags is filled by the flags.
+var demoFlags = struct {
+	Workdir     string `flag:"workdir" help:"directory for every stage's output"`
+	Count       int    `flag:"count" help:"footage files to generate"`
+	Seed        uint64 `flag:"seed" help:"footage seed; held-out footage uses seed+1 (the built-in base model was trained on seed 9001)"`
+	Heldout     int    `flag:"heldout" help:"held-out footage files for the evaluation"`
+	TrainSteps  int    `flag:"train_steps" help:"RealDPO and SFT training steps"`
+	Seeds       string `flag:"seeds" help:"training seeds of each fine-tune (one: no seed spread; the experiment's default is 1,2,3)"`
+	EvalSamples int    `flag:"eval_samples" help:"samples per held-out clip and model"`
+	Bootstrap   int    `flag:"bootstrap" help:"bootstrap resamples behind the report's intervals"`
+}{Workdir: "out/demo", Count: 24, Seed: 2026, Heldout: 8, TrainSteps: 40, Seeds: "1", EvalSamples: 1, Bootstrap: 1000}
 
 func init() {
 	register(&subcommand{
 		Name:    "demo",
 		Summary: "run the main job end to end on footage the project generates itself (prism runner, local files)",
-		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&demoFlags.workdir, "workdir", "out/demo", "directory for every stage's output")
-			fs.IntVar(&demoFlags.count, "count", 24, "footage files to generate")
-			fs.Uint64Var(&demoFlags.seed, "seed", 2026, "footage seed; held-out footage uses seed+1 (the built-in base model was trained on seed 9001)")
-			fs.IntVar(&demoFlags.heldout, "heldout", 8, "held-out footage files for the evaluation")
-			fs.IntVar(&demoFlags.trainSteps, "train_steps", 40, "RealDPO and SFT training steps")
-			fs.StringVar(&demoFlags.seeds, "seeds", "1", "training seeds of each fine-tune (one: no seed spread; the experiment's default is 1,2,3)")
-			fs.IntVar(&demoFlags.evalSamples, "eval_samples", 1, "samples per held-out clip and model")
-			fs.IntVar(&demoFlags.bootstrap, "bootstrap", 1000, "bootstrap resamples behind the report's intervals")
-		},
-		Run: runDemo,
+		Flags:   func(fs *flag.FlagSet) { bind(fs, &demoFlags) },
+		Run:     runDemo,
 	})
 }
 
@@ -54,7 +46,7 @@ type demoStage struct {
 // steps. The held-out footage comes from its own seed, so evaluation never
 // sees a training clip; the base model was trained on yet another seed.
 func runDemo(ctx context.Context) error {
-	wd, err := filepath.Abs(demoFlags.workdir)
+	wd, err := filepath.Abs(demoFlags.Workdir)
 	if err != nil {
 		return err
 	}
@@ -66,20 +58,20 @@ func runDemo(ctx context.Context) error {
 	footage, dataset := p("footage"), p("dataset")
 	heldFootage, held := p("heldout_footage"), p("heldout")
 	stages := []demoStage{
-		{"synth", []string{"synth", "--output=" + footage, fmt.Sprint("--count=", demoFlags.count), fmt.Sprint("--seed=", demoFlags.seed),
+		{"synth", []string{"synth", "--output=" + footage, fmt.Sprint("--count=", demoFlags.Count), fmt.Sprint("--seed=", demoFlags.Seed),
 			"--sizes=640x360,854x480", "--max_seconds=10", "--contact_sheet"}},
 		{"curate", []string{"curate", "--input=" + footage, "--output=" + dataset, "--profile=demo"}},
-		{"synth held-out", []string{"synth", "--output=" + heldFootage, fmt.Sprint("--count=", demoFlags.heldout), fmt.Sprint("--seed=", demoFlags.seed+1),
+		{"synth held-out", []string{"synth", "--output=" + heldFootage, fmt.Sprint("--count=", demoFlags.Heldout), fmt.Sprint("--seed=", demoFlags.Seed+1),
 			"--sizes=640x360", "--max_seconds=8", "--defect_share=0"}},
 		{"curate held-out", []string{"curate", "--input=" + heldFootage, "--output=" + held, "--profile=demo"}},
 		// One experiment at the demo's size: negatives from the base, RealDPO
 		// and SFT at each seed, eval on the held-out clips with intervals.
 		{"experiment", []string{"experiment", "--dataset=" + dataset, "--heldout=" + held, "--output=" + p("experiment"),
-			"--seeds=" + demoFlags.seeds, "--negatives_per_clip=2", "--negative_steps=8", "--negative_guidance=3",
-			fmt.Sprint("--train_steps=", demoFlags.trainSteps), "--lr=1e-4", "--beta=5000", "--sft_weight=1000",
+			"--seeds=" + demoFlags.Seeds, "--negatives_per_clip=2", "--negative_steps=8", "--negative_guidance=3",
+			fmt.Sprint("--train_steps=", demoFlags.TrainSteps), "--lr=1e-4", "--beta=5000", "--sft_weight=1000",
 			"--ema_every=10", "--ema_rate=0.05", "--checkpoint_every=20",
-			fmt.Sprint("--eval_samples=", demoFlags.evalSamples), "--eval_steps=10", "--eval_guidance=3", "--strips=4",
-			fmt.Sprint("--bootstrap=", demoFlags.bootstrap), "--heldout_pairs"}},
+			fmt.Sprint("--eval_samples=", demoFlags.EvalSamples), "--eval_steps=10", "--eval_guidance=3", "--strips=4",
+			fmt.Sprint("--bootstrap=", demoFlags.Bootstrap), "--heldout_pairs"}},
 	}
 	start := time.Now()
 	for _, st := range stages {

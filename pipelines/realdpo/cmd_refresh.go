@@ -11,9 +11,8 @@ import (
 	"realdpo/transforms/fsx"
 )
 
-var refreshFlags struct {
-	datasetRoot string
-}
+// refreshCfg is filled by the flags; Curate comes from curate's flags.
+var refreshCfg refresh.Config
 
 func init() {
 	register(&subcommand{
@@ -23,7 +22,7 @@ func init() {
 			// Every curate flag (input, profile, thresholds) applies; --output
 			// is the versioned --dataset_root instead.
 			subcommands["curate"].Flags(fs)
-			fs.StringVar(&refreshFlags.datasetRoot, "dataset_root", "", "dataset root holding LATEST and the VERSION=<timestamp>/ directories: a local directory or gs://BUCKET/PREFIX")
+			bind(fs, &refreshCfg)
 		},
 		Run:      runRefresh,
 		Pipeline: refreshPipeline,
@@ -32,14 +31,15 @@ func init() {
 }
 
 func refreshConfig() (refresh.Config, error) {
-	if curateFlags.output != "" {
+	if curateFlags.cfg.Output != "" {
 		return refresh.Config{}, fmt.Errorf("refresh: use --dataset_root, not --output (each refresh writes a new version under it)")
 	}
 	ccfg, err := curateConfig()
 	if err != nil {
 		return refresh.Config{}, err
 	}
-	cfg := refresh.Config{Curate: ccfg, DatasetRoot: refreshFlags.datasetRoot}
+	cfg := refreshCfg
+	cfg.Curate = ccfg
 	if !ccfg.Review.DedupOff {
 		cfg.Dedup = refresh.CurateDedup{Review: ccfg.Review} // across the carried and the new clips
 	}

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"unicode/utf8"
 
+	"realdpo/transforms/config"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	// Filesystems every pipeline can read and write: local paths and gs://.
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
@@ -52,6 +54,17 @@ type subcommand struct {
 }
 
 var subcommands = map[string]*subcommand{}
+
+// bindings are the Configs the running subcommand's flags fill: they name
+// the flag behind a Config field a validation error names.
+var bindings []*config.Binding
+
+// bind defines the flags of a Config's tagged fields (config.Bind).
+func bind(fs *flag.FlagSet, cfg any) *config.Binding {
+	b := config.Bind(fs, cfg)
+	bindings = append(bindings, b)
+	return b
+}
 
 // register adds a subcommand; each lives in its own cmd_*.go file.
 func register(c *subcommand) {
@@ -157,10 +170,10 @@ func run(args []string) int {
 }
 
 // reportFailure prints what went wrong as one line first, "realdpo NAME:
-// CAUSE", where the cause is the failing step's own message when a runner
+// CAUSE", with the Config fields it names written as their flags, where the cause is the failing step's own message when a runner
 // wrapped it in its plan; the runner's full text follows for the record.
 func reportFailure(w io.Writer, name string, err error) {
-	full := strings.TrimSpace(err.Error())
+	full := strings.TrimSpace(config.Message(err, bindings...))
 	fmt.Fprintf(w, "realdpo %s: %s\n", name, failureCause(name, full))
 	if strings.Contains(full, "\n") {
 		fmt.Fprintf(w, "realdpo %s: the runner's full error follows\n%s\n", name, full)

@@ -22,6 +22,7 @@ import (
 
 	"realdpo/pipelines/curate"
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 	"realdpo/transforms/curation"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/dofn"
@@ -102,10 +103,10 @@ func (d CurateDedup) Dedup(ctx context.Context, versionDir string, man []schemas
 
 // Config is one refresh.
 type Config struct {
-	// Curate holds the input, profile and thresholds; its Output is set by
-	// the refresh to the new version's directory.
-	Curate      schemas.CurateConfig
-	DatasetRoot string // local directory or gs://bucket/prefix
+	// Curate holds the input, profile and thresholds (curate's flags set
+	// them); its Output is set by the refresh to the new version's directory.
+	Curate      schemas.CurateConfig `flag:"-"`
+	DatasetRoot string               `flag:"dataset_root" help:"dataset root holding LATEST and the VERSION=<timestamp>/ directories: a local directory or gs://BUCKET/PREFIX"`
 	// Dedup runs across old and new records when set; the command passes
 	// CurateDedup, the curate pipeline's own near-duplicate search.
 	Dedup Deduper
@@ -118,7 +119,11 @@ type Config struct {
 // inside the input would be read back as footage).
 func (c Config) Validate() error {
 	if strings.TrimSpace(c.DatasetRoot) == "" {
-		return fmt.Errorf("refresh: --dataset_root is required")
+		return config.Required("refresh", "DatasetRoot")
+	}
+	if fsx.Within(c.DatasetRoot, c.Curate.Input) {
+		return config.Errorf("refresh", "DatasetRoot", " %s must not be inside the input {Curate.Input} %s (its clips would be read back as inputs; resolved: %s)",
+			c.DatasetRoot, c.Curate.Input, fsx.ResolvePath(c.DatasetRoot))
 	}
 	probe := c.Curate
 	probe.Output = fsx.JoinPath(strings.TrimSuffix(c.DatasetRoot, "/"), dataset.VersionPfx+"check")

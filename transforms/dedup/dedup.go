@@ -17,6 +17,7 @@ import (
 	"github.com/corona10/goimagehash"
 
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 )
 
 // Options control near-duplicate search.
@@ -52,19 +53,19 @@ func (o Options) Validate() error {
 	switch o.Bands {
 	case 1, 2, 4, 8, 16:
 	default:
-		return fmt.Errorf("dedup: bands must be 1, 2, 4, 8 or 16, got %d", o.Bands)
+		return config.Errorf("dedup", "Bands", "=%d: want 1, 2, 4, 8 or 16", o.Bands)
 	}
 	if o.MaxDistance < 0 || o.MaxDistance > 64 {
-		return fmt.Errorf("dedup: max distance %d outside 0..64", o.MaxDistance)
+		return config.Errorf("dedup", "MaxDistance", "=%d outside 0..64", o.MaxDistance)
 	}
 	if o.Rounds < 1 {
-		return fmt.Errorf("dedup: rounds must be at least 1, got %d", o.Rounds)
+		return config.Errorf("dedup", "Rounds", "=%d must be at least 1", o.Rounds)
 	}
 	if o.MaxBucket < 2 {
-		return fmt.Errorf("dedup: max bucket must be at least 2, got %d", o.MaxBucket)
+		return config.Errorf("dedup", "MaxBucket", "=%d must be at least 2", o.MaxBucket)
 	}
 	if o.SourceMaxDistance < -1 || o.SourceMaxDistance > 64 {
-		return fmt.Errorf("dedup: source max distance %d outside -1..64", o.SourceMaxDistance)
+		return config.Errorf("dedup", "SourceMaxDistance", "=%d outside -1..64", o.SourceMaxDistance)
 	}
 	return nil
 }

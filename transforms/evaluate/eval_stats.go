@@ -1,12 +1,12 @@
 package evaluate
 
 import (
-	"fmt"
 	"math"
 	"sort"
 	"strings"
 
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 )
 
 // Statistics of the report. Every figure is a statistic of the held-out
@@ -289,7 +289,7 @@ func ParseCompare(s string) ([]string, error) {
 		}
 		a, b, ok := strings.Cut(part, ":")
 		if !ok || strings.TrimSpace(a) == "" || strings.TrimSpace(b) == "" || strings.TrimSpace(a) == strings.TrimSpace(b) {
-			return nil, fmt.Errorf("eval: --compare entry %q: want GROUP_A:GROUP_B", part)
+			return nil, config.Errorf("eval", "Compare", " entry %q: want GROUP_A:GROUP_B", part)
 		}
 		out = append(out, strings.TrimSpace(a)+":"+strings.TrimSpace(b))
 	}
@@ -334,7 +334,7 @@ func Comparisons(cfg schemas.EvalConfig, groups []string) ([][2]string, error) {
 	for _, c := range cfg.Compare {
 		a, b, _ := strings.Cut(c, ":")
 		if !known[a] || !known[b] {
-			return nil, fmt.Errorf("eval: --compare %s names a group not in --models (have %s)", c, strings.Join(groups, ", "))
+			return nil, config.Errorf("eval", "Compare", " %s names a group not in {Models} (have %s)", c, strings.Join(groups, ", "))
 		}
 		out = append(out, [2]string{a, b})
 	}

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"realdpo/transforms/config"
+
 	"cloud.google.com/go/storage"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 )
@@ -375,19 +377,20 @@ func Within(p, dir string) bool {
 	return rp == rd || strings.HasPrefix(rp, strings.TrimSuffix(rd, "/")+"/")
 }
 
+// inputs (by Config field: "Dataset" -> path): the stage would write into
 // CheckOutput refuses an output that is, or lies inside, one of a stage's
 // inputs (named by flag: "--dataset" -> path): the stage would write into
 // another stage's data, or read its own output back.
 func CheckOutput(stageName, output string, inputs map[string]string) error {
-	flags := make([]string, 0, len(inputs))
+	fields := make([]string, 0, len(inputs))
 	for f := range inputs {
-		flags = append(flags, f)
+		fields = append(fields, f)
 	}
-	sort.Strings(flags)
-	for _, f := range flags {
+	sort.Strings(fields)
+	for _, f := range fields {
 		if in := inputs[f]; in != "" && Within(output, in) {
-			return fmt.Errorf("%s: --output %s is inside %s %s (resolved: %s): write the output elsewhere",
-				stageName, output, f, in, ResolvePath(output))
+			return config.Errorf(stageName, "Output", " %s is inside {%s} %s (resolved: %s): write the output elsewhere",
+				output, f, in, ResolvePath(output))
 		}
 	}
 	return nil

@@ -103,8 +103,8 @@ func semaphore(u string, n int) chan struct{} {
 // NewHTTP checks the URL and asks the service who it is.
 func NewHTTP(ctx context.Context, o HTTPOptions) (*HTTP, error) {
 	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("generate: bad --generator_url %q", o.URL)
+	if err != nil || !isServiceURL(o.URL) {
+		return nil, fmt.Errorf("generate: bad service URL %q: want http(s)://HOST/...", o.URL)
 	}
 	o.URL = strings.TrimSuffix(o.URL, "/")
 	if o.MaxConcurrent <= 0 {

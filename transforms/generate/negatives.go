@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,6 +22,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/dofn"
 	"realdpo/transforms/fsx"
@@ -67,46 +69,54 @@ const (
 
 // NegativesConfig is one negatives run.
 type NegativesConfig struct {
-	Dataset  string  `json:"dataset"` // curated dataset root (manifest.jsonl), local or gs://
-	Output   string  `json:"output"`  // local or gs://
-	PerClip  int     `json:"per_clip"`
-	Steps    int     `json:"steps"`
-	Guidance float64 `json:"guidance"`
+	Dataset  string  `json:"dataset" flag:"dataset" help:"curated dataset root (manifest.jsonl, first_frames/): a local directory or gs://BUCKET/PREFIX"`
+	Output   string  `json:"output" flag:"output" help:"negatives root (negatives/CLIP_ID/K.mp4, negatives.jsonl, negatives_failed.jsonl, negatives_stats.json): local or gs://"`
+	PerClip  int     `json:"per_clip" flag:"per_clip" help:"negatives generated per clip (RealDPO: 3)"`
+	Steps    int     `json:"steps" flag:"steps" help:"DDIM sampling steps (RealDPO: 50)"`
+	Guidance float64 `json:"guidance" flag:"guidance" help:"classifier-free guidance scale (RealDPO: 6.0)"`
 	// Model is a checkpoint for the local generator ("" = built-in base).
-	Model string `json:"model,omitempty"`
+	Model string `json:"model,omitempty" flag:"model" help:"local generator checkpoint (.safetensors); empty: the built-in base model"`
 	// GeneratorURL selects the HTTP generator. Its API key comes from
 	// REALDPO_GENERATOR_API_KEY or GeneratorKeyFile (a path, read on the
 	// worker), never from the config itself.
-	GeneratorURL     string `json:"generator_url,omitempty"`
-	GeneratorKeyFile string `json:"generator_api_key_file,omitempty"`
+	GeneratorURL     string `json:"generator_url,omitempty" flag:"generator_url" help:"use a remote generation service (realdpo-generate/1 JSON API, see transforms/generate) instead of the local model"`
+	GeneratorKeyFile string `json:"generator_api_key_file,omitempty" flag:"generator_api_key_file" help:"file holding the --generator_url API key (sent as a bearer token); default: the REALDPO_GENERATOR_API_KEY environment variable. Read on each worker, never logged or recorded"`
 	// HTTP client settings (defaults: HTTPOptions').
-	HTTPConcurrency int           `json:"http_concurrency,omitempty"`
-	HTTPTimeout     time.Duration `json:"http_timeout,omitempty"`
-	HTTPRetries     int           `json:"http_retries,omitempty"`
+	HTTPConcurrency int           `json:"http_concurrency,omitempty" flag:"generator_concurrency" help:"requests in flight per worker to --generator_url"`
+	HTTPTimeout     time.Duration `json:"http_timeout,omitempty" flag:"generator_timeout" help:"deadline of one request to --generator_url"`
+	HTTPRetries     int           `json:"http_retries,omitempty" flag:"generator_retries" help:"retries of a failed request to --generator_url (exponential backoff)"`
 	// Accelerator is the Beam accelerator resource hint for the job
 	// (Dataflow syntax "type:nvidia-l4;count:1;install-nvidia-driver"); "" = none.
 	Accelerator string `json:"accelerator,omitempty"`
+}
+
+// isServiceURL reports whether s can name a generation service.
+func isServiceURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // Validate checks a configuration.
 func (c NegativesConfig) Validate() error {
 	switch {
 	case strings.TrimSpace(c.Dataset) == "":
-		return errors.New("negatives: --dataset is required")
+		return config.Required("negatives", "Dataset")
 	case strings.TrimSpace(c.Output) == "":
-		return errors.New("negatives: --output is required")
+		return config.Required("negatives", "Output")
 	case c.PerClip < 1 || c.PerClip > 100:
-		return fmt.Errorf("negatives: --per_clip %d outside [1, 100]", c.PerClip)
+		return config.Errorf("negatives", "PerClip", " %d outside [1, 100]", c.PerClip)
 	case c.Steps < 1 || c.Steps > 1000:
-		return fmt.Errorf("negatives: --steps %d outside [1, 1000]", c.Steps)
+		return config.Errorf("negatives", "Steps", " %d outside [1, 1000]", c.Steps)
 	case math.IsNaN(c.Guidance) || c.Guidance < 0 || c.Guidance > 100:
-		return fmt.Errorf("negatives: --guidance %g outside [0, 100]", c.Guidance)
+		return config.Errorf("negatives", "Guidance", " %g outside [0, 100]", c.Guidance)
 	case c.Model != "" && c.GeneratorURL != "":
-		return errors.New("negatives: --model and --generator_url exclude each other")
+		return config.Errorf("negatives", "Model", " and {GeneratorURL} exclude each other")
+	case c.GeneratorURL != "" && !isServiceURL(c.GeneratorURL):
+		return config.Errorf("negatives", "GeneratorURL", " %q: want http(s)://HOST/...", c.GeneratorURL)
 	case strings.ContainsAny(c.Accelerator, "\n\x00"):
 		return errors.New("negatives: bad accelerator hint")
 	}
-	return fsx.CheckOutput("negatives", c.Output, map[string]string{"--dataset": c.Dataset})
+	return fsx.CheckOutput("negatives", c.Output, map[string]string{"Dataset": c.Dataset})
 }
 
 func newGenerator(ctx context.Context, c NegativesConfig) (Generator, error) {

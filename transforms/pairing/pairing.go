@@ -29,6 +29,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/dofn"
 	"realdpo/transforms/fsx"
@@ -91,21 +92,21 @@ const (
 
 // Config is one pairs run.
 type Config struct {
-	Dataset string `json:"dataset"` // curated dataset root, or a reference-layout root
+	Dataset string `json:"dataset" flag:"dataset" help:"curated dataset root (manifest.jsonl), or a reference-layout data set (prompt.txt, video.txt, videos/, negative_samples/): local or gs://"`
 	// Negatives is the negatives output root (negatives.jsonl); unused for
 	// reference-layout input, whose negatives sit in the data set.
-	Negatives string `json:"negatives"`
-	Output    string `json:"output"`
+	Negatives string `json:"negatives" flag:"negatives" help:"negatives root (negatives.jsonl) for a curated dataset"`
+	Output    string `json:"output" flag:"output" help:"output root: pairs-NNNNNN.tar shards, their .stats.json, pairs_report.jsonl and index.json (written last)"`
 	// InputLayout is curate, realdpo or auto (realdpo when prompt.txt and
 	// video.txt are there).
-	InputLayout string `json:"input_layout"`
+	InputLayout string `json:"input_layout" flag:"input_layout" help:"auto, curate or realdpo (auto: realdpo when prompt.txt and video.txt are in --dataset)"`
 	// Export is webdataset (shards) or realdpo (the reference layout).
-	Export string `json:"export"`
+	Export string `json:"export" flag:"export" help:"webdataset (shards) or realdpo (prompt.txt, video.txt, videos/ID.mp4, negative_samples/ID/K.mp4)"`
 	// NegativesPerPair is how many rejected clips every pair carries (the
 	// lowest usable indices); clips with fewer usable ones are reported.
-	NegativesPerPair int     `json:"negatives_per_pair"`
-	TargetShardMB    float64 `json:"target_shard_mb"` // MiB
-	LoaderWorkers    int     `json:"loader_workers"`
+	NegativesPerPair int     `json:"negatives_per_pair" flag:"negatives_per_pair" help:"rejected clips in every pair; clips with fewer usable negatives are reported in pairs_report.jsonl"`
+	TargetShardMB    float64 `json:"target_shard_mb" flag:"target_shard_mb" help:"target shard size, MiB"`
+	LoaderWorkers    int     `json:"loader_workers" flag:"loader_workers" help:"training data-loader workers: the shard count is a multiple of this"`
 }
 
 // DefaultConfig has the defaults: 3 negatives a pair, 512 MiB shards,
@@ -119,23 +120,23 @@ func DefaultConfig(dataset, negatives, output string) Config {
 func (c Config) Validate() error {
 	switch {
 	case strings.TrimSpace(c.Dataset) == "":
-		return errors.New("pairs: --dataset is required")
+		return config.Required("pairs", "Dataset")
 	case strings.TrimSpace(c.Output) == "":
-		return errors.New("pairs: --output is required")
+		return config.Required("pairs", "Output")
 	case c.InputLayout != LayoutCurate && c.InputLayout != LayoutRealDPO:
-		return fmt.Errorf("pairs: --input_layout %q: want auto, curate or realdpo", c.InputLayout)
+		return config.Errorf("pairs", "InputLayout", " %q: want auto, curate or realdpo", c.InputLayout)
 	case c.InputLayout == LayoutCurate && strings.TrimSpace(c.Negatives) == "":
-		return errors.New("pairs: --negatives is required for a curated dataset")
+		return config.Errorf("pairs", "Negatives", " is required for a curated dataset")
 	case c.Export != ExportWebDataset && c.Export != ExportRealDPO:
-		return fmt.Errorf("pairs: --export %q: want webdataset or realdpo", c.Export)
+		return config.Errorf("pairs", "Export", " %q: want webdataset or realdpo", c.Export)
 	case c.NegativesPerPair < 1 || c.NegativesPerPair > 100:
-		return fmt.Errorf("pairs: --negatives_per_pair %d outside [1, 100]", c.NegativesPerPair)
+		return config.Errorf("pairs", "NegativesPerPair", " %d outside [1, 100]", c.NegativesPerPair)
 	case !(c.TargetShardMB > 0):
-		return fmt.Errorf("pairs: --target_shard_mb %g must be positive", c.TargetShardMB)
+		return config.Errorf("pairs", "TargetShardMB", " %g must be positive", c.TargetShardMB)
 	case c.LoaderWorkers < 1:
-		return fmt.Errorf("pairs: --loader_workers %d must be at least 1", c.LoaderWorkers)
+		return config.Errorf("pairs", "LoaderWorkers", " %d must be at least 1", c.LoaderWorkers)
 	}
-	return fsx.CheckOutput("pairs", c.Output, map[string]string{"--dataset": c.Dataset, "--negatives": c.Negatives})
+	return fsx.CheckOutput("pairs", c.Output, map[string]string{"Dataset": c.Dataset, "Negatives": c.Negatives})
 }
 
 // Resolve makes roots absolute and settles an auto layout.

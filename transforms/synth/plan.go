@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 )
 
 // Size is a frame size.
@@ -25,25 +26,32 @@ var Profiles = []Profile{{"realaction", 49.0 / 8}, {"demo", 17.0 / 8}}
 // trims a little at each cut.
 const trimAllowance = 0.5
 
-// Config controls a corpus.
+// Config controls a corpus. Zero values take the defaults noted (the
+// command's flags start from DefaultConfig).
 type Config struct {
-	Output string
-	Count  int
-	Seed   uint64
+	Output string `flag:"output" help:"directory to write the videos, sidecars and ground_truth.jsonl (required)"`
+	Count  int    `flag:"count" help:"number of files to write"`
+	Seed   uint64 `flag:"seed" help:"seed: the same seed gives the same frames and ground truth"`
 	// DefectShare is the share of files that carry a labelled defect.
-	DefectShare float64
+	DefectShare float64 `flag:"defect_share" help:"share of files carrying a labelled defect (0..1)"`
 	// Sizes to draw landscape frames from; default 640x360..1280x720.
 	Sizes []Size
 	// FPS choices; default 24, 25, 30.
 	FPS []float64
 	// MinSeconds and MaxSeconds bound clean footage; default 4 and 20.
-	MinSeconds, MaxSeconds float64
+	MinSeconds float64 `flag:"min_seconds" help:"shortest clean video, seconds"`
+	MaxSeconds float64 `flag:"max_seconds" help:"longest clean video, seconds"`
 	// Defects limits the defect kinds injected (default: all).
 	Defects []string
 	// Workers renders this many files at once (default: number of CPUs).
-	Workers int
-	// ContactSheet writes contact_sheet.png.
-	ContactSheet bool
+	Workers      int  `flag:"workers" help:"files rendered at once (default: CPUs)"`
+	ContactSheet bool `flag:"contact_sheet" help:"also write contact_sheet.png, a grid of frames from every file"`
+}
+
+// DefaultConfig is the command's starting point: 24 files, seed 1, 35%
+// defective, clean footage 4 to 20 s long.
+func DefaultConfig() Config {
+	return Config{Count: 24, Seed: 1, DefectShare: 0.35, MinSeconds: 4, MaxSeconds: 20}
 }
 
 // AllDefects is every defect kind the generator can inject, in the order
@@ -74,17 +82,24 @@ func (c *Config) defaults() {
 	}
 }
 
-// Validate reports configuration errors before anything is written.
+// Validate reports configuration errors before anything is written:
+// nonsense is refused by name, not quietly replaced by a default.
 func (c *Config) Validate() error {
 	switch {
 	case c.Output == "":
-		return fmt.Errorf("synth: output directory is required")
+		return config.Required("synth", "Output")
 	case c.Count <= 0:
-		return fmt.Errorf("synth: count must be positive, got %d", c.Count)
+		return config.Errorf("synth", "Count", "=%d must be positive", c.Count)
 	case c.Count > 1_000_000:
-		return fmt.Errorf("synth: count %d is implausibly large", c.Count)
-	case c.DefectShare < 0 || c.DefectShare > 1:
-		return fmt.Errorf("synth: defect share %g outside [0, 1]", c.DefectShare)
+		return config.Errorf("synth", "Count", "=%d is implausibly large", c.Count)
+	case !(c.DefectShare >= 0 && c.DefectShare <= 1):
+		return config.Errorf("synth", "DefectShare", "=%v must be within [0, 1]", c.DefectShare)
+	case !(c.MinSeconds >= 0) || math.IsInf(c.MinSeconds, 0):
+		return config.Errorf("synth", "MinSeconds", "=%v must be positive (0: 4 s)", c.MinSeconds)
+	case c.MaxSeconds != 0 && (!(c.MaxSeconds >= c.MinSeconds) || math.IsInf(c.MaxSeconds, 0)):
+		return config.Errorf("synth", "MaxSeconds", "=%v must be at least {MinSeconds}=%v", c.MaxSeconds, c.MinSeconds)
+	case c.Workers < 0:
+		return config.Errorf("synth", "Workers", "=%d must not be negative", c.Workers)
 	}
 	known := map[string]bool{}
 	for _, d := range AllDefects {
@@ -92,12 +107,12 @@ func (c *Config) Validate() error {
 	}
 	for _, d := range c.Defects {
 		if !known[d] {
-			return fmt.Errorf("synth: unknown defect %q", d)
+			return config.Errorf("synth", "Defects", " names an unknown defect %q", d)
 		}
 	}
 	for _, s := range c.Sizes {
 		if s.W < 16 || s.H < 16 || s.W%2 != 0 || s.H%2 != 0 || s.W > 3840 || s.H > 2160 {
-			return fmt.Errorf("synth: size %dx%d must be even and between 16 and 3840x2160", s.W, s.H)
+			return config.Errorf("synth", "Sizes", ": %dx%d must be even and between 16 and 3840x2160", s.W, s.H)
 		}
 	}
 	return nil

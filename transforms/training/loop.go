@@ -17,7 +17,6 @@ import (
 	"encoding/gob"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -32,6 +31,7 @@ import (
 
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 	"realdpo/transforms/fsx"
 	"realdpo/transforms/generate"
 )
@@ -71,30 +71,35 @@ func DefaultConfig() schemas.TrainConfig {
 func Validate(c schemas.TrainConfig) error {
 	switch {
 	case strings.TrimSpace(c.Pairs) == "":
-		return errors.New("train: --pairs is required")
+		return config.Required("train", "Pairs")
 	case strings.TrimSpace(c.Output) == "":
-		return errors.New("train: --output is required")
+		return config.Required("train", "Output")
 	case c.Objective != schemas.ObjectiveDPO && c.Objective != schemas.ObjectiveSFT:
-		return fmt.Errorf("train: --objective %q: want dpo or sft", c.Objective)
+		return config.Errorf("train", "Objective", " %q: want dpo or sft", c.Objective)
 	case c.Steps < 1 || c.Batch < 1:
-		return fmt.Errorf("train: --steps %d and --batch %d must be at least 1", c.Steps, c.Batch)
+		return config.Errorf("train", "Steps", " %d and {Batch} %d must be at least 1", c.Steps, c.Batch)
 	case c.CheckpointEvery < 0 || c.KeepCheckpoints < 0 || c.RegenerateEvery < 0:
-		return errors.New("train: --checkpoint_every, --keep_checkpoints and --regenerate_every must not be negative")
+		return config.Errorf("train", "CheckpointEvery", ", {KeepCheckpoints} and {RegenerateEvery} must not be negative")
 	case c.RegenerateEvery > 0 && c.Objective != schemas.ObjectiveDPO:
-		return errors.New("train: --regenerate_every needs --objective=dpo")
+		return config.Errorf("train", "RegenerateEvery", " needs {Objective}=dpo")
 	case c.RegenerateEvery > 0 && (c.RegenerateSteps < 1 || !(c.RegenerateGuidance >= 0)):
-		return fmt.Errorf("train: --regenerate_steps %d / --regenerate_guidance %g invalid", c.RegenerateSteps, c.RegenerateGuidance)
+		return config.Errorf("train", "RegenerateSteps", " %d / {RegenerateGuidance} %g invalid", c.RegenerateSteps, c.RegenerateGuidance)
 	}
 	if _, err := TrainOptions(c); err != nil {
 		return err
 	}
 	if c.Objective == schemas.ObjectiveDPO {
 		o := model.DPOOptions{Beta: c.Beta, Lambda: c.SFTWeight, Reduction: model.Reduction(c.Reduction)}
-		if !(o.Beta > 0) || math.IsInf(o.Beta, 0) || o.Lambda < 0 || (o.Reduction != model.ReduceSum && o.Reduction != model.ReduceMean) {
-			return fmt.Errorf("train: --beta %g must be positive, --sft_weight %g non-negative, --reduction %q sum or mean", c.Beta, c.SFTWeight, c.Reduction)
+		switch {
+		case !(o.Beta > 0) || math.IsInf(o.Beta, 0):
+			return config.Errorf("train", "Beta", " %g must be positive", c.Beta)
+		case !(o.Lambda >= 0):
+			return config.Errorf("train", "SFTWeight", " %g must not be negative", c.SFTWeight)
+		case o.Reduction != model.ReduceSum && o.Reduction != model.ReduceMean:
+			return config.Errorf("train", "Reduction", " %q: want sum or mean", c.Reduction)
 		}
 	}
-	return fsx.CheckOutput("train", c.Output, map[string]string{"--pairs": c.Pairs})
+	return fsx.CheckOutput("train", c.Output, map[string]string{"Pairs": c.Pairs})
 }
 
 // TrainOptions are the model's optimiser and loss settings for c.
@@ -107,10 +112,21 @@ func TrainOptions(c schemas.TrainConfig) (model.TrainOptions, error) {
 		o.EMAEvery, o.EMARate = c.EMAEvery, c.EMARate
 	}
 	if !(c.LR > 0) || c.LR > 1 {
-		return o, fmt.Errorf("train: --lr %g outside (0, 1]", c.LR)
+		return o, config.Errorf("train", "LR", " %g outside (0, 1]", c.LR)
 	}
-	if o.Warmup < 0 || o.WeightDecay < 0 || o.ClipNorm < 0 || o.EMAEvery < 0 || !(o.EMARate >= 0 && o.EMARate <= 1) || !(o.CondDrop >= 0 && o.CondDrop <= 1) {
-		return o, fmt.Errorf("train: invalid warmup %d, weight decay %g, clip %g, ema %d/%g or cond drop %g", o.Warmup, o.WeightDecay, o.ClipNorm, o.EMAEvery, o.EMARate, o.CondDrop)
+	switch {
+	case c.Warmup < 0:
+		return o, config.Errorf("train", "Warmup", " %d must not be negative", c.Warmup)
+	case !(c.WeightDecay >= 0):
+		return o, config.Errorf("train", "WeightDecay", " %g must not be negative", c.WeightDecay)
+	case !(c.ClipNorm >= 0):
+		return o, config.Errorf("train", "ClipNorm", " %g must not be negative", c.ClipNorm)
+	case o.EMAEvery < 0:
+		return o, config.Errorf("train", "EMAEvery", " %d must not be negative", c.EMAEvery)
+	case !(o.EMARate >= 0 && o.EMARate <= 1):
+		return o, config.Errorf("train", "EMARate", " %g outside [0, 1]", c.EMARate)
+	case !(o.CondDrop >= 0 && o.CondDrop <= 1):
+		return o, config.Errorf("train", "CondDrop", " %g outside [0, 1]", c.CondDrop)
 	}
 	return o, nil
 }
@@ -125,14 +141,14 @@ func LoadInit(ctx context.Context, init string) (*model.Model, error) {
 	if fsx.IsRemote(init) {
 		l, err := fsx.Localize(ctx, init, filepath.Join(os.TempDir(), "realdpo-train"), 0, false)
 		if err != nil {
-			return nil, fmt.Errorf("train: --init: %w", err)
+			return nil, config.Errorf("train", "Init", ": %w", err)
 		}
 		defer l.Cleanup()
 		p = l.Path
 	}
 	m, err := model.LoadModel(p)
 	if err != nil {
-		return nil, fmt.Errorf("train: --init: %w", err)
+		return nil, config.Errorf("train", "Init", ": %w", err)
 	}
 	return m, nil
 }
@@ -421,7 +437,7 @@ func (t *Trainer) resumeOrStart(ctx context.Context, st *store, opts model.Train
 			return nil, 0, fmt.Errorf("train: %s: %w", st.path(RunFile), err)
 		}
 		if diff := sameRun(old, run); diff != "" {
-			return nil, 0, fmt.Errorf("train: %s holds a different run (%s); use a new --output", c.Output, diff)
+			return nil, 0, config.Errorf("train", "Output", " %s holds a different run (%s): choose another", c.Output, diff)
 		}
 	} else if best != nil {
 		return nil, 0, fmt.Errorf("train: %s has checkpoints but no %s", c.Output, RunFile)
@@ -432,10 +448,10 @@ func (t *Trainer) resumeOrStart(ctx context.Context, st *store, opts model.Train
 	}
 	if best != nil {
 		if !reflect.DeepEqual(best.Opts, opts) {
-			return nil, 0, fmt.Errorf("train: checkpoint options %+v differ from the flags' %+v; use a new --output", best.Opts, opts)
+			return nil, 0, config.Errorf("train", "Output", " holds a checkpoint whose options %+v differ from these, %+v: choose another", best.Opts, opts)
 		}
 		if best.Policy.Config() != t.Model {
-			return nil, 0, errors.New("train: checkpoint model config differs from --init's")
+			return nil, 0, config.Errorf("train", "Output", " holds a checkpoint whose model config differs from {Init}'s: choose another")
 		}
 		slog.Info("train: resuming", "step", best.Step(), "output", c.Output)
 		return best, best.Step(), nil

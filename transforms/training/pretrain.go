@@ -3,7 +3,6 @@ package training
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 	"realdpo/transforms/curation"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/fsx"
@@ -28,34 +28,34 @@ import (
 // PretrainConfig is one pretraining run; the comments name the realdpo
 // pretrain flag that sets each field.
 type PretrainConfig struct {
-	Dataset string // --dataset: curated dataset (manifest.jsonl) or folder of videos, local or gs://
-	Output  string // --output: checkpoint to write (.safetensors), local or gs://
-	Preset  string // --preset: model preset, tiny or small (default tiny)
-	Steps   int    // --steps: optimiser steps (default 400)
-	Batch   int    // --batch: clips per step (default 2)
-	LR      float64
+	Dataset string  `flag:"dataset" help:"curated dataset (manifest.jsonl) or a folder of videos with NAME.txt / NAME.json captions, local or gs://"`
+	Output  string  `flag:"output" help:"checkpoint to write (.safetensors), local or gs://"`
+	Preset  string  `flag:"preset" help:"model preset: tiny or small"`
+	Steps   int     `flag:"steps" help:"optimiser steps"`
+	Batch   int     `flag:"batch" help:"clips per step"`
+	LR      float64 `flag:"lr" help:"peak AdamW learning rate"`
 	// Seed (--seed) drives initialisation, batches, timesteps and noise (default 1).
-	Seed uint64
+	Seed uint64 `flag:"seed" help:"seed for initialisation, batches, timesteps and noise"`
 	// Holdout (--holdout) is the share of source videos held out for the
 	// v-MSE evaluation (default 0.15).
-	Holdout         float64
-	EvalEvery       int // --eval_every: steps between held-out evaluations (default 100; 0: only before and after)
-	WindowsPerVideo int // --windows_per_video: at most this many clips cut from each video (default 6; 0: all)
-	EvalTimesteps   int // --eval_timesteps: timesteps spread over the schedule per held-out clip (default 5)
+	Holdout         float64 `flag:"holdout" help:"share of source videos held out for the v-MSE evaluation"`
+	EvalEvery       int     `flag:"eval_every" help:"steps between held-out evaluations"`
+	WindowsPerVideo int     `flag:"windows_per_video" help:"at most this many consecutive clips cut from each video (0: all)"`
+	EvalTimesteps   int     `flag:"eval_timesteps" help:"evaluate at this many timesteps spread over the schedule"`
 	// SamplesPNG (--samples_png), when set, gets a strip of held-out real
 	// clips and samples from their first frame and caption, made with
 	// SampleSteps DDIM steps (--sample_steps, default 25) at guidance
 	// Guidance (--guidance, default 3).
-	SamplesPNG  string
-	SampleSteps int
-	Guidance    float64
-	WithState   bool   // --with_state: also save optimiser state for exact resume
-	SynthCount  int    // --synth_count: first render this many synthetic videos into a local Dataset without ground_truth.jsonl
-	SynthSeed   uint64 // --synth_seed: seed for SynthCount footage
-	Resume      string // --resume: continue from a checkpoint saved with WithState
-	Init        string // --init: start from these weights instead of a fresh initialisation
+	SamplesPNG  string  `flag:"samples_png" help:"write a PNG strip: held-out real clips and samples from their first frame and caption"`
+	SampleSteps int     `flag:"sample_steps" help:"DDIM steps for --samples_png"`
+	Guidance    float64 `flag:"guidance" help:"classifier-free guidance for --samples_png"`
+	WithState   bool    `flag:"with_state" help:"also save optimiser state for exact resume (triples the size)"`
+	SynthCount  int     `flag:"synth_count" help:"first render this many synthetic videos into a local --dataset (when it has no ground_truth.jsonl)"`
+	SynthSeed   uint64  `flag:"synth_seed" help:"seed for --synth_count footage"`
+	Resume      string  `flag:"resume" help:"continue from a checkpoint saved with --with_state"`
+	Init        string  `flag:"init" help:"start from these weights instead of a fresh initialisation"`
 	// MaxDuration (--max_duration) stops training after this long (0: no limit).
-	MaxDuration time.Duration
+	MaxDuration time.Duration `flag:"max_duration" help:"stop training after this long (0: no limit)"`
 	// Command is recorded in the checkpoint's metadata (the command line that made it).
 	Command string
 }
@@ -74,43 +74,43 @@ func DefaultPretrainConfig() PretrainConfig {
 func (c PretrainConfig) Validate() error {
 	switch {
 	case strings.TrimSpace(c.Dataset) == "":
-		return errors.New("pretrain: --dataset is required")
+		return config.Required("pretrain", "Dataset")
 	case strings.TrimSpace(c.Output) == "":
-		return errors.New("pretrain: --output is required")
+		return config.Required("pretrain", "Output")
 	case c.Steps < 0:
-		return fmt.Errorf("pretrain: --steps %d must not be negative", c.Steps)
+		return config.Errorf("pretrain", "Steps", " %d must not be negative", c.Steps)
 	case c.Batch < 1:
-		return fmt.Errorf("pretrain: --batch %d must be at least 1", c.Batch)
+		return config.Errorf("pretrain", "Batch", " %d must be at least 1", c.Batch)
 	case !(c.LR > 0) || c.LR > 1:
-		return fmt.Errorf("pretrain: --lr %g outside (0, 1]", c.LR)
+		return config.Errorf("pretrain", "LR", " %g outside (0, 1]", c.LR)
 	case !(c.Holdout > 0 && c.Holdout < 1):
-		return fmt.Errorf("pretrain: --holdout %g outside (0, 1)", c.Holdout)
+		return config.Errorf("pretrain", "Holdout", " %g outside (0, 1)", c.Holdout)
 	case c.EvalEvery < 0:
-		return fmt.Errorf("pretrain: --eval_every %d must not be negative", c.EvalEvery)
+		return config.Errorf("pretrain", "EvalEvery", " %d must not be negative", c.EvalEvery)
 	case c.WindowsPerVideo < 0:
-		return fmt.Errorf("pretrain: --windows_per_video %d must not be negative", c.WindowsPerVideo)
+		return config.Errorf("pretrain", "WindowsPerVideo", " %d must not be negative", c.WindowsPerVideo)
 	case c.EvalTimesteps < 1:
-		return fmt.Errorf("pretrain: --eval_timesteps %d must be at least 1", c.EvalTimesteps)
+		return config.Errorf("pretrain", "EvalTimesteps", " %d must be at least 1", c.EvalTimesteps)
 	case c.SamplesPNG != "" && c.SampleSteps < 1:
-		return fmt.Errorf("pretrain: --sample_steps %d must be at least 1", c.SampleSteps)
+		return config.Errorf("pretrain", "SampleSteps", " %d must be at least 1", c.SampleSteps)
 	case c.SamplesPNG != "" && !(c.Guidance >= 0 && !math.IsInf(c.Guidance, 0)):
-		return fmt.Errorf("pretrain: --guidance %g must be finite and not negative", c.Guidance)
+		return config.Errorf("pretrain", "Guidance", " %g must be finite and not negative", c.Guidance)
 	case c.SynthCount < 0:
-		return fmt.Errorf("pretrain: --synth_count %d must not be negative", c.SynthCount)
+		return config.Errorf("pretrain", "SynthCount", " %d must not be negative", c.SynthCount)
 	case c.SynthCount > 0 && fsx.IsRemote(c.Dataset):
-		return fmt.Errorf("pretrain: --synth_count renders local footage; --dataset %s is remote", c.Dataset)
+		return config.Errorf("pretrain", "SynthCount", " renders local footage; {Dataset} %s is remote", c.Dataset)
 	case c.Resume != "" && c.Init != "":
-		return errors.New("pretrain: --resume and --init exclude each other (a resumed run has its weights)")
+		return config.Errorf("pretrain", "Resume", " and {Init} exclude each other (a resumed run has its weights)")
 	case c.MaxDuration < 0:
-		return fmt.Errorf("pretrain: --max_duration %v must not be negative", c.MaxDuration)
+		return config.Errorf("pretrain", "MaxDuration", " %v must not be negative", c.MaxDuration)
 	}
 	if _, err := model.Preset(c.Preset); err != nil {
-		return fmt.Errorf("pretrain: --preset: %w", err)
+		return config.Errorf("pretrain", "Preset", ": %w", err)
 	}
 	if c.SamplesPNG != "" && fsx.Within(c.SamplesPNG, c.Dataset) {
-		return fmt.Errorf("pretrain: --samples_png %s is inside --dataset %s: write it elsewhere", c.SamplesPNG, c.Dataset)
+		return config.Errorf("pretrain", "SamplesPNG", " %s is inside {Dataset} %s: write it elsewhere", c.SamplesPNG, c.Dataset)
 	}
-	return fsx.CheckOutput("pretrain", c.Output, map[string]string{"--dataset": c.Dataset})
+	return fsx.CheckOutput("pretrain", c.Output, map[string]string{"Dataset": c.Dataset})
 }
 
 // PretrainResult is what a run did: the figures it logs.
@@ -273,15 +273,15 @@ func newPretrainer(ctx context.Context, c PretrainConfig, cfg model.Config) (*mo
 	if c.Resume != "" {
 		p, done, err := localCheckpoint(ctx, c.Resume)
 		if err != nil {
-			return nil, fmt.Errorf("pretrain: --resume: %w", err)
+			return nil, config.Errorf("pretrain", "Resume", ": %w", err)
 		}
 		defer done()
 		tr, err := model.ResumeTrainer(p)
 		if err != nil {
-			return nil, fmt.Errorf("pretrain: --resume: %w", err)
+			return nil, config.Errorf("pretrain", "Resume", ": %w", err)
 		}
 		if tr.Policy.Config() != cfg {
-			return nil, fmt.Errorf("pretrain: --resume %s is not a %s model", c.Resume, c.Preset)
+			return nil, config.Errorf("pretrain", "Resume", " %s is not a %s model", c.Resume, c.Preset)
 		}
 		return tr, nil
 	}
@@ -289,12 +289,12 @@ func newPretrainer(ctx context.Context, c PretrainConfig, cfg model.Config) (*mo
 	if c.Init != "" {
 		p, done, err := localCheckpoint(ctx, c.Init)
 		if err != nil {
-			return nil, fmt.Errorf("pretrain: --init: %w", err)
+			return nil, config.Errorf("pretrain", "Init", ": %w", err)
 		}
 		defer done()
 		ck, err := model.LoadCheckpoint(p, &cfg)
 		if err != nil {
-			return nil, fmt.Errorf("pretrain: --init: %w", err)
+			return nil, config.Errorf("pretrain", "Init", ": %w", err)
 		}
 		m = ck.Model
 	} else {
@@ -358,7 +358,7 @@ func savePretrained(ctx context.Context, tr *model.Trainer, withState bool, dst 
 func ensureSynth(ctx context.Context, dir string, count int, seed uint64) error {
 	ok, err := fsx.Exists(ctx, fsx.JoinPath(dir, synth.GroundTruthFile))
 	if err != nil {
-		return fmt.Errorf("pretrain: --synth_count: %w", err)
+		return config.Errorf("pretrain", "SynthCount", ": %w", err)
 	}
 	if ok {
 		slog.Info("pretrain: synthetic footage already present", "dir", dir)
@@ -502,7 +502,7 @@ func loadWindows(ctx context.Context, c PretrainConfig, cfg model.Config, srcs [
 		}
 	}
 	if len(train) == 0 || len(held) == 0 {
-		return nil, nil, skipped, fmt.Errorf("pretrain: need clips for both training and held-out evaluation, got %d and %d (more videos, or change --holdout)", len(train), len(held))
+		return nil, nil, skipped, config.Errorf("pretrain", "Dataset", " gives %d training and %d held-out clips: both are needed (more videos, or change {Holdout})", len(train), len(held))
 	}
 	return train, held, skipped, nil
 }

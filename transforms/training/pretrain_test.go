@@ -3,6 +3,8 @@ package training
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -16,6 +18,7 @@ import (
 
 	"realdpo/model"
 	"realdpo/schemas"
+	"realdpo/transforms/config"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/fsx/fsxtest"
 	"realdpo/transforms/synth"
@@ -255,7 +258,8 @@ func TestPretrainGCS(t *testing.T) {
 	}
 }
 
-// TestPretrainConfigValidate: each bad setting is refused with its flag named.
+// TestPretrainConfigValidate: each bad setting is refused naming its field,
+// which the command's flags turn into the flag's name.
 func TestPretrainConfigValidate(t *testing.T) {
 	dir := t.TempDir()
 	good := DefaultPretrainConfig()
@@ -263,39 +267,46 @@ func TestPretrainConfigValidate(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Fatalf("defaults with a dataset and output: %v", err)
 	}
+	var scratch PretrainConfig
+	flags := config.Bind(flag.NewFlagSet("pretrain", flag.ContinueOnError), &scratch)
 	for _, tc := range []struct {
-		flag string
-		edit func(c *PretrainConfig)
+		field string
+		edit  func(c *PretrainConfig)
 	}{
-		{"--dataset", func(c *PretrainConfig) { c.Dataset = " " }},
-		{"--output", func(c *PretrainConfig) { c.Output = "" }},
-		{"--output", func(c *PretrainConfig) { c.Output = filepath.Join(c.Dataset, "x.safetensors") }},
-		{"--preset", func(c *PretrainConfig) { c.Preset = "huge" }},
-		{"--steps", func(c *PretrainConfig) { c.Steps = -1 }},
-		{"--batch", func(c *PretrainConfig) { c.Batch = 0 }},
-		{"--lr", func(c *PretrainConfig) { c.LR = 0 }},
-		{"--lr", func(c *PretrainConfig) { c.LR = math.NaN() }},
-		{"--holdout", func(c *PretrainConfig) { c.Holdout = 1 }},
-		{"--holdout", func(c *PretrainConfig) { c.Holdout = 0 }},
-		{"--eval_every", func(c *PretrainConfig) { c.EvalEvery = -5 }},
-		{"--windows_per_video", func(c *PretrainConfig) { c.WindowsPerVideo = -1 }},
-		{"--eval_timesteps", func(c *PretrainConfig) { c.EvalTimesteps = 0 }},
-		{"--sample_steps", func(c *PretrainConfig) { c.SamplesPNG, c.SampleSteps = filepath.Join(dir, "s.png"), 0 }},
-		{"--guidance", func(c *PretrainConfig) { c.SamplesPNG, c.Guidance = filepath.Join(dir, "s.png"), math.Inf(1) }},
-		{"--samples_png", func(c *PretrainConfig) { c.SamplesPNG = filepath.Join(c.Dataset, "s.png") }},
-		{"--synth_count", func(c *PretrainConfig) { c.SynthCount = -1 }},
-		{"--synth_count", func(c *PretrainConfig) { c.SynthCount, c.Dataset = 3, "gs://b/footage" }},
-		{"--resume", func(c *PretrainConfig) { c.Resume, c.Init = "a", "b" }},
-		{"--max_duration", func(c *PretrainConfig) { c.MaxDuration = -1 }},
+		{"Dataset", func(c *PretrainConfig) { c.Dataset = " " }},
+		{"Output", func(c *PretrainConfig) { c.Output = "" }},
+		{"Output", func(c *PretrainConfig) { c.Output = filepath.Join(c.Dataset, "x.safetensors") }},
+		{"Preset", func(c *PretrainConfig) { c.Preset = "huge" }},
+		{"Steps", func(c *PretrainConfig) { c.Steps = -1 }},
+		{"Batch", func(c *PretrainConfig) { c.Batch = 0 }},
+		{"LR", func(c *PretrainConfig) { c.LR = 0 }},
+		{"LR", func(c *PretrainConfig) { c.LR = math.NaN() }},
+		{"Holdout", func(c *PretrainConfig) { c.Holdout = 1 }},
+		{"Holdout", func(c *PretrainConfig) { c.Holdout = 0 }},
+		{"EvalEvery", func(c *PretrainConfig) { c.EvalEvery = -5 }},
+		{"WindowsPerVideo", func(c *PretrainConfig) { c.WindowsPerVideo = -1 }},
+		{"EvalTimesteps", func(c *PretrainConfig) { c.EvalTimesteps = 0 }},
+		{"SampleSteps", func(c *PretrainConfig) { c.SamplesPNG, c.SampleSteps = filepath.Join(dir, "s.png"), 0 }},
+		{"Guidance", func(c *PretrainConfig) { c.SamplesPNG, c.Guidance = filepath.Join(dir, "s.png"), math.Inf(1) }},
+		{"SamplesPNG", func(c *PretrainConfig) { c.SamplesPNG = filepath.Join(c.Dataset, "s.png") }},
+		{"SynthCount", func(c *PretrainConfig) { c.SynthCount = -1 }},
+		{"SynthCount", func(c *PretrainConfig) { c.SynthCount, c.Dataset = 3, "gs://b/footage" }},
+		{"Resume", func(c *PretrainConfig) { c.Resume, c.Init = "a", "b" }},
+		{"MaxDuration", func(c *PretrainConfig) { c.MaxDuration = -1 }},
 	} {
 		c := good
 		tc.edit(&c)
 		err := c.Validate()
-		if err == nil || !strings.Contains(err.Error(), tc.flag) {
-			t.Errorf("%s: err %v, want one naming %s", tc.flag, err, tc.flag)
+		var fe *config.FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("%s: err %v, want one naming %s", tc.field, err, tc.field)
+			continue
+		}
+		if name, ok := flags.Flag(tc.field); !ok || !strings.Contains(config.Message(err, flags), "--"+name) {
+			t.Errorf("%s: %q names no flag", tc.field, config.Message(err, flags))
 		}
 	}
-	if _, err := Pretrain(context.Background(), PretrainConfig{}); err == nil || !strings.Contains(err.Error(), "--dataset") {
-		t.Errorf("Pretrain of an empty config: err %v, want --dataset named", err)
+	if _, err := Pretrain(context.Background(), PretrainConfig{}); err == nil || !strings.Contains(err.Error(), "Dataset") {
+		t.Errorf("Pretrain of an empty config: err %v, want Dataset named", err)
 	}
 }
