@@ -377,9 +377,8 @@ func Within(p, dir string) bool {
 	return rp == rd || strings.HasPrefix(rp, strings.TrimSuffix(rd, "/")+"/")
 }
 
-// inputs (by Config field: "Dataset" -> path): the stage would write into
 // CheckOutput refuses an output that is, or lies inside, one of a stage's
-// inputs (named by flag: "--dataset" -> path): the stage would write into
+// inputs (by Config field: "Dataset" -> path): the stage would write into
 // another stage's data, or read its own output back.
 func CheckOutput(stageName, output string, inputs map[string]string) error {
 	fields := make([]string, 0, len(inputs))
