@@ -27,7 +27,7 @@ func (tr *Trainer) DPOBatchStep(exs []DPOExample) (*DPOBatchResult, StepInfo, er
 	var sum Grads
 	inv := 1 / float32(len(exs))
 	for i, ex := range exs {
-		t, eps := DrawDPONoise(rng, tr.Policy.cfg)
+		t, eps := tr.Opts.DPO.DrawNoise(rng, tr.Policy.cfg)
 		r, err := DPOLoss(tr.Policy, tr.Ref, ex, t, eps, tr.Opts.DPO, true)
 		if err != nil {
 			return nil, StepInfo{}, fmt.Errorf("example %d: %w", i, err)

@@ -228,6 +228,12 @@ type DPOOptions struct {
 	Lambda float64
 	// Reduction over negatives; "" means ReduceSum.
 	Reduction Reduction
+	// TShare is the share of the noise schedule, from the low-noise end,
+	// the shared timestep is drawn from: 0 is the reference code's lower
+	// half {0, ..., T/2-1}; 1 draws from every timestep, as Diffusion-DPO
+	// does. Coarse motion is decided at high noise, which the lower half
+	// never trains.
+	TShare float64 `json:",omitempty"`
 }
 
 // DefaultDPOOptions follows the reference code: beta 5000, summed over
@@ -240,6 +246,9 @@ func (o DPOOptions) scale(n int) (float64, error) {
 	}
 	if o.Lambda < 0 || math.IsNaN(o.Lambda) || math.IsInf(o.Lambda, 0) {
 		return 0, fmt.Errorf("model: dpo lambda must be non-negative and finite, got %g", o.Lambda)
+	}
+	if !(o.TShare >= 0 && o.TShare <= 1) {
+		return 0, fmt.Errorf("model: dpo timestep share must be within [0, 1], got %g", o.TShare)
 	}
 	switch o.Reduction {
 	case "", ReduceSum:
@@ -276,7 +285,22 @@ type DPOResult struct {
 // DrawDPONoise draws the shared timestep, uniform over the lower-noise half
 // {0, ..., T/2-1}, and the one noise tensor shared by winner and losers.
 func DrawDPONoise(rng *rand.Rand, c Config) (int, []float32) {
-	t := rng.IntN(c.TrainSteps / 2)
+	return DPOOptions{}.DrawNoise(rng, c)
+}
+
+// Timesteps is how many timesteps, from the low-noise end, the shared
+// timestep is drawn from (TShare of T; T/2 when TShare is 0).
+func (o DPOOptions) Timesteps(c Config) int {
+	if o.TShare <= 0 {
+		return c.TrainSteps / 2
+	}
+	return min(c.TrainSteps, max(1, int(math.Round(o.TShare*float64(c.TrainSteps)))))
+}
+
+// DrawNoise draws the shared timestep, uniform over o.Timesteps(c), and
+// the one noise tensor shared by winner and losers.
+func (o DPOOptions) DrawNoise(rng *rand.Rand, c Config) (int, []float32) {
+	t := rng.IntN(o.Timesteps(c))
 	eps := make([]float32, c.VideoSize())
 	for i := range eps {
 		eps[i] = float32(rng.NormFloat64())

@@ -276,12 +276,70 @@ func TestDPOSharesNoiseAndTimestep(t *testing.T) {
 	}
 }
 
+// TestDPOTimestepShare: TShare 0 draws exactly as the reference's lower
+// half (the same stream as DrawDPONoise); 1 covers the whole schedule, high
+// noise included; a share in between stops at its share of T; and the
+// trainer draws with its options.
+func TestDPOTimestepShare(t *testing.T) {
+	c := testModel(t, 9).cfg
+	T := c.TrainSteps
+	a, b := rand.New(rand.NewPCG(9, 9)), rand.New(rand.NewPCG(9, 9))
+	for range 200 {
+		t1, e1 := DrawDPONoise(a, c)
+		t2, e2 := DPOOptions{}.DrawNoise(b, c)
+		if t1 != t2 || e1[0] != e2[0] {
+			t.Fatal("TShare 0 draws differently from the reference's lower half")
+		}
+	}
+	for _, tc := range []struct {
+		share float64
+		n     int
+	}{{0, T / 2}, {0.5, T / 2}, {1, T}, {0.25, T / 4}, {1e-9, 1}} {
+		o := DPOOptions{Beta: 1, TShare: tc.share}
+		if got := o.Timesteps(c); got != tc.n {
+			t.Errorf("share %g: %d timesteps, want %d", tc.share, got, tc.n)
+		}
+	}
+	rng := rand.New(rand.NewPCG(10, 10))
+	high := false
+	for range 2000 {
+		tt, _ := DPOOptions{TShare: 1}.DrawNoise(rng, c)
+		if tt < 0 || tt >= T {
+			t.Fatalf("drew t=%d outside [0, %d)", tt, T)
+		}
+		high = high || tt >= T*3/4
+	}
+	if !high {
+		t.Error("share 1 never draws a high-noise timestep")
+	}
+	pol := testModel(t, 11)
+	opts := DefaultDPOTrainOptions()
+	opts.DPO.TShare = 1
+	tr, err := NewTrainer(pol, pol.Clone(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := dpoExample(rng, c, 1)
+	high = false
+	for range 40 {
+		r, _, err := tr.DPOStep(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		high = high || r.T >= T/2
+	}
+	if !high {
+		t.Error("the trainer with share 1 never drew from the upper half")
+	}
+}
+
 func TestDPOOptionsValidated(t *testing.T) {
 	m := testModel(t, 8)
 	rng := rand.New(rand.NewPCG(8, 8))
 	ex := dpoExample(rng, m.cfg, 1)
 	tt, eps := DrawDPONoise(rng, m.cfg)
-	bad := []DPOOptions{{Beta: 0}, {Beta: -1}, {Beta: 1, Lambda: -1}, {Beta: 1, Reduction: "max"}}
+	bad := []DPOOptions{{Beta: 0}, {Beta: -1}, {Beta: 1, Lambda: -1}, {Beta: 1, Reduction: "max"},
+		{Beta: 1, TShare: -0.1}, {Beta: 1, TShare: 1.5}, {Beta: 1, TShare: math.NaN()}}
 	for _, o := range bad {
 		if _, err := DPOLoss(m, m.Clone(), ex, tt, eps, o, false); err == nil {
 			t.Errorf("options %+v accepted", o)

@@ -122,7 +122,7 @@ func (tr *Trainer) DPOStep(ex DPOExample) (*DPOResult, StepInfo, error) {
 	if tr.Ref == nil {
 		return nil, StepInfo{}, errors.New("model: dpo step needs a reference model")
 	}
-	t, eps := DrawDPONoise(tr.stepRNG(), tr.Policy.cfg)
+	t, eps := tr.Opts.DPO.DrawNoise(tr.stepRNG(), tr.Policy.cfg)
 	r, err := DPOLoss(tr.Policy, tr.Ref, ex, t, eps, tr.Opts.DPO, true)
 	if err != nil {
 		return nil, StepInfo{}, err

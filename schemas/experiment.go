@@ -30,6 +30,7 @@ type ExperimentConfig struct {
 	LR                 float64 `json:"lr" flag:"lr" help:"peak AdamW learning rate, both objectives"`
 	Beta               float64 `json:"beta" flag:"beta" help:"RealDPO beta"`
 	SFTWeight          float64 `json:"sft_weight" flag:"sft_weight" help:"RealDPO lambda: weight of the SFT term on the real clip"`
+	DPOTShare          float64 `json:"dpo_t_share,omitempty" flag:"dpo_t_share" help:"RealDPO: share of the noise schedule, from the low-noise end, its timesteps are drawn from (0: the reference code's lower half; 1: all)"`
 	EMAEvery           int     `json:"ema_every" flag:"ema_every" help:"RealDPO: move the reference toward the policy every this many steps (0: frozen)"`
 	EMARate            float64 `json:"ema_rate" flag:"ema_rate" help:"RealDPO: EMA rate of the reference"`
 	RegenerateEvery    int     `json:"regenerate_every" flag:"regenerate_every" help:"RealDPO: regenerate the negatives from the EMA reference every this many steps (the paper's iterative self-correction; 0: off)"`

@@ -35,6 +35,7 @@ type TrainConfig struct {
 	Beta      float64 `json:"beta" flag:"beta" help:"dpo: beta, the implicit reward scale for per-sample v-MSE averaged over elements"`
 	SFTWeight float64 `json:"sft_weight" flag:"sft_weight" help:"dpo: lambda, weight of the added SFT term lambda*Lw on the real clip (0: pure DPO)"`
 	Reduction string  `json:"reduction" flag:"reduction" help:"dpo: sum (reference code) or mean of the per-negative losses"`
+	DPOTShare float64 `json:"dpo_t_share,omitempty" flag:"dpo_t_share" help:"dpo: share of the noise schedule, from the low-noise end, the shared timestep is drawn from (0: the reference code's lower half, 0.5; 1: every timestep, as Diffusion-DPO)"`
 	EMAEvery  int     `json:"ema_every" flag:"ema_every" help:"dpo: move the reference toward the policy every this many steps (0: frozen reference)"`
 	EMARate   float64 `json:"ema_rate" flag:"ema_rate" help:"dpo: EMA rate: ref = (1-rate) ref + rate policy"`
 	// RegenerateEvery > 0 regenerates every pair's negatives from the

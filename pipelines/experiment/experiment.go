@@ -131,6 +131,7 @@ func trainConfig(c schemas.ExperimentConfig, objective string, seed uint64) sche
 	t := train.DefaultConfig(fsx.JoinPath(c.Output, "pairs"), fsx.JoinPath(c.Output, RunDir(groupOf(objective), seed)))
 	t.Init, t.Objective, t.Steps, t.Batch, t.LR, t.Seed = c.Init, objective, c.TrainSteps, c.Batch, c.LR, seed
 	t.Beta, t.SFTWeight, t.EMAEvery, t.EMARate = c.Beta, c.SFTWeight, c.EMAEvery, c.EMARate
+	t.DPOTShare = c.DPOTShare
 	if objective == schemas.ObjectiveDPO {
 		t.RegenerateEvery, t.RegenerateSteps, t.RegenerateGuidance = c.RegenerateEvery, c.RegenerateSteps, c.RegenerateGuidance
 	}

@@ -258,7 +258,7 @@ img.strip{image-rendering:pixelated;display:block;margin:4px 0 14px}
 <h1>realdpo experiment: does RealDPO move generated motion toward real motion?</h1>
 <div class="sub">training dataset <code>{{.Rep.Config.Dataset}}</code> · held-out <code>{{.Rep.Config.Heldout}}</code> ·
 base {{if .Rep.Config.Init}}<code>{{.Rep.Config.Init}}</code>{{else}}built-in{{end}} · seeds {{.Seeds}} ·
-{{.Rep.Config.TrainSteps}} training steps, lr {{.Rep.Config.LR}}, beta {{.Rep.Config.Beta}}, lambda {{.Rep.Config.SFTWeight}}{{if .Regen}}, negatives regenerated every {{.Rep.Config.RegenerateEvery}} steps{{end}} ·
+{{.Rep.Config.TrainSteps}} training steps, lr {{.Rep.Config.LR}}, beta {{.Rep.Config.Beta}}, lambda {{.Rep.Config.SFTWeight}}{{if .Rep.Config.DPOTShare}}, DPO timesteps from the lowest {{.Rep.Config.DPOTShare}} of the schedule{{end}}{{if .Regen}}, negatives regenerated every {{.Rep.Config.RegenerateEvery}} steps{{end}} ·
 {{.Wall}} wall on {{.Rep.CPUs}} CPUs</div>
 
 <h2>How far these numbers can be trusted</h2>

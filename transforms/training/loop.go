@@ -97,6 +97,8 @@ func Validate(c schemas.TrainConfig) error {
 			return config.Errorf("train", "SFTWeight", " %g must not be negative", c.SFTWeight)
 		case o.Reduction != model.ReduceSum && o.Reduction != model.ReduceMean:
 			return config.Errorf("train", "Reduction", " %q: want sum or mean", c.Reduction)
+		case !(c.DPOTShare >= 0 && c.DPOTShare <= 1):
+			return config.Errorf("train", "DPOTShare", " %g outside [0, 1]", c.DPOTShare)
 		}
 	}
 	return fsx.CheckOutput("train", c.Output, map[string]string{"Pairs": c.Pairs})
@@ -108,7 +110,7 @@ func TrainOptions(c schemas.TrainConfig) (model.TrainOptions, error) {
 	if c.Objective == schemas.ObjectiveSFT {
 		o.CondDrop = c.CondDrop
 	} else {
-		o.DPO = model.DPOOptions{Beta: c.Beta, Lambda: c.SFTWeight, Reduction: model.Reduction(c.Reduction)}
+		o.DPO = model.DPOOptions{Beta: c.Beta, Lambda: c.SFTWeight, Reduction: model.Reduction(c.Reduction), TShare: c.DPOTShare}
 		o.EMAEvery, o.EMARate = c.EMAEvery, c.EMARate
 	}
 	if !(c.LR > 0) || c.LR > 1 {
