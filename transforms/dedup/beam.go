@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sort"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -16,17 +17,34 @@ func init() {
 	beam.RegisterType(reflect.TypeOf((*Edge)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*schemas.DedupItem)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*schemas.DedupDecision)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*sourceMember)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*sourceCand)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*sourcePrintRec)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*sourceHalf)(nil)).Elem())
 	dofn.DoFn3x0[context.Context, schemas.DedupItem, func(string, schemas.DedupItem)](&bucketFn{})
 	dofn.DoFn4x0[context.Context, string, func(*schemas.DedupItem) bool, func(string, Edge)](&edgesFn{})
+	register.Function2x0[schemas.DedupItem, func(uint64, sourceMember)](sourceBuckets)
+	dofn.DoFn4x0[context.Context, uint64, func(*sourceMember) bool, func(string, sourceCand)](&sourceCandidatesFn{})
+	register.Function2x0[schemas.DedupItem, func(string, sourcePrintRec)](keyedSourcePrint)
+	dofn.DoFn5x0[context.Context, string, func(*sourcePrintRec) bool, func(*sourceCand) bool, func(string, sourceHalf)](&sourceHalvesFn{})
+	dofn.DoFn5x0[context.Context, string, func(*sourcePrintRec) bool, func(*sourceHalf) bool, func(string, Edge)](&sourcePairsFn{})
 	register.Function1x2[schemas.DedupItem, string, string](initialLabel)
 	register.Function4x0[string, func(*string) bool, func(*Edge) bool, func(string, string)](spreadLabel)
 	register.Function2x1[string, string, string](minLabel)
 	dofn.DoFn5x0[context.Context, string, func(*string) bool, func(*Edge) bool, func(schemas.DedupDecision)](&decideFn{})
 	register.Emitter2[string, schemas.DedupItem]()
+	register.Emitter2[uint64, sourceMember]()
+	register.Emitter2[string, sourceCand]()
+	register.Emitter2[string, sourcePrintRec]()
+	register.Emitter2[string, sourceHalf]()
 	register.Emitter2[string, Edge]()
 	register.Emitter2[string, string]()
 	register.Emitter1[schemas.DedupDecision]()
 	register.Iter1[schemas.DedupItem]()
+	register.Iter1[sourceMember]()
+	register.Iter1[sourceCand]()
+	register.Iter1[sourcePrintRec]()
+	register.Iter1[sourceHalf]()
 	register.Iter1[Edge]()
 	register.Iter1[string]()
 }
@@ -39,7 +57,10 @@ const counterNS = "dedup"
 //
 // Items are bucketed by the bands of their keyframe hashes (and their clip
 // id) with a GroupByKey, so no worker ever holds more than one bucket;
-// each bucket's pairs within MaxDistance become edges; then Rounds rounds
+// each bucket's pairs within MaxDistance become edges. Clips of different
+// sources whose source prints match become edges too (sourceEdges: source
+// buckets find candidate pairs without the prints, which then meet the
+// pairs by key, once an item). Then Rounds rounds
 // of label propagation give every item the best-ranked item it is
 // connected to, and the item that is its own label is kept. Every step is
 // a pure function of the data, so the outcome does not depend on how
@@ -51,6 +72,9 @@ func Dedup(s beam.Scope, o Options, items beam.PCollection) (beam.PCollection, e
 	}
 	buckets := beam.GroupByKey(s, beam.ParDo(s, &bucketFn{Opts: o}, items))
 	edges := beam.ParDo(s, &edgesFn{Opts: o}, buckets)
+	if o.SourceMaxDistance >= 0 {
+		edges = beam.Flatten(s, edges, sourceEdges(s, o, items))
+	}
 	labels := beam.ParDo(s, initialLabel, items)
 	for r := 0; r < o.Rounds; r++ {
 		rs := s.Scope(fmt.Sprintf("round%d", r))
@@ -65,12 +89,13 @@ type bucketFn struct {
 }
 
 func (fn *bucketFn) ProcessElement(ctx context.Context, it schemas.DedupItem, emit func(string, schemas.DedupItem)) {
-	keys := Keys(it, fn.Opts)
+	keys := BandKeys(it, fn.Opts.Bands)
 	if len(keys) == 1 {
 		beam.NewCounter(counterNS, "uninformative_fingerprints").Inc(ctx, 1)
 	}
+	b := bandItem(it)
 	for _, k := range keys {
-		emit(k, BucketItem(it, k))
+		emit(k, b)
 	}
 }
 
@@ -89,10 +114,116 @@ func (fn *edgesFn) ProcessElement(ctx context.Context, key string, it func(*sche
 		return
 	}
 	n := 0
-	if over := bucketEdges(members, fn.Opts, key, func(from string, e Edge) { n++; emit(from, e) }); over > 0 {
+	if over := bucketEdges(members, fn.Opts, func(from string, e Edge) { n++; emit(from, e) }); over > 0 {
 		beam.NewCounter(counterNS, "bucket_overflow_members").Inc(ctx, int64(over))
 	}
 	beam.NewCounter(counterNS, "edges").Inc(ctx, int64(n/2))
+}
+
+// sourceEdges are the edges between clips of different sources whose
+// prints match (see sourcepairs.go): source buckets, keyed by sketch token,
+// hold members without prints and emit candidate pairs; each pair meets the
+// first print (sourceHalvesFn, which also sends a pair found in several
+// buckets on once) and then the second (sourcePairsFn).
+func sourceEdges(s beam.Scope, o Options, items beam.PCollection) beam.PCollection {
+	s = s.Scope("sources")
+	cands := beam.ParDo(s, &sourceCandidatesFn{Opts: o}, beam.GroupByKey(s, beam.ParDo(s, sourceBuckets, items)))
+	prints := beam.ParDo(s, keyedSourcePrint, items)
+	halves := beam.ParDo(s, &sourceHalvesFn{}, beam.CoGroupByKey(s, prints, cands))
+	return beam.ParDo(s, &sourcePairsFn{Opts: o}, beam.CoGroupByKey(s, prints, halves))
+}
+
+func sourceBuckets(it schemas.DedupItem, emit func(uint64, sourceMember)) {
+	toks, members := sourceMembers(it)
+	for i, t := range toks {
+		emit(sourceShard(t), members[i])
+	}
+}
+
+func keyedSourcePrint(it schemas.DedupItem, emit func(string, sourcePrintRec)) {
+	if p, ok := sourcePrintOf(it); ok {
+		emit(p.Key, p)
+	}
+}
+
+type sourceCandidatesFn struct {
+	Opts Options
+}
+
+func (fn *sourceCandidatesFn) ProcessElement(ctx context.Context, _ uint64, it func(*sourceMember) bool, emit func(string, sourceCand)) {
+	var members []sourceMember
+	var m sourceMember
+	for it(&m) {
+		members = append(members, m)
+		m = sourceMember{}
+	}
+	if len(members) < 2 {
+		return
+	}
+	c := shardCandidates(members, fn.Opts, func(a, b string, token uint64) { emit(a, sourceCand{Other: b, Token: token}) })
+	inc(ctx, "source_pairs_same_source", c.sameSource)
+	inc(ctx, "source_pairs_far_anchors", c.farAnchors)
+	inc(ctx, "source_candidate_pairs", c.candidates)
+	inc(ctx, "bucket_overflow_members", c.overflow)
+}
+
+// sourceHalvesFn sends each candidate pair of an item on to the pair's
+// other item with this item's print, once whatever the buckets it was
+// found in (all of them named).
+type sourceHalvesFn struct{}
+
+func (fn *sourceHalvesFn) ProcessElement(ctx context.Context, key string, prints func(*sourcePrintRec) bool, cands func(*sourceCand) bool,
+	emit func(string, sourceHalf)) {
+	var p sourcePrintRec
+	if !prints(&p) {
+		return // a candidate without its item's print: cannot happen, nothing to compare
+	}
+	tokens := map[string][]uint64{}
+	var c sourceCand
+	for cands(&c) {
+		tokens[c.Other] = append(tokens[c.Other], c.Token)
+	}
+	others := make([]string, 0, len(tokens))
+	for o := range tokens {
+		others = append(others, o)
+	}
+	sort.Strings(others)
+	for _, o := range others {
+		emit(o, sourceHalf{From: p, Tokens: sortedUnique(tokens[o])})
+	}
+}
+
+// sourcePairsFn compares the print of each candidate pair's first item
+// with the second's and emits the edges of those that match.
+type sourcePairsFn struct {
+	Opts Options
+}
+
+func (fn *sourcePairsFn) ProcessElement(ctx context.Context, key string, prints func(*sourcePrintRec) bool, halves func(*sourceHalf) bool,
+	emit func(string, Edge)) {
+	var p sourcePrintRec
+	if !prints(&p) {
+		return
+	}
+	matched, unmatched := 0, 0
+	var h sourceHalf
+	for halves(&h) {
+		if sourcePairEdges(&h.From, &p, h.Tokens, fn.Opts, emit) {
+			matched++
+		} else {
+			unmatched++
+		}
+		h = sourceHalf{}
+	}
+	inc(ctx, "source_edges", matched)
+	inc(ctx, "source_pairs_unmatched", unmatched)
+}
+
+// inc adds n to a counter when there is something to add.
+func inc(ctx context.Context, name string, n int) {
+	if n > 0 {
+		beam.NewCounter(counterNS, name).Inc(ctx, int64(n))
+	}
 }
 
 func initialLabel(it schemas.DedupItem) (string, string) { return it.Key, label(it) }

@@ -155,29 +155,10 @@ func directed(a, b []uint64) float64 {
 	return float64(sum) / float64(n)
 }
 
-// Keys are the buckets an item falls into: BandKeys, and the SourceKeys of
-// its source print when source matching is on. Only source buckets carry
-// the print (it is the bulk of an item) and only they compare prints.
-func Keys(it schemas.DedupItem, o Options) []string {
-	keys := BandKeys(it, o.Bands)
-	if o.SourceMaxDistance >= 0 {
-		keys = append(keys, SourceKeys(it.SourcePrint, o.Bands)...)
-	}
-	return keys
-}
-
-// isSourceKey reports whether a bucket key is one of SourceKeys'.
-func isSourceKey(k string) bool { return strings.HasPrefix(k, "s") }
-
-// BucketItem is what a bucket holds of an item: a band bucket compares
-// keyframes and a source bucket prints, so each gets only its own (the
-// print is most of an item's bytes).
-func BucketItem(it schemas.DedupItem, key string) schemas.DedupItem {
-	if isSourceKey(key) {
-		it.Hashes = nil
-	} else {
-		it.SourcePrint = nil
-	}
+// bandItem is what a band bucket holds of an item: its keyframes, not its
+// source print (most of its bytes; source buckets compare prints).
+func bandItem(it schemas.DedupItem) schemas.DedupItem {
+	it.SourcePrint, it.SourceStepS = nil, 0
 	return it
 }
 
@@ -266,16 +247,10 @@ func sortBucket(m []schemas.DedupItem) {
 	})
 }
 
-// bucketEdges compares the members of one bucket (key) and calls emit for
-// every near-duplicate pair, once in each direction: by keyframes in a band
-// bucket, by source prints between clips of different sources in a source
-// bucket (pairs near by keyframes also share a band bucket). overflow
-// reports members compared only against the first max.
-func bucketEdges(members []schemas.DedupItem, o Options, key string, emit func(from string, e Edge)) (overflow int) {
-	tok, sources := parseSourceKey(key, o.Bands)
-	if sources && o.SourceMaxDistance < 0 {
-		return 0
-	}
+// bucketEdges compares the members of one band bucket and calls emit for
+// every pair within o.MaxDistance by keyframes, once in each direction.
+// overflow reports members compared only against the first max.
+func bucketEdges(members []schemas.DedupItem, o Options, emit func(from string, e Edge)) (overflow int) {
 	sortBucket(members)
 	for j := 1; j < len(members); j++ {
 		lim := j
@@ -288,52 +263,21 @@ func bucketEdges(members []schemas.DedupItem, o Options, key string, emit func(f
 			if a.Key == b.Key {
 				continue
 			}
-			var d int
-			if sources {
-				if d = sourceMatch(a, b, tok, o); d < 0 {
-					continue
-				}
-			} else {
-				d = Distance(a.Hashes, b.Hashes)
-				if a.ID == b.ID && a.ID != "" {
-					d = max(d, 0) // the same clip id is the same bytes
-				}
-				if d < 0 || d > o.MaxDistance {
-					continue
-				}
+			d := Distance(a.Hashes, b.Hashes)
+			if a.ID == b.ID && a.ID != "" {
+				d = max(d, 0) // the same clip id is the same bytes
+			}
+			if d < 0 || d > o.MaxDistance {
+				continue
 			}
 			rankA, _ := SourceRank(a.Rank)
 			rankB, _ := SourceRank(b.Rank)
 			back := rankA != rankB
-			emit(a.Key, Edge{To: b.Key, Distance: d, BySource: sources})
-			emit(b.Key, Edge{To: a.Key, Distance: d, BySource: sources, Back: back})
+			emit(a.Key, Edge{To: b.Key, Distance: d})
+			emit(b.Key, Edge{To: a.Key, Distance: d, Back: back})
 		}
 	}
 	return overflow
-}
-
-// sourceMatch is SourceDistance between the prints of two clips of
-// different sources when within o.SourceMaxDistance, else -1. Most pairs
-// of a source bucket are unrelated footage that happens to share the
-// bucket's band value; the hashes holding that value are, in a copy, the
-// same moment, so the prints are first compared at only the offsets they
-// give (alignedMean, tens of nanoseconds) and the full offset search runs
-// for the pairs that line up there.
-func sourceMatch(a, b schemas.DedupItem, tok sourceToken, o Options) int {
-	_, srcA := SourceRank(a.Rank)
-	_, srcB := SourceRank(b.Rank)
-	// Windows of one source are different clips whatever its print says.
-	if srcA == "" || srcA == srcB {
-		return -1
-	}
-	if !tok.aligned(a.SourcePrint, a.SourceStepS, b.SourcePrint, b.SourceStepS, float64(o.SourceMaxDistance+sourcePrefilterSlack)) {
-		return -1
-	}
-	sd, _ := SourceDistance(a.SourcePrint, a.SourceStepS, b.SourcePrint, b.SourceStepS)
-	if sd < 0 || sd > o.SourceMaxDistance {
-		return -1
-	}
-	return sd
 }
 
 // Decide deduplicates in memory exactly as Dedup does in Beam: the same
@@ -350,13 +294,17 @@ func Decide(items []schemas.DedupItem, o Options) ([]schemas.DedupDecision, erro
 			return nil, fmt.Errorf("dedup: key %q appears twice", it.Key)
 		}
 		byKey[it.Key] = it
-		for _, k := range Keys(it, o) {
-			buckets[k] = append(buckets[k], BucketItem(it, k))
+		for _, k := range BandKeys(it, o.Bands) {
+			buckets[k] = append(buckets[k], bandItem(it))
 		}
 	}
 	adj := map[string][]Edge{}
-	for k, m := range buckets {
-		bucketEdges(m, o, k, func(from string, e Edge) { adj[from] = append(adj[from], e) })
+	addEdge := func(from string, e Edge) { adj[from] = append(adj[from], e) }
+	for _, m := range buckets {
+		bucketEdges(m, o, addEdge)
+	}
+	if o.SourceMaxDistance >= 0 {
+		sourceEdgesInMemory(items, o, addEdge)
 	}
 	labels := map[string]string{}
 	for k, it := range byKey {
