@@ -32,6 +32,8 @@ func init() {
 	register.Function4x0[string, func(*string) bool, func(*Edge) bool, func(string, string)](spreadLabel)
 	register.Function2x1[string, string, string](minLabel)
 	dofn.DoFn5x0[context.Context, string, func(*string) bool, func(*Edge) bool, func(schemas.DedupDecision)](&decideFn{})
+	dofn.DoFn7x0[context.Context, string, func(*string) bool, func(*Edge) bool, func(schemas.DedupDecision), func(string, string),
+		func(string, Edge)](&firstRoundFn{})
 	register.Emitter2[string, schemas.DedupItem]()
 	register.Emitter2[uint64, sourceMember]()
 	register.Emitter2[string, sourceCand]()
@@ -75,13 +77,19 @@ func Dedup(s beam.Scope, o Options, items beam.PCollection) (beam.PCollection, e
 	if o.SourceMaxDistance >= 0 {
 		edges = beam.Flatten(s, edges, sourceEdges(s, o, items))
 	}
-	labels := beam.ParDo(s, initialLabel, items)
-	for r := 0; r < o.Rounds; r++ {
+	// The first round meets every item; an item with no edge is decided
+	// there (kept), and the later rounds carry only the items with edges,
+	// each edge once (a pair in several buckets gives several).
+	rs := s.Scope("round0")
+	outs := beam.ParDoN(rs, &firstRoundFn{}, beam.CoGroupByKey(rs, beam.ParDo(s, initialLabel, items), edges))
+	alone, spread, graph := outs[0], outs[1], outs[2]
+	labels := beam.CombinePerKey(rs, minLabel, spread)
+	for r := 1; r < o.Rounds; r++ {
 		rs := s.Scope(fmt.Sprintf("round%d", r))
-		spread := beam.ParDo(rs, spreadLabel, beam.CoGroupByKey(rs, labels, edges))
+		spread := beam.ParDo(rs, spreadLabel, beam.CoGroupByKey(rs, labels, graph))
 		labels = beam.CombinePerKey(rs, minLabel, spread)
 	}
-	return beam.ParDo(s, &decideFn{}, beam.CoGroupByKey(s, labels, edges)), nil
+	return beam.Flatten(s, alone, beam.ParDo(s, &decideFn{}, beam.CoGroupByKey(s, labels, graph))), nil
 }
 
 type bucketFn struct {
@@ -246,6 +254,60 @@ func spreadLabel(key string, labels func(*string) bool, edges func(*Edge) bool, 
 		if !e.Back {
 			emit(e.To, best)
 		}
+	}
+}
+
+// firstRoundFn is spreadLabel's first round over every item: an item
+// with no edge keeps its own label whatever the rounds, so it is decided
+// (kept) here; an item with edges spreads its label and passes its edges
+// on, one to each neighbour (the best of a pair's duplicates for decision,
+// Back only when every duplicate is), to the later rounds.
+type firstRoundFn struct{}
+
+func (fn *firstRoundFn) ProcessElement(ctx context.Context, key string, labels func(*string) bool, edges func(*Edge) bool,
+	decide func(schemas.DedupDecision), spread func(string, string), graph func(string, Edge)) {
+	best := ""
+	var l string
+	for labels(&l) {
+		if best == "" || l < best {
+			best = l
+		}
+	}
+	if best == "" {
+		return // an edge to a key that is not an item: cannot happen, nothing to spread
+	}
+	byTo := map[string]Edge{}
+	var e Edge
+	for edges(&e) {
+		if d, ok := byTo[e.To]; ok {
+			back := d.Back && e.Back
+			if betterEdge(e, d) {
+				d = e
+			}
+			d.Back = back
+			byTo[e.To] = d
+		} else {
+			byTo[e.To] = e
+		}
+		e = Edge{}
+	}
+	if len(byTo) == 0 {
+		beam.NewCounter(counterNS, "kept").Inc(ctx, 1)
+		decide(decision(key, best, nil))
+		return
+	}
+	spread(key, best)
+	tos := make([]string, 0, len(byTo))
+	for to := range byTo {
+		tos = append(tos, to)
+	}
+	sort.Strings(tos)
+	for _, to := range tos {
+		e := byTo[to]
+		if !e.Back {
+			spread(to, best)
+		}
+		graph(key, e)
 	}
 }
 

@@ -343,13 +343,24 @@ func decision(key, lbl string, edges []Edge) schemas.DedupDecision {
 	if keptKey == key || keptKey == "" {
 		return schemas.DedupDecision{Key: key, Keep: true, Distance: -1}
 	}
-	d, bySource := -1, false
-	for _, e := range edges {
-		// A keyframe match beats a source match at any distance: it is the
-		// same window.
-		if e.To == keptKey && (d < 0 || (bySource && !e.BySource) || (bySource == e.BySource && e.Distance < d)) {
-			d, bySource = e.Distance, e.BySource
+	var best *Edge
+	for i, e := range edges {
+		if e.To == keptKey && (best == nil || betterEdge(e, *best)) {
+			best = &edges[i]
 		}
 	}
-	return schemas.DedupDecision{Key: key, KeptKey: keptKey, KeptID: keptID, Distance: d, BySource: bySource}
+	if best == nil {
+		return schemas.DedupDecision{Key: key, KeptKey: keptKey, KeptID: keptID, Distance: -1}
+	}
+	return schemas.DedupDecision{Key: key, KeptKey: keptKey, KeptID: keptID, Distance: best.Distance, BySource: best.BySource}
+}
+
+// betterEdge reports whether e says more than d about a pair: a keyframe
+// match beats a source match at any distance (it is the same window),
+// then the smaller distance.
+func betterEdge(e, d Edge) bool {
+	if e.BySource != d.BySource {
+		return !e.BySource
+	}
+	return e.Distance < d.Distance
 }
