@@ -27,7 +27,7 @@ func init() {
 	dofn.DoFn4x0[context.Context, uint64, func(*sourceMember) bool, func(string, sourceCand)](&sourceCandidatesFn{})
 	register.Function2x0[schemas.DedupItem, func(string, sourcePrintRec)](keyedSourcePrint)
 	dofn.DoFn5x0[context.Context, string, func(*sourcePrintRec) bool, func(*sourceCand) bool, func(string, sourceHalf)](&sourceHalvesFn{})
-	dofn.DoFn5x0[context.Context, string, func(*sourcePrintRec) bool, func(*sourceHalf) bool, func(string, Edge)](&sourcePairsFn{})
+	dofn.DoFn4x0[context.Context, string, func(*sourceHalf) bool, func(string, Edge)](&sourcePairsFn{})
 	register.Function1x2[schemas.DedupItem, string, string](initialLabel)
 	register.Function4x0[string, func(*string) bool, func(*Edge) bool, func(string, string)](spreadLabel)
 	register.Function2x1[string, string, string](minLabel)
@@ -129,16 +129,16 @@ func (fn *edgesFn) ProcessElement(ctx context.Context, key string, it func(*sche
 }
 
 // sourceEdges are the edges between clips of different sources whose
-// prints match (see sourcepairs.go): source buckets, keyed by sketch token,
-// hold members without prints and emit candidate pairs; each pair meets the
-// first print (sourceHalvesFn, which also sends a pair found in several
-// buckets on once) and then the second (sourcePairsFn).
+// prints match (see sourcepairs.go): source buckets, keyed by a shard of
+// sketch tokens, hold members without prints and emit candidate pairs to
+// both ends; there each meets the end's print (sourceHalvesFn, which also
+// sends a pair found in several buckets on once), and the two ends meet by
+// the pair (sourcePairsFn).
 func sourceEdges(s beam.Scope, o Options, items beam.PCollection) beam.PCollection {
 	s = s.Scope("sources")
 	cands := beam.ParDo(s, &sourceCandidatesFn{Opts: o}, beam.GroupByKey(s, beam.ParDo(s, sourceBuckets, items)))
-	prints := beam.ParDo(s, keyedSourcePrint, items)
-	halves := beam.ParDo(s, &sourceHalvesFn{}, beam.CoGroupByKey(s, prints, cands))
-	return beam.ParDo(s, &sourcePairsFn{Opts: o}, beam.CoGroupByKey(s, prints, halves))
+	halves := beam.ParDo(s, &sourceHalvesFn{}, beam.CoGroupByKey(s, beam.ParDo(s, keyedSourcePrint, items), cands))
+	return beam.ParDo(s, &sourcePairsFn{Opts: o}, beam.GroupByKey(s, halves))
 }
 
 func sourceBuckets(it schemas.DedupItem, emit func(uint64, sourceMember)) {
@@ -168,16 +168,19 @@ func (fn *sourceCandidatesFn) ProcessElement(ctx context.Context, _ uint64, it f
 	if len(members) < 2 {
 		return
 	}
-	c := shardCandidates(members, fn.Opts, func(a, b string, token uint64) { emit(a, sourceCand{Other: b, Token: token}) })
+	c := shardCandidates(members, fn.Opts, func(a, b string, token uint64) {
+		emit(a, sourceCand{Other: b, Token: token})
+		emit(b, sourceCand{Other: a, Token: token})
+	})
 	inc(ctx, "source_pairs_same_source", c.sameSource)
 	inc(ctx, "source_pairs_far_anchors", c.farAnchors)
 	inc(ctx, "source_candidate_pairs", c.candidates)
 	inc(ctx, "bucket_overflow_members", c.overflow)
 }
 
-// sourceHalvesFn sends each candidate pair of an item on to the pair's
-// other item with this item's print, once whatever the buckets it was
-// found in (all of them named).
+// sourceHalvesFn sends each candidate pair of an item on, keyed by the
+// pair, with this item's print, once whatever the buckets it was found in
+// (all of them named).
 type sourceHalvesFn struct{}
 
 func (fn *sourceHalvesFn) ProcessElement(ctx context.Context, key string, prints func(*sourcePrintRec) bool, cands func(*sourceCand) bool,
@@ -197,34 +200,30 @@ func (fn *sourceHalvesFn) ProcessElement(ctx context.Context, key string, prints
 	}
 	sort.Strings(others)
 	for _, o := range others {
-		emit(o, sourceHalf{From: p, Tokens: sortedUnique(tokens[o])})
+		emit(pairKey(key, o), sourceHalf{From: p, Tokens: sortedUnique(tokens[o])})
 	}
 }
 
-// sourcePairsFn compares the print of each candidate pair's first item
-// with the second's and emits the edges of those that match.
+// sourcePairsFn compares the prints of the two ends of a candidate pair
+// and emits the edges of those that match.
 type sourcePairsFn struct {
 	Opts Options
 }
 
-func (fn *sourcePairsFn) ProcessElement(ctx context.Context, key string, prints func(*sourcePrintRec) bool, halves func(*sourceHalf) bool,
-	emit func(string, Edge)) {
-	var p sourcePrintRec
-	if !prints(&p) {
-		return
+func (fn *sourcePairsFn) ProcessElement(ctx context.Context, _ string, halves func(*sourceHalf) bool, emit func(string, Edge)) {
+	var h [2]sourceHalf
+	n := 0
+	for n < 2 && halves(&h[n]) {
+		n++
 	}
-	matched, unmatched := 0, 0
-	var h sourceHalf
-	for halves(&h) {
-		if sourcePairEdges(&h.From, &p, h.Tokens, fn.Opts, emit) {
-			matched++
-		} else {
-			unmatched++
-		}
-		h = sourceHalf{}
+	if n < 2 {
+		return // one end's print is missing: cannot happen, nothing to compare
 	}
-	inc(ctx, "source_edges", matched)
-	inc(ctx, "source_pairs_unmatched", unmatched)
+	if sourcePairEdges(&h[0].From, &h[1].From, h[0].Tokens, fn.Opts, emit) {
+		inc(ctx, "source_edges", 1)
+	} else {
+		inc(ctx, "source_pairs_unmatched", 1)
+	}
 }
 
 // inc adds n to a counter when there is something to add.

@@ -2,9 +2,9 @@ package dedup
 
 import (
 	"encoding/binary"
+	"hash/fnv"
 	"math/bits"
 	"sort"
-	"strings"
 
 	"realdpo/schemas"
 )
@@ -17,11 +17,11 @@ import (
 //     hold the token. A bucket emits each pair of members from different
 //     sources whose token hashes are close enough to be one moment of one
 //     footage (sourceCandidates), keyed by the pair's smaller key.
-//  2. The candidates of an item meet its print (sourcePrintOf): a pair
-//     found in several buckets is sent on once, with every token it was
-//     found by, towards the other item (sourceHalf).
-//  3. There it meets the other print and the two are compared
-//     (sourcePairEdges), giving the same Edge records as keyframe buckets.
+//  2. The candidates of an item (sent to both ends) meet its print
+//     (sourcePrintOf): a pair found in several buckets is sent on once,
+//     with every token it was found by, keyed by the pair (sourceHalf).
+//  3. There the pair's two prints meet and are compared (sourcePairEdges),
+//     giving the same Edge records as keyframe buckets.
 
 // maxSourceAnchors caps the token hashes a member carries; a print holding
 // more (a still scene repeats one hash) is compared whatever its anchors.
@@ -39,16 +39,15 @@ const sourceAnchorSlack = 8
 type sourceMember struct {
 	Token uint64 // the bucket's
 	Key   string
-	// SourceRank orders members (the best source first) and names the
-	// source (its last field): two windows of one source never match by
-	// print.
-	SourceRank string
-	Anchors    []uint64 // the distinct print hashes holding the bucket's token, in print order
-	More       bool     // the print holds more than maxSourceAnchors such hashes
+	// Source names the item's source (a hash of its id): two windows of
+	// one source never match by print.
+	Source  uint64
+	Anchors []uint64 // the distinct print hashes holding the bucket's token, in print order
+	More    bool     // the print holds more than maxSourceAnchors such hashes
 }
 
 // sourceCand is a candidate pair found in the bucket of Token: the item it
-// is keyed by and Other, the larger key.
+// is keyed by and Other.
 type sourceCand struct {
 	Other string
 	Token uint64
@@ -62,8 +61,8 @@ type sourcePrintRec struct {
 	StepS float64
 }
 
-// sourceHalf is one end of a candidate pair sent to the other end: its
-// print and the tokens of every bucket the pair was found in.
+// sourceHalf is one end of a candidate pair, keyed by the pair: its print
+// and the tokens of every bucket the pair was found in.
 type sourceHalf struct {
 	From   sourcePrintRec
 	Tokens []uint64
@@ -72,14 +71,17 @@ type sourceHalf struct {
 // sourceMembers is an item's source buckets and what each holds of it;
 // none when the item has no print or its rank names no source.
 func sourceMembers(it schemas.DedupItem) (tokens []uint64, members []sourceMember) {
-	sourceRank, src := SourceRank(it.Rank)
+	_, src := SourceRank(it.Rank)
 	if src == "" || len(it.SourcePrint) == 0 || it.SourceStepS <= 0 {
 		return nil, nil
 	}
+	h := fnv.New64a()
+	h.Write([]byte(src))
+	srcHash := h.Sum64()
 	tokens = SourceKeys(it.SourcePrint)
 	members = make([]sourceMember, len(tokens))
 	for i, t := range tokens {
-		m := sourceMember{Token: t, Key: it.Key, SourceRank: sourceRank}
+		m := sourceMember{Token: t, Key: it.Key, Source: srcHash}
 		for _, h := range it.SourcePrint {
 			if !Informative(h) || !sourceToken(t).has(h) || containsHash(m.Anchors, h) {
 				continue
@@ -102,11 +104,6 @@ func containsHash(hs []uint64, h uint64) bool {
 		}
 	}
 	return false
-}
-
-// sourceOf names a member's source: the last field of its source rank.
-func sourceOf(sourceRank string) string {
-	return sourceRank[strings.LastIndexByte(sourceRank, '|')+1:]
 }
 
 // sourceCandidateCounts tally one bucket's pairs by what became of them.
@@ -146,15 +143,10 @@ func shardCandidates(members []sourceMember, o Options, emit func(a, b string, t
 // sourceCandidates calls emit(a, b), a < b, for each pair of a source
 // bucket's members from different sources whose anchors are close (some
 // pair within o.SourceMaxDistance+sourceAnchorSlack bits). Members are
-// compared in (source rank, key) order and, past o.MaxBucket, against the
-// first o.MaxBucket only.
+// compared in key order and, past o.MaxBucket, against the first
+// o.MaxBucket only.
 func sourceCandidates(members []sourceMember, o Options, emit func(a, b string)) (c sourceCandidateCounts) {
-	sort.Slice(members, func(i, j int) bool {
-		if members[i].SourceRank != members[j].SourceRank {
-			return members[i].SourceRank < members[j].SourceRank
-		}
-		return members[i].Key < members[j].Key
-	})
+	sort.Slice(members, func(i, j int) bool { return members[i].Key < members[j].Key })
 	limit := o.SourceMaxDistance + sourceAnchorSlack
 	for j := 1; j < len(members); j++ {
 		lim := j
@@ -163,10 +155,9 @@ func sourceCandidates(members []sourceMember, o Options, emit func(a, b string))
 			c.overflow++
 		}
 		b := &members[j]
-		srcB := sourceOf(b.SourceRank)
 		for i := 0; i < lim; i++ {
 			a := &members[i]
-			if a.Key == b.Key || sourceOf(a.SourceRank) == srcB {
+			if a.Key == b.Key || a.Source == b.Source {
 				c.sameSource++
 				continue
 			}
@@ -303,4 +294,12 @@ func sortedUnique(v []uint64) []uint64 {
 		}
 	}
 	return out
+}
+
+// pairKey names a pair whichever end names it.
+func pairKey(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	return a + "\x00" + b
 }
