@@ -21,8 +21,9 @@ func init() {
 	beam.RegisterType(reflect.TypeOf((*sourceCand)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*sourcePrintRec)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*sourceHalf)(nil)).Elem())
-	dofn.DoFn3x0[context.Context, schemas.DedupItem, func(string, schemas.DedupItem)](&bucketFn{})
-	dofn.DoFn4x0[context.Context, string, func(*schemas.DedupItem) bool, func(string, Edge)](&edgesFn{})
+	beam.RegisterType(reflect.TypeOf((*bandMember)(nil)).Elem())
+	dofn.DoFn3x0[context.Context, schemas.DedupItem, func(string, bandMember)](&bucketFn{})
+	dofn.DoFn4x0[context.Context, string, func(*bandMember) bool, func(string, Edge)](&edgesFn{})
 	register.Function2x0[schemas.DedupItem, func(uint64, sourceMember)](sourceBuckets)
 	dofn.DoFn4x0[context.Context, uint64, func(*sourceMember) bool, func(string, sourceCand)](&sourceCandidatesFn{})
 	register.Function2x0[schemas.DedupItem, func(string, sourcePrintRec)](keyedSourcePrint)
@@ -34,7 +35,7 @@ func init() {
 	dofn.DoFn5x0[context.Context, string, func(*string) bool, func(*Edge) bool, func(schemas.DedupDecision)](&decideFn{})
 	dofn.DoFn7x0[context.Context, string, func(*string) bool, func(*Edge) bool, func(schemas.DedupDecision), func(string, string),
 		func(string, Edge)](&firstRoundFn{})
-	register.Emitter2[string, schemas.DedupItem]()
+	register.Emitter2[string, bandMember]()
 	register.Emitter2[uint64, sourceMember]()
 	register.Emitter2[string, sourceCand]()
 	register.Emitter2[string, sourcePrintRec]()
@@ -42,7 +43,7 @@ func init() {
 	register.Emitter2[string, Edge]()
 	register.Emitter2[string, string]()
 	register.Emitter1[schemas.DedupDecision]()
-	register.Iter1[schemas.DedupItem]()
+	register.Iter1[bandMember]()
 	register.Iter1[sourceMember]()
 	register.Iter1[sourceCand]()
 	register.Iter1[sourcePrintRec]()
@@ -96,12 +97,12 @@ type bucketFn struct {
 	Opts Options
 }
 
-func (fn *bucketFn) ProcessElement(ctx context.Context, it schemas.DedupItem, emit func(string, schemas.DedupItem)) {
+func (fn *bucketFn) ProcessElement(ctx context.Context, it schemas.DedupItem, emit func(string, bandMember)) {
 	keys := BandKeys(it, fn.Opts.Bands)
 	if len(keys) == 1 {
 		beam.NewCounter(counterNS, "uninformative_fingerprints").Inc(ctx, 1)
 	}
-	b := bandItem(it)
+	b := bandMemberOf(it)
 	for _, k := range keys {
 		emit(k, b)
 	}
@@ -111,12 +112,12 @@ type edgesFn struct {
 	Opts Options
 }
 
-func (fn *edgesFn) ProcessElement(ctx context.Context, key string, it func(*schemas.DedupItem) bool, emit func(string, Edge)) {
+func (fn *edgesFn) ProcessElement(ctx context.Context, key string, it func(*bandMember) bool, emit func(string, Edge)) {
 	var members []schemas.DedupItem
-	var m schemas.DedupItem
+	var m bandMember
 	for it(&m) {
-		members = append(members, m)
-		m = schemas.DedupItem{}
+		members = append(members, m.item())
+		m = bandMember{}
 	}
 	if len(members) < 2 {
 		return

@@ -6,6 +6,7 @@
 package dedup
 
 import (
+	"encoding/binary"
 	"fmt"
 	"image"
 	"math"
@@ -159,6 +160,43 @@ func directed(a, b []uint64) float64 {
 // source print (most of its bytes; source buckets compare prints).
 func bandItem(it schemas.DedupItem) schemas.DedupItem {
 	it.SourcePrint, it.SourceStepS = nil, 0
+	return it
+}
+
+// bandMember is what a band bucket holds of an item in Beam, bandItem in
+// fewer bytes (an item has a copy in every bucket of its keyframes, most
+// of the bytes the runner moves): the keyframes packed 8 bytes a hash, and
+// the key and id left out when the rank ends with them, as RankKey's do
+// (KeyLen and IDLen then say where; -1 otherwise).
+type bandMember struct {
+	Rank   string
+	Key    string
+	ID     string
+	KeyLen int
+	IDLen  int
+	Hashes []byte
+}
+
+func bandMemberOf(it schemas.DedupItem) bandMember {
+	m := bandMember{Rank: it.Rank, Key: it.Key, ID: it.ID, KeyLen: -1, IDLen: -1, Hashes: make([]byte, 8*len(it.Hashes))}
+	if strings.HasSuffix(it.Rank, "|"+it.ID+"|"+it.Key) {
+		m.Key, m.ID, m.KeyLen, m.IDLen = "", "", len(it.Key), len(it.ID)
+	}
+	for i, h := range it.Hashes {
+		binary.LittleEndian.PutUint64(m.Hashes[8*i:], h)
+	}
+	return m
+}
+
+func (m bandMember) item() schemas.DedupItem {
+	it := schemas.DedupItem{Key: m.Key, ID: m.ID, Rank: m.Rank, Hashes: make([]uint64, len(m.Hashes)/8)}
+	if m.KeyLen >= 0 && m.IDLen >= 0 && m.KeyLen+m.IDLen+2 <= len(m.Rank) {
+		end := len(m.Rank) - m.KeyLen
+		it.Key, it.ID = m.Rank[end:], m.Rank[end-1-m.IDLen:end-1]
+	}
+	for i := range it.Hashes {
+		it.Hashes[i] = binary.LittleEndian.Uint64(m.Hashes[8*i:])
+	}
 	return it
 }
 

@@ -395,3 +395,24 @@ func TestSourceBucketsSparse(t *testing.T) {
 		t.Errorf("%.2f unrelated prints beside each in a source bucket, want under 1", mean)
 	}
 }
+
+// TestBandMemberRoundTrip: a band bucket's member gives back the item's
+// keyframes, rank, key and id, whether the rank ends with the key and id
+// (RankKey's, which the member leaves out) or not.
+func TestBandMemberRoundTrip(t *testing.T) {
+	for _, it := range []schemas.DedupItem{
+		{Key: "c1|src/a|b.mp4", ID: "c1", Hashes: []uint64{1, ^uint64(0), 0x9a3c5e7f1b2d4c6e}, Rank: RankKey(640*360, 12, "abcd", 0.5, 1, "c1", "c1|src/a|b.mp4")},
+		{Key: "k", ID: "", Hashes: nil, Rank: "4"},
+		{Key: "x|y", ID: "x", Hashes: []uint64{7}, Rank: "|x|x|y"},
+		{Key: "x|y", ID: "x", Hashes: []uint64{7}, Rank: "x|y"},
+	} {
+		m := bandMemberOf(it)
+		got := m.item()
+		if got.Key != it.Key || got.ID != it.ID || got.Rank != it.Rank || fmt.Sprint(got.Hashes) != fmt.Sprint(it.Hashes) {
+			t.Errorf("%+v came back as %+v", it, got)
+		}
+	}
+	if m := bandMemberOf(schemas.DedupItem{Key: "c1|s", ID: "c1", Rank: RankKey(1, 1, "s", 1, 0, "c1", "c1|s")}); m.Key != "" || m.ID != "" {
+		t.Errorf("a RankKey rank's key and id are carried twice: %+v", m)
+	}
+}
