@@ -209,18 +209,31 @@ func BandKeys(it schemas.DedupItem, bands int) []string {
 	if width == 64 {
 		mask = ^uint64(0)
 	}
-	seen := map[string]bool{}
-	keys := []string{"id:" + it.ID}
+	// An item has a few keyframes: a linear scan finds repeated band
+	// values without a map, and only new ones are formatted.
+	type band struct {
+		b int
+		v uint64
+	}
+	seen := make([]band, 0, bands*len(it.Hashes))
+	keys := make([]string, 1, 1+bands*len(it.Hashes))
+	keys[0] = "id:" + it.ID
+	buf := make([]byte, 0, 24)
 	for _, h := range it.Hashes {
 		if !Informative(h) {
 			continue
 		}
+	next:
 		for b := 0; b < bands; b++ {
-			k := "b" + strconv.Itoa(b) + ":" + strconv.FormatUint((h>>(uint(b)*uint(width)))&mask, 16)
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
+			v := (h >> (uint(b) * uint(width))) & mask
+			for _, x := range seen {
+				if x.b == b && x.v == v {
+					continue next
+				}
 			}
+			seen = append(seen, band{b, v})
+			buf = append(strconv.AppendInt(append(buf[:0], 'b'), int64(b), 10), ':')
+			keys = append(keys, string(strconv.AppendUint(buf, v, 16)))
 		}
 	}
 	return keys

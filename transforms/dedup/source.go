@@ -1,11 +1,13 @@
 package dedup
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"sort"
 )
 
@@ -237,27 +239,32 @@ const (
 // values; a band that is nearly flat (sky, a wall) says nothing and is
 // left out. A key is the band's number above its value (sourceToken).
 func SourceKeys(print []uint64) []uint64 {
+	// Sorted by mix, a repeated token (mix64 is a bijection) sits beside
+	// its copies.
 	type token struct{ mix, tok uint64 }
-	seen := map[uint64]bool{}
-	var toks []token
+	toks := make([]token, 0, sourceBands*len(print))
 	for _, h := range print {
 		if !Informative(h) {
 			continue
 		}
 		for b := uint64(0); b < sourceBands; b++ {
 			v := (h >> (b * sourceBandStep)) & sourceBandMask
-			tok := b<<sourceBandWidth | v
-			if n := bits.OnesCount64(v); n < 2 || n > sourceBandWidth-2 || seen[tok] {
+			if n := bits.OnesCount64(v); n < 2 || n > sourceBandWidth-2 {
 				continue
 			}
-			seen[tok] = true
+			tok := b<<sourceBandWidth | v
 			toks = append(toks, token{mix64(tok), tok})
 		}
 	}
-	sort.Slice(toks, func(i, j int) bool { return toks[i].mix < toks[j].mix })
+	slices.SortFunc(toks, func(x, y token) int { return cmp.Compare(x.mix, y.mix) })
 	keys := make([]uint64, 0, sourceTokens)
-	for _, t := range toks[:min(len(toks), sourceTokens)] {
-		keys = append(keys, t.tok)
+	for i, t := range toks {
+		if len(keys) == sourceTokens {
+			break
+		}
+		if i == 0 || t.mix != toks[i-1].mix {
+			keys = append(keys, t.tok)
+		}
 	}
 	return keys
 }
