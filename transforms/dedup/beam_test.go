@@ -80,6 +80,21 @@ func TestDedupMatchesDecide(t *testing.T) {
 				bySource("x", "S3", 1920*1080, walk(77, 30, 6), 0x13579bdf2468ace0),
 			},
 			map[string]string{"o1": "", "o2": "", "c1": "o1", "x": ""}},
+		// A copy near by keyframes too (the keyframe edge decides), two
+		// windows of a third source (one print: they never match each
+		// other by it) found through several sketch buckets each, and a
+		// clip whose rank names no source (never matched by print).
+		{"re-encodes found by print and by keyframes", Options{MaxDistance: 6, Bands: 4, Rounds: 4, MaxBucket: 100, SourceMaxDistance: 8},
+			[]schemas.DedupItem{
+				bySource("o1", "S1", 1280*720, orig, 0x0123456789abcdef),
+				bySource("k1", "S2", 640*360, copyPrint, 0x0123456789abcdee),
+				bySource("w1", "S3", 320*180, noisy(orig[2:], 5, 2), 0x5555aaaa3333cccc),
+				bySource("w2", "S3", 320*180, noisy(orig[2:], 5, 2), 0x0f0f0f0ff0f0f0f0),
+				{Key: "n", ID: "n", Hashes: []uint64{0x13579bdf2468ace0}, Rank: RankKey(1920*1080, 15, "", 1, 0, "n", "n"),
+					SourcePrint: orig, SourceStepS: 0.5},
+				bySource("x", "S4", 1920*1080, walk(78, 30, 6), 0x2468ace013579bdf),
+			},
+			map[string]string{"o1": "", "k1": "o1", "w1": "o1", "w2": "o1", "n": "", "x": ""}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
