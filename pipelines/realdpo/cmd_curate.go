@@ -72,6 +72,7 @@ var thresholdFlags = []thresholdFlag{
 	{"analysis_width", "long side of the frames analysed, pixels", func(t *schemas.Thresholds) any { return &t.AnalysisWidth }},
 	{"analysis_max_fps", "sources above this rate are analysed at it (default: the profile's rate)", func(t *schemas.Thresholds) any { return &t.AnalysisMaxFPS }},
 	{"analysis_skip_nonref", "the analysis decode skips H.264/HEVC non-reference frames when it samples at most half the source's rate", func(t *schemas.Thresholds) any { return &t.AnalysisSkipNonRef }},
+	{"screen_max_keyframe_gap", "reject, from its keyframes alone, a source whose keyframes are at most this many seconds apart and every one hopelessly dark, washed out, clipped or flat (exposure); 0 = off", func(t *schemas.Thresholds) any { return &t.ScreenMaxKeyframeGapS }},
 	{"cut_threshold", "scene cut when the HSV content change reaches this (PySceneDetect ContentDetector threshold)", func(t *schemas.Thresholds) any { return &t.CutThreshold }},
 	{"cut_adaptive_ratio", "a cut must also be this many times the change of its 2+2 neighbours (PySceneDetect AdaptiveDetector); 0 = off", func(t *schemas.Thresholds) any { return &t.CutAdaptiveRatio }},
 	{"min_scene", "shortest shot between two cuts, seconds (PySceneDetect's 15 frames at 30 fps)", func(t *schemas.Thresholds) any { return &t.MinSceneS }},
