@@ -342,7 +342,7 @@ func (fn *analyseFn) ProcessElement(ctx context.Context, ps ProbedSource, emit f
 			count(ctx, "keyframe_screen_failed") // the full analysis judges the file
 		case r != nil:
 			count(ctx, "keyframe_screen_rejected")
-			fail(r, schemas.ClipScores{AnalysedFrames: ks.Keyframes})
+			fail(r, ks.Scores)
 			return nil
 		default:
 			count(ctx, "keyframe_screen_undecided_"+ks.Undecided)

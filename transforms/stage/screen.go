@@ -36,6 +36,9 @@ const screenMargin = 0.25
 type KeyframeScreen struct {
 	Keyframes int     // distinct keyframes decoded
 	MaxGapS   float64 // the longest stretch one keyframe stood for
+	// Scores are the keyframes' exposure figures, averaged (the rest
+	// zero: nothing else is measured on keyframes).
+	Scores schemas.ClipScores
 	// Undecided says why the screen left the source to the full analysis
 	// ("" when it rejected it): off, short, decode, scene_change,
 	// sparse_keyframes or exposure (some keyframe is not hopeless).
@@ -100,6 +103,14 @@ func ScreenKeyframes(ctx context.Context, local string, info schemas.SourceInfo,
 	tail := max(0, info.DurationS-float64(len(sums))*screenStepS)
 	ks.MaxGapS = max(ks.MaxGapS, float64(run)*screenStepS+tail)
 	ks.Keyframes = len(keys)
+	for _, f := range keys {
+		ks.Scores.LumaMean += f.LumaMean / float64(len(keys))
+		ks.Scores.LumaStd += f.LumaStd / float64(len(keys))
+		ks.Scores.DarkFrac += f.DarkFrac / float64(len(keys))
+		ks.Scores.BrightFrac += f.BrightFrac / float64(len(keys))
+	}
+	ks.Scores.AnalysedFrames = len(keys)
+	ks.Scores = roundScores(ks.Scores)
 	switch {
 	case ks.Undecided != "":
 		return nil, ks, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"realdpo/schemas"
@@ -83,6 +84,9 @@ func TestKeyframeScreenAgreesWithTheStages(t *testing.T) {
 		case rej != nil && (rej.Stage != schemas.StageFilter || rej.Reason != full):
 			t.Errorf("%s %v: screen says %s/%s, the stages %s", g.File, g.Defects, rej.Stage, rej.Reason, full)
 		case rej != nil:
+			if !strings.Contains(rej.Detail, "decided on keyframes") || ks.Scores.AnalysedFrames != ks.Keyframes || ks.Scores.LumaMean == 0 {
+				t.Errorf("%s: the reject does not say it was decided on keyframes, or lacks their figures: %q %+v", g.File, rej.Detail, ks.Scores)
+			}
 			for _, d := range g.Defects {
 				screened[d]++
 			}
