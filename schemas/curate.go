@@ -75,6 +75,11 @@ type Thresholds struct {
 	// stage.SkipNonRef); off decodes every frame (an encoder that references
 	// fewer than every other frame would repeat frames at 8 of 30 fps).
 	AnalysisSkipNonRef bool `json:"analysis_skip_nonref" flag:"analysis_skip_nonref" help:"the analysis decode skips H.264/HEVC non-reference frames when it samples at most half the source's rate"`
+	// ScreenMaxKeyframeGapS turns on the keyframe screen before the
+	// analysis (stage.ScreenKeyframes): a source whose keyframes are at
+	// most this many seconds apart, and every one of them hopelessly
+	// exposed the same way, is rejected without the full decode. 0: off.
+	ScreenMaxKeyframeGapS float64 `json:"screen_max_keyframe_gap_s" flag:"screen_max_keyframe_gap" help:"reject, from its keyframes alone, a source whose keyframes are at most this many seconds apart and every one hopelessly dark, washed out, clipped or flat (exposure); 0 = off"`
 
 	// Scene cuts (PySceneDetect ContentDetector defaults: threshold 27, min scene 15 frames at 30 fps).
 	CutThreshold float64 `json:"cut_threshold" flag:"cut_threshold" help:"scene cut when the HSV content change reaches this (PySceneDetect ContentDetector threshold)"`

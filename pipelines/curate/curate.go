@@ -127,6 +127,7 @@ func ValidateThresholds(t schemas.Thresholds) error {
 		{"DecodeTimeout", t.DecodeTimeout.Seconds(), true},
 		{"EncodeTimeout", t.EncodeTimeout.Seconds(), true},
 		{"FFmpegThreads", float64(t.FFmpegThreads), false},
+		{"ScreenMaxKeyframeGapS", t.ScreenMaxKeyframeGapS, false},
 	}
 	for _, c := range checks {
 		switch {

@@ -153,8 +153,8 @@ func BenchmarkDedup100k(b *testing.B) {
 			b.Errorf("found %d of %d planted near copies", found[0], planted[0])
 		}
 		// Other windows of the same footage meet only if their prints'
-		// bottom-8 sketches share a value: for prints 2 bits a hash apart
-		// that misses about 1 in 300 (TestSourceKeysShare).
+		// sketches (12 values of 20-bit bands) share a value: for prints 2
+		// bits a hash apart that misses about 1 in 2000 (TestSourceKeysShare).
 		if float64(found[1]) < 0.99*float64(planted[1]) {
 			b.Errorf("found %d of %d other windows of the same footage", found[1], planted[1])
 		}

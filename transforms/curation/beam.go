@@ -331,6 +331,23 @@ func (fn *analyseFn) ProcessElement(ctx context.Context, ps ProbedSource, emit f
 		return nil
 	}
 	defer loc.Cleanup()
+	// Sources hopelessly exposed in every keyframe are rejected on their
+	// keyframes alone, a small share of the full decode.
+	if th.ScreenMaxKeyframeGapS > 0 {
+		r, ks, err := stage.ScreenKeyframes(ctx, loc.Path, ps.Info, fn.Cfg.Profile, th)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			count(ctx, "keyframe_screen_failed") // the full analysis judges the file
+		case r != nil:
+			count(ctx, "keyframe_screen_rejected")
+			fail(r, ks.Scores)
+			return nil
+		default:
+			count(ctx, "keyframe_screen_undecided_"+ks.Undecided)
+		}
+	}
 	an, r := stage.AnalyseSource(ctx, loc.Path, ps.Info, th)
 	if r != nil {
 		r.Detail = strings.ReplaceAll(r.Detail, loc.Path, ps.Source.Path)

@@ -2,6 +2,7 @@ package dedup
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
@@ -80,6 +81,21 @@ func TestDedupMatchesDecide(t *testing.T) {
 				bySource("x", "S3", 1920*1080, walk(77, 30, 6), 0x13579bdf2468ace0),
 			},
 			map[string]string{"o1": "", "o2": "", "c1": "o1", "x": ""}},
+		// A copy near by keyframes too (the keyframe edge decides), two
+		// windows of a third source (one print: they never match each
+		// other by it) found through several sketch buckets each, and a
+		// clip whose rank names no source (never matched by print).
+		{"re-encodes found by print and by keyframes", Options{MaxDistance: 6, Bands: 4, Rounds: 4, MaxBucket: 100, SourceMaxDistance: 8},
+			[]schemas.DedupItem{
+				bySource("o1", "S1", 1280*720, orig, 0x0123456789abcdef),
+				bySource("k1", "S2", 640*360, copyPrint, 0x0123456789abcdee),
+				bySource("w1", "S3", 320*180, noisy(orig[2:], 5, 2), 0x5555aaaa3333cccc),
+				bySource("w2", "S3", 320*180, noisy(orig[2:], 5, 2), 0x0f0f0f0ff0f0f0f0),
+				{Key: "n", ID: "n", Hashes: []uint64{0x13579bdf2468ace0}, Rank: RankKey(1920*1080, 15, "", 1, 0, "n", "n"),
+					SourcePrint: orig, SourceStepS: 0.5},
+				bySource("x", "S4", 1920*1080, walk(78, 30, 6), 0x2468ace013579bdf),
+			},
+			map[string]string{"o1": "", "k1": "o1", "w1": "o1", "w2": "o1", "n": "", "x": ""}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,5 +138,67 @@ func TestDedupMatchesDecide(t *testing.T) {
 				t.Errorf("counters kept %d, duplicates %d; want %d, %d", counts["kept"], counts["duplicates"], kept, int64(len(want))-kept)
 			}
 		})
+	}
+}
+
+// TestDedupMatchesDecideAtRandom: on 400 random items (near copies by
+// keyframes, copies of other sources' footage by print, several windows
+// of one source, items with no print or no source) the Beam transform and
+// Decide agree decision for decision.
+func TestDedupMatchesDecideAtRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 4))
+	o := Options{MaxDistance: 10, Bands: 4, Rounds: 4, MaxBucket: 50, SourceMaxDistance: 8}
+	var items []schemas.DedupItem
+	var prints [][]uint64
+	for i := 0; i < 400; i++ {
+		key := fmt.Sprintf("k%03d", i)
+		src := fmt.Sprintf("S%03d", i)
+		kf := r.Uint64()
+		print := walk(uint64(1000+i), 24, 6)
+		switch {
+		case i%10 == 3 && len(prints) > 0: // another window of an earlier source
+			src = fmt.Sprintf("S%03d", i-1)
+			print = prints[len(prints)-1]
+		case i%10 == 6 && len(prints) > 2 && len(prints[len(prints)-3]) > 2: // a re-encode of earlier footage
+			print = noisy(prints[len(prints)-3][2:], uint64(i), 2)
+		case i%10 == 8 && i > 0: // a near copy of the window before
+			kf = items[i-1].Hashes[0] ^ 1<<r.IntN(64)
+		case i%10 == 9:
+			src = "" // a rank that names no source
+		}
+		if i%17 == 0 {
+			print = nil
+		}
+		prints = append(prints, print)
+		items = append(items, schemas.DedupItem{Key: key, ID: key, Hashes: []uint64{kf, kf ^ 0x101, kf ^ 0x10010},
+			Rank: RankKey(640*360+r.IntN(4)*1000, 10, src, r.Float64(), 0, key, key), SourcePrint: print, SourceStepS: 0.5})
+	}
+	want, err := Decide(items, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantLines []any
+	dups, bySource := 0, 0
+	for _, d := range want {
+		if !d.Keep {
+			dups++
+		}
+		if d.BySource {
+			bySource++
+		}
+		wantLines = append(wantLines, decisionLine(d))
+	}
+	t.Logf("%d duplicates, %d found by source print", dups, bySource)
+	if dups < 40 || bySource < 20 {
+		t.Fatalf("only %d duplicates (%d by source print) among the planted copies", dups, bySource)
+	}
+	p, s, col := ptest.CreateList(items)
+	dec, err := Dedup(s, o, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passert.Equals(s, beam.ParDo(s, decisionLine, dec), wantLines...)
+	if err := ptest.Run(p); err != nil {
+		t.Fatalf("Dedup disagrees with Decide: %v", err)
 	}
 }

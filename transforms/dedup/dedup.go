@@ -6,6 +6,7 @@
 package dedup
 
 import (
+	"encoding/binary"
 	"fmt"
 	"image"
 	"math"
@@ -156,28 +157,46 @@ func directed(a, b []uint64) float64 {
 	return float64(sum) / float64(n)
 }
 
-// Keys are the buckets an item falls into: BandKeys, and the SourceKeys of
-// its source print when source matching is on. Only source buckets carry
-// the print (it is the bulk of an item) and only they compare prints.
-func Keys(it schemas.DedupItem, o Options) []string {
-	keys := BandKeys(it, o.Bands)
-	if o.SourceMaxDistance >= 0 {
-		keys = append(keys, SourceKeys(it.SourcePrint, o.Bands)...)
-	}
-	return keys
+// bandItem is what a band bucket holds of an item: its keyframes, not its
+// source print (most of its bytes; source buckets compare prints).
+func bandItem(it schemas.DedupItem) schemas.DedupItem {
+	it.SourcePrint, it.SourceStepS = nil, 0
+	return it
 }
 
-// isSourceKey reports whether a bucket key is one of SourceKeys'.
-func isSourceKey(k string) bool { return strings.HasPrefix(k, "s") }
+// bandMember is what a band bucket holds of an item in Beam, bandItem in
+// fewer bytes (an item has a copy in every bucket of its keyframes, most
+// of the bytes the runner moves): the keyframes packed 8 bytes a hash, and
+// the key and id left out when the rank ends with them, as RankKey's do
+// (KeyLen and IDLen then say where; -1 otherwise).
+type bandMember struct {
+	Rank   string
+	Key    string
+	ID     string
+	KeyLen int
+	IDLen  int
+	Hashes []byte
+}
 
-// BucketItem is what a bucket holds of an item: a band bucket compares
-// keyframes and a source bucket prints, so each gets only its own (the
-// print is most of an item's bytes).
-func BucketItem(it schemas.DedupItem, key string) schemas.DedupItem {
-	if isSourceKey(key) {
-		it.Hashes = nil
-	} else {
-		it.SourcePrint = nil
+func bandMemberOf(it schemas.DedupItem) bandMember {
+	m := bandMember{Rank: it.Rank, Key: it.Key, ID: it.ID, KeyLen: -1, IDLen: -1, Hashes: make([]byte, 8*len(it.Hashes))}
+	if strings.HasSuffix(it.Rank, "|"+it.ID+"|"+it.Key) {
+		m.Key, m.ID, m.KeyLen, m.IDLen = "", "", len(it.Key), len(it.ID)
+	}
+	for i, h := range it.Hashes {
+		binary.LittleEndian.PutUint64(m.Hashes[8*i:], h)
+	}
+	return m
+}
+
+func (m bandMember) item() schemas.DedupItem {
+	it := schemas.DedupItem{Key: m.Key, ID: m.ID, Rank: m.Rank, Hashes: make([]uint64, len(m.Hashes)/8)}
+	if m.KeyLen >= 0 && m.IDLen >= 0 && m.KeyLen+m.IDLen+2 <= len(m.Rank) {
+		end := len(m.Rank) - m.KeyLen
+		it.Key, it.ID = m.Rank[end:], m.Rank[end-1-m.IDLen:end-1]
+	}
+	for i := range it.Hashes {
+		it.Hashes[i] = binary.LittleEndian.Uint64(m.Hashes[8*i:])
 	}
 	return it
 }
@@ -191,18 +210,31 @@ func BandKeys(it schemas.DedupItem, bands int) []string {
 	if width == 64 {
 		mask = ^uint64(0)
 	}
-	seen := map[string]bool{}
-	keys := []string{"id:" + it.ID}
+	// An item has a few keyframes: a linear scan finds repeated band
+	// values without a map, and only new ones are formatted.
+	type band struct {
+		b int
+		v uint64
+	}
+	seen := make([]band, 0, bands*len(it.Hashes))
+	keys := make([]string, 1, 1+bands*len(it.Hashes))
+	keys[0] = "id:" + it.ID
+	buf := make([]byte, 0, 24)
 	for _, h := range it.Hashes {
 		if !Informative(h) {
 			continue
 		}
+	next:
 		for b := 0; b < bands; b++ {
-			k := "b" + strconv.Itoa(b) + ":" + strconv.FormatUint((h>>(uint(b)*uint(width)))&mask, 16)
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
+			v := (h >> (uint(b) * uint(width))) & mask
+			for _, x := range seen {
+				if x.b == b && x.v == v {
+					continue next
+				}
 			}
+			seen = append(seen, band{b, v})
+			buf = append(strconv.AppendInt(append(buf[:0], 'b'), int64(b), 10), ':')
+			keys = append(keys, string(strconv.AppendUint(buf, v, 16)))
 		}
 	}
 	return keys
@@ -267,16 +299,10 @@ func sortBucket(m []schemas.DedupItem) {
 	})
 }
 
-// bucketEdges compares the members of one bucket (key) and calls emit for
-// every near-duplicate pair, once in each direction: by keyframes in a band
-// bucket, by source prints between clips of different sources in a source
-// bucket (pairs near by keyframes also share a band bucket). overflow
-// reports members compared only against the first max.
-func bucketEdges(members []schemas.DedupItem, o Options, key string, emit func(from string, e Edge)) (overflow int) {
-	tok, sources := parseSourceKey(key, o.Bands)
-	if sources && o.SourceMaxDistance < 0 {
-		return 0
-	}
+// bucketEdges compares the members of one band bucket and calls emit for
+// every pair within o.MaxDistance by keyframes, once in each direction.
+// overflow reports members compared only against the first max.
+func bucketEdges(members []schemas.DedupItem, o Options, emit func(from string, e Edge)) (overflow int) {
 	sortBucket(members)
 	for j := 1; j < len(members); j++ {
 		lim := j
@@ -289,52 +315,21 @@ func bucketEdges(members []schemas.DedupItem, o Options, key string, emit func(f
 			if a.Key == b.Key {
 				continue
 			}
-			var d int
-			if sources {
-				if d = sourceMatch(a, b, tok, o); d < 0 {
-					continue
-				}
-			} else {
-				d = Distance(a.Hashes, b.Hashes)
-				if a.ID == b.ID && a.ID != "" {
-					d = max(d, 0) // the same clip id is the same bytes
-				}
-				if d < 0 || d > o.MaxDistance {
-					continue
-				}
+			d := Distance(a.Hashes, b.Hashes)
+			if a.ID == b.ID && a.ID != "" {
+				d = max(d, 0) // the same clip id is the same bytes
+			}
+			if d < 0 || d > o.MaxDistance {
+				continue
 			}
 			rankA, _ := SourceRank(a.Rank)
 			rankB, _ := SourceRank(b.Rank)
 			back := rankA != rankB
-			emit(a.Key, Edge{To: b.Key, Distance: d, BySource: sources})
-			emit(b.Key, Edge{To: a.Key, Distance: d, BySource: sources, Back: back})
+			emit(a.Key, Edge{To: b.Key, Distance: d})
+			emit(b.Key, Edge{To: a.Key, Distance: d, Back: back})
 		}
 	}
 	return overflow
-}
-
-// sourceMatch is SourceDistance between the prints of two clips of
-// different sources when within o.SourceMaxDistance, else -1. Most pairs
-// of a source bucket are unrelated footage that happens to share the
-// bucket's band value; the hashes holding that value are, in a copy, the
-// same moment, so the prints are first compared at only the offsets they
-// give (alignedMean, tens of nanoseconds) and the full offset search runs
-// for the pairs that line up there.
-func sourceMatch(a, b schemas.DedupItem, tok sourceToken, o Options) int {
-	_, srcA := SourceRank(a.Rank)
-	_, srcB := SourceRank(b.Rank)
-	// Windows of one source are different clips whatever its print says.
-	if srcA == "" || srcA == srcB {
-		return -1
-	}
-	if !tok.aligned(a.SourcePrint, a.SourceStepS, b.SourcePrint, b.SourceStepS, float64(o.SourceMaxDistance+sourcePrefilterSlack)) {
-		return -1
-	}
-	sd, _ := SourceDistance(a.SourcePrint, a.SourceStepS, b.SourcePrint, b.SourceStepS)
-	if sd < 0 || sd > o.SourceMaxDistance {
-		return -1
-	}
-	return sd
 }
 
 // Decide deduplicates in memory exactly as Dedup does in Beam: the same
@@ -351,13 +346,17 @@ func Decide(items []schemas.DedupItem, o Options) ([]schemas.DedupDecision, erro
 			return nil, fmt.Errorf("dedup: key %q appears twice", it.Key)
 		}
 		byKey[it.Key] = it
-		for _, k := range Keys(it, o) {
-			buckets[k] = append(buckets[k], BucketItem(it, k))
+		for _, k := range BandKeys(it, o.Bands) {
+			buckets[k] = append(buckets[k], bandItem(it))
 		}
 	}
 	adj := map[string][]Edge{}
-	for k, m := range buckets {
-		bucketEdges(m, o, k, func(from string, e Edge) { adj[from] = append(adj[from], e) })
+	addEdge := func(from string, e Edge) { adj[from] = append(adj[from], e) }
+	for _, m := range buckets {
+		bucketEdges(m, o, addEdge)
+	}
+	if o.SourceMaxDistance >= 0 {
+		sourceEdgesInMemory(items, o, addEdge)
 	}
 	labels := map[string]string{}
 	for k, it := range byKey {
@@ -396,13 +395,24 @@ func decision(key, lbl string, edges []Edge) schemas.DedupDecision {
 	if keptKey == key || keptKey == "" {
 		return schemas.DedupDecision{Key: key, Keep: true, Distance: -1}
 	}
-	d, bySource := -1, false
-	for _, e := range edges {
-		// A keyframe match beats a source match at any distance: it is the
-		// same window.
-		if e.To == keptKey && (d < 0 || (bySource && !e.BySource) || (bySource == e.BySource && e.Distance < d)) {
-			d, bySource = e.Distance, e.BySource
+	var best *Edge
+	for i, e := range edges {
+		if e.To == keptKey && (best == nil || betterEdge(e, *best)) {
+			best = &edges[i]
 		}
 	}
-	return schemas.DedupDecision{Key: key, KeptKey: keptKey, KeptID: keptID, Distance: d, BySource: bySource}
+	if best == nil {
+		return schemas.DedupDecision{Key: key, KeptKey: keptKey, KeptID: keptID, Distance: -1}
+	}
+	return schemas.DedupDecision{Key: key, KeptKey: keptKey, KeptID: keptID, Distance: best.Distance, BySource: best.BySource}
+}
+
+// betterEdge reports whether e says more than d about a pair: a keyframe
+// match beats a source match at any distance (it is the same window),
+// then the smaller distance.
+func betterEdge(e, d Edge) bool {
+	if e.BySource != d.BySource {
+		return !e.BySource
+	}
+	return e.Distance < d.Distance
 }

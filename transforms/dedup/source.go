@@ -1,14 +1,14 @@
 package dedup
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"sort"
-	"strconv"
-	"strings"
 )
 
 // A source print fingerprints a whole source, not one window of it: the
@@ -214,48 +214,57 @@ func abs(x int) int {
 	return x
 }
 
-// sourceTokens is how many of a print's band values become bucket keys.
-const sourceTokens = 8
+// A source bucket is keyed by one band value (a token) of one print hash.
+// How many unrelated prints share a bucket by chance grows with prints x
+// tokens a print / distinct tokens: with the keyframe bands' 16 bits, 100k
+// prints put ~37 unrelated prints beside each in a source bucket, so source
+// bands are wider, three of 20 bits (bits 0-19, 22-41 and 44-63), leaving
+// 0.34 among 20,000 prints (TestSourceBucketsSparse). Wider bands survive
+// a re-encode's bit noise less often, which the larger sketch makes up for
+// (TestSourceKeysShare).
+const (
+	sourceBandWidth = 20
+	sourceBandStep  = 22
+	sourceBands     = 3
+	sourceBandMask  = uint64(1)<<sourceBandWidth - 1
+	// sourceTokens is how many of a print's band values become bucket keys.
+	sourceTokens = 12
+)
 
 // SourceKeys are the buckets a source print puts its clip in: of the
-// distinct band values of its informative hashes (bands of the given
-// width), the sourceTokens smallest by a fixed mixing function, a
-// bottom-k MinHash sketch. Two prints of the same footage share most band
-// values, and so, with a probability that grows with the share, at least
-// one of their sketches' values; a band that is nearly flat (sky, a wall)
-// says nothing and is left out.
-func SourceKeys(print []uint64, bands int) []string { return sourceKeysK(print, bands, sourceTokens) }
-
-func sourceKeysK(print []uint64, bands, k int) []string {
-	width := 64 / bands
-	mask := uint64(1)<<width - 1
-	if width == 64 {
-		mask = ^uint64(0)
-	}
-	type token struct {
-		mix       uint64
-		band      int
-		bandValue uint64
-	}
-	seen := map[[2]uint64]bool{}
-	var toks []token
+// distinct band values of its informative hashes, the sourceTokens
+// smallest by a fixed mixing function, a bottom-k MinHash sketch. Two
+// prints of the same footage share most band values, and so, with a
+// probability that grows with the share, at least one of their sketches'
+// values; a band that is nearly flat (sky, a wall) says nothing and is
+// left out. A key is the band's number above its value (sourceToken).
+func SourceKeys(print []uint64) []uint64 {
+	// Sorted by mix, a repeated token (mix64 is a bijection) sits beside
+	// its copies.
+	type token struct{ mix, tok uint64 }
+	toks := make([]token, 0, sourceBands*len(print))
 	for _, h := range print {
 		if !Informative(h) {
 			continue
 		}
-		for b := 0; b < bands; b++ {
-			v := (h >> (uint(b) * uint(width))) & mask
-			if n := bits.OnesCount64(v); n < 2 || n > width-2 || seen[[2]uint64{uint64(b), v}] {
+		for b := uint64(0); b < sourceBands; b++ {
+			v := (h >> (b * sourceBandStep)) & sourceBandMask
+			if n := bits.OnesCount64(v); n < 2 || n > sourceBandWidth-2 {
 				continue
 			}
-			seen[[2]uint64{uint64(b), v}] = true
-			toks = append(toks, token{mix64(v*uint64(bands) + uint64(b)), b, v})
+			tok := b<<sourceBandWidth | v
+			toks = append(toks, token{mix64(tok), tok})
 		}
 	}
-	sort.Slice(toks, func(i, j int) bool { return toks[i].mix < toks[j].mix })
-	keys := make([]string, 0, k)
-	for _, t := range toks[:min(len(toks), k)] {
-		keys = append(keys, "s"+strconv.Itoa(t.band)+":"+strconv.FormatUint(t.bandValue, 16))
+	slices.SortFunc(toks, func(x, y token) int { return cmp.Compare(x.mix, y.mix) })
+	keys := make([]uint64, 0, sourceTokens)
+	for i, t := range toks {
+		if len(keys) == sourceTokens {
+			break
+		}
+		if i == 0 || t.mix != toks[i-1].mix {
+			keys = append(keys, t.tok)
+		}
 	}
 	return keys
 }
@@ -265,34 +274,13 @@ func sourceKeysK(print []uint64, bands, k int) []string {
 // (which may find a better offset when the prints' steps differ).
 const sourcePrefilterSlack = 4
 
-// sourceToken is the band value a source bucket is keyed by.
-type sourceToken struct {
-	band  uint
-	width uint
-	mask  uint64
-	value uint64
-}
+// sourceToken is a SourceKeys key: band b's value v is b<<sourceBandWidth | v.
+type sourceToken uint64
 
-// parseSourceKey reads a SourceKeys key; ok is false for other keys.
-func parseSourceKey(key string, bands int) (sourceToken, bool) {
-	if !isSourceKey(key) || bands <= 0 {
-		return sourceToken{}, false
-	}
-	b, v, found := strings.Cut(key[1:], ":")
-	band, err1 := strconv.Atoi(b)
-	value, err2 := strconv.ParseUint(v, 16, 64)
-	if !found || err1 != nil || err2 != nil || band < 0 || band >= bands {
-		return sourceToken{}, false
-	}
-	width := uint(64 / bands)
-	mask := uint64(1)<<width - 1
-	if width == 64 {
-		mask = ^uint64(0)
-	}
-	return sourceToken{band: uint(band), width: width, mask: mask, value: value}, true
+func (t sourceToken) has(h uint64) bool {
+	band := uint64(t) >> sourceBandWidth
+	return (h>>(band*sourceBandStep))&sourceBandMask == uint64(t)&sourceBandMask
 }
-
-func (t sourceToken) has(h uint64) bool { return (h>>(t.band*t.width))&t.mask == t.value }
 
 // aligned reports whether prints a and b line up within limit (mean bits)
 // at an offset that puts a hash of each holding the token together.

@@ -79,3 +79,11 @@ func DoFn6x1[I0, I1, I2, I3, I4, I5, R0 any](doFn interface {
 	registerType(doFn)
 	register.Function6x1[I0, I1, I2, I3, I4, I5, R0](doFn.ProcessElement)
 }
+
+// DoFn7x0 registers a structural DoFn whose ProcessElement takes 7 argument(s) and returns 0 value(s).
+func DoFn7x0[I0, I1, I2, I3, I4, I5, I6 any](doFn interface {
+	ProcessElement(I0, I1, I2, I3, I4, I5, I6)
+}) {
+	registerType(doFn)
+	register.Function7x0[I0, I1, I2, I3, I4, I5, I6](doFn.ProcessElement)
+}

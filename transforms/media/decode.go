@@ -47,7 +47,12 @@ type DecodeOptions struct {
 	// every output frame still has a decoded frame of its own: x264's
 	// default pyramid references every other frame.
 	SkipNonRef bool
-	Timeout    time.Duration
+	// KeyframesOnly decodes the keyframes alone (-skip_frame nokey), a
+	// small share of a file's decode; with FPS set, each output frame is
+	// the last keyframe at or before its time (two keyframes closer than
+	// a frame's time show as one), and the last keyframe comes once.
+	KeyframesOnly bool
+	Timeout       time.Duration
 	// Formats are the demuxers the file may be read with (FootageFormats
 	// when empty; ClipFormats for realdpo's own clips).
 	Formats string
@@ -86,6 +91,9 @@ func OpenFrames(ctx context.Context, path string, o DecodeOptions) (*FrameReader
 	if o.SkipNonRef {
 		inArgs["skip_frame"] = "noref"
 	}
+	if o.KeyframesOnly {
+		inArgs["skip_frame"] = "nokey"
+	}
 	if o.Duration > 0 {
 		inArgs["t"] = strconv.FormatFloat(o.Duration, 'f', 4, 64)
 	}
@@ -94,7 +102,13 @@ func OpenFrames(ctx context.Context, path string, o DecodeOptions) (*FrameReader
 		vf = o.Filter + ","
 	}
 	if o.FPS > 0 {
-		vf += "fps=" + strconv.FormatFloat(o.FPS, 'f', -1, 64) + ","
+		vf += "fps=" + strconv.FormatFloat(o.FPS, 'f', -1, 64)
+		if o.KeyframesOnly {
+			// The fps filter emits a frame's slots when the next frame comes;
+			// the last keyframe (often the only one) would be dropped.
+			vf += ":eof_action=pass"
+		}
+		vf += ","
 	}
 	vf += fmt.Sprintf("scale=%d:%d:flags=area", o.Width, o.Height)
 	pix, bpp := "rgb24", 3

@@ -19,8 +19,8 @@ type FileOptions struct {
 	MaxFrames     int     // 0: no limit
 	Threads       int     // decoder threads, 0: ffmpeg chooses
 	Timeout       time.Duration
-	// SkipNonRef: see media.DecodeOptions.
-	SkipNonRef bool
+	// SkipNonRef and KeyframesOnly: see media.DecodeOptions.
+	SkipNonRef, KeyframesOnly bool
 	// Visit, when set, sees each frame (its index and RGB24 bytes, valid
 	// only during the call) after the analyser.
 	Visit func(i int, rgb []byte) error
@@ -58,6 +58,7 @@ func AnalyzeFile(ctx context.Context, path string, o FileOptions) (*FileResult, 
 		// Deblocking is invisible at analysis size and a fifth of an H.264 decode.
 		SkipLoopFilter: true,
 		SkipNonRef:     o.SkipNonRef,
+		KeyframesOnly:  o.KeyframesOnly,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("analyse %s: %w", path, err)

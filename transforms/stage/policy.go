@@ -24,6 +24,8 @@ func DefaultThresholds(p schemas.Profile) schemas.Thresholds {
 		AnalysisMaxFPS:     p.FPS,
 		AnalysisSkipNonRef: true,
 
+		ScreenMaxKeyframeGapS: 5,
+
 		CutThreshold:     27,
 		CutAdaptiveRatio: 3,
 		MinSceneS:        0.5,
