@@ -20,6 +20,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
@@ -32,6 +33,7 @@ import (
 )
 
 func init() {
+	register.Iter1[int]()
 	beam.RegisterType(reflect.TypeOf((*fsx.File)(nil)).Elem())
 	for _, t := range []any{schemas.SourceFile{}, ProbedSource{}, Candidate{}, schemas.ManifestRecord{}, schemas.RejectRecord{}} {
 		beam.RegisterType(reflect.TypeOf(t))
@@ -43,7 +45,7 @@ func init() {
 	dofn.DoFn4x1[context.Context, ProbedSource, func(Candidate), func(schemas.RejectRecord), error](&analyseFn{})
 	dofn.DoFn4x0[context.Context, Candidate, func(Candidate), func(schemas.RejectRecord)](&filterFn{})
 	dofn.DoFn4x1[context.Context, Candidate, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&normaliseFn{})
-	dofn.DoFn5x1[context.Context, []byte, func(*schemas.SourceFile) bool, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, error](&writeFn{})
+	dofn.DoFn6x1[context.Context, []byte, func(*int) bool, func(*schemas.SourceFile) bool, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, error](&writeFn{})
 
 	register.Emitter1[fsx.File]()
 	register.Emitter1[schemas.SourceFile]()
@@ -500,11 +502,19 @@ func (fn *normaliseFn) ProcessElement(ctx context.Context, c Candidate, emit fun
 // manifest.jsonl, rejected.jsonl, stats.json and README.md, sorted, each
 // temp-then-rename. The writer is an impulse reading the records as side
 // inputs, so it runs exactly once, an empty input included.
+//
+// The source count rides along as a side input of its own: a global
+// combine gives exactly one element in a run that works, an empty input
+// included. When a stage fails, the local runner may still run the writer
+// with side inputs it can no longer serve, which read as empty; without
+// the count the writer cannot tell that from an empty input and would
+// write an empty dataset (stats.json included, the mark of a finished one).
 func WriteDataset(s beam.Scope, cfg schemas.CurateConfig, sources, records, rejects beam.PCollection) {
 	s = s.Scope("curate.WriteDataset")
+	count := stats.CountElms(s, sources)
 	// Temp files older than this graph can only be left by a killed run.
 	beam.ParDo0(s, &writeFn{Cfg: cfg, BuiltUnixNano: time.Now().UnixNano()}, beam.Impulse(s),
-		beam.SideInput{Input: sources}, beam.SideInput{Input: records}, beam.SideInput{Input: rejects})
+		beam.SideInput{Input: count}, beam.SideInput{Input: sources}, beam.SideInput{Input: records}, beam.SideInput{Input: rejects})
 }
 
 type writeFn struct {
@@ -512,9 +522,13 @@ type writeFn struct {
 	BuiltUnixNano int64
 }
 
-func (fn *writeFn) ProcessElement(ctx context.Context, _ []byte, srcIt func(*schemas.SourceFile) bool,
+func (fn *writeFn) ProcessElement(ctx context.Context, _ []byte, countIt func(*int) bool, srcIt func(*schemas.SourceFile) bool,
 	manIt func(*schemas.ManifestRecord) bool, rejIt func(*schemas.RejectRecord) bool) error {
+	counts := stage.Collect(countIt)
 	sources, man, rej := stage.Collect(srcIt), stage.Collect(manIt), stage.Collect(rejIt)
+	if len(counts) != 1 || counts[0] != len(sources) {
+		return fmt.Errorf("curate: the run's records did not reach the writer (source counts %v, %d sources read): an earlier stage failed; nothing written", counts, len(sources))
+	}
 	stage.SortRecords(sources, man, rej)
 	if !fsx.IsRemote(fn.Cfg.Output) {
 		// Every clip of this run is written by now: what is left of killed

@@ -387,3 +387,41 @@ func TestWriteDatasetOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestWriterRefusesMissingRecords: when the runner hands the writer side
+// inputs it cannot serve (a stage failed; they read as empty), the source
+// count is missing or disagrees, and the writer fails instead of writing an
+// empty dataset with a stats.json that marks it finished.
+func TestWriterRefusesMissingRecords(t *testing.T) {
+	iter := func(xs []int) func(*int) bool {
+		return func(v *int) bool {
+			if len(xs) == 0 {
+				return false
+			}
+			*v, xs = xs[0], xs[1:]
+			return true
+		}
+	}
+	none := func(*schemas.SourceFile) bool { return false }
+	noMan := func(*schemas.ManifestRecord) bool { return false }
+	noRej := func(*schemas.RejectRecord) bool { return false }
+	for _, counts := range [][]int{nil, {3}, {0, 0}} {
+		cfg := demoConfig(t)
+		out := cfg.Output
+		fn := &writeFn{Cfg: cfg}
+		if err := fn.ProcessElement(context.Background(), nil, iter(counts), none, noMan, noRej); err == nil {
+			t.Errorf("counts %v: the writer wrote", counts)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 0 {
+			t.Errorf("counts %v: %d files written", counts, len(entries))
+		}
+	}
+	cfg := demoConfig(t)
+	out := cfg.Output
+	if err := (&writeFn{Cfg: cfg}).ProcessElement(context.Background(), nil, iter([]int{0}), none, noMan, noRej); err != nil {
+		t.Fatalf("an empty run: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, dataset.StatsFile)); err != nil {
+		t.Errorf("an empty run wrote no stats: %v", err)
+	}
+}
