@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -88,56 +87,11 @@ func ValidateReview(r schemas.ReviewConfig) error {
 }
 
 // ValidateThresholds refuses values that make no sense (negative limits,
-// timeouts or counts, NaN), naming the field: a limit of -1 would silently
-// turn the check off.
+// timeouts or counts, NaN; each field's `bound` tag says which), naming
+// the field: a limit of -1 would silently turn the check off.
 func ValidateThresholds(t schemas.Thresholds) error {
-	type check struct {
-		field    string
-		v        float64
-		positive bool // must be > 0, else >= 0
-	}
-	checks := []check{
-		{"MaxBytes", float64(t.MaxBytes), true},
-		{"MaxDurationS", t.MaxDurationS, true},
-		{"MaxDimension", float64(t.MaxDimension), true},
-		{"MinShortSide", float64(t.MinShortSide), false},
-		{"MinFPS", t.MinFPS, false},
-		{"AnalysisMaxFPS", t.AnalysisMaxFPS, true},
-		{"CutThreshold", t.CutThreshold, true},
-		{"CutAdaptiveRatio", t.CutAdaptiveRatio, false},
-		{"MinSceneS", t.MinSceneS, false},
-		{"TrimS", t.TrimS, false},
-		{"WindowStepS", t.WindowStepS, true},
-		{"MaxClipsPerShot", float64(t.MaxClipsPerShot), true},
-		{"MinSubjectMotion", t.MinSubjectMotion, false},
-		{"MinChangedFrac", t.MinChangedFrac, false},
-		{"MaxSubjectMotion", t.MaxSubjectMotion, true},
-		{"MaxCameraMotion", t.MaxCameraMotion, true},
-		{"MaxCameraRatio", t.MaxCameraRatio, true},
-		{"MinCameraForRatio", t.MinCameraForRatio, false},
-		{"MaxCameraShake", t.MaxCameraShake, true},
-		{"MinSharpness", t.MinSharpness, false},
-		{"MinSharpnessRel", t.MinSharpnessRel, false},
-		{"MinLuma", t.MinLuma, false},
-		{"MaxLuma", t.MaxLuma, true},
-		{"MinContrast", t.MinContrast, false},
-		{"MaxClipped", t.MaxClipped, true},
-		{"MaxOverlay", t.MaxOverlay, true},
-		{"ProbeTimeout", t.ProbeTimeout.Seconds(), true},
-		{"DecodeTimeout", t.DecodeTimeout.Seconds(), true},
-		{"EncodeTimeout", t.EncodeTimeout.Seconds(), true},
-		{"FFmpegThreads", float64(t.FFmpegThreads), false},
-		{"ScreenMaxKeyframeGapS", t.ScreenMaxKeyframeGapS, false},
-	}
-	for _, c := range checks {
-		switch {
-		case math.IsNaN(c.v) || math.IsInf(c.v, 0):
-			return config.Errorf("curate", c.field, "=%v is not a number", c.v)
-		case c.positive && c.v <= 0:
-			return config.Errorf("curate", c.field, "=%v must be positive", c.v)
-		case c.v < 0:
-			return config.Errorf("curate", c.field, "=%v must not be negative", c.v)
-		}
+	if err := config.CheckBounds("curate", t); err != nil {
+		return err
 	}
 	if t.MinLuma >= t.MaxLuma {
 		return config.Errorf("curate", "MinLuma", "=%v must be below {MaxLuma}=%v", t.MinLuma, t.MaxLuma)

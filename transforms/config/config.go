@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"go/token"
+	"math"
 	"reflect"
 	"strings"
 	"time"
@@ -178,6 +179,58 @@ func (b *Binding) define(f reflect.Value, name, help, path string) {
 	default:
 		panic(fmt.Sprintf("config.Bind: field %s (--%s) has type %s, which no flag holds", path, name, f.Type()))
 	}
+}
+
+// CheckBounds refuses a number that makes no sense for its field, as the
+// field's `bound` tag says: "positive" (> 0) or "nonnegative" (>= 0), and
+// never NaN or infinite; a duration is judged in seconds. It walks nested
+// structs as Bind does; the first field out of bounds is the error.
+func CheckBounds(stage string, cfg any) error {
+	return checkBounds(stage, reflect.ValueOf(cfg), "")
+}
+
+func checkBounds(stage string, v reflect.Value, prefix string) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		path := prefix + sf.Name
+		rule, ok := sf.Tag.Lookup("bound")
+		if !ok {
+			if sf.Type.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[time.Time]() {
+				if err := checkBounds(stage, v.Field(i), path+"."); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		var x float64
+		switch f := v.Field(i); {
+		case f.Type() == reflect.TypeFor[time.Duration]():
+			x = time.Duration(f.Int()).Seconds()
+		case f.CanInt():
+			x = float64(f.Int())
+		case f.CanUint():
+			x = float64(f.Uint())
+		case f.CanFloat():
+			x = f.Float()
+		default:
+			panic(fmt.Sprintf("config.CheckBounds: field %s of type %s has a bound", path, f.Type()))
+		}
+		switch {
+		case math.IsNaN(x) || math.IsInf(x, 0):
+			return Errorf(stage, path, "=%v is not a number", x)
+		case rule == "positive" && x <= 0:
+			return Errorf(stage, path, "=%v must be positive", x)
+		case x < 0:
+			return Errorf(stage, path, "=%v must not be negative", x)
+		case rule != "positive" && rule != "nonnegative":
+			panic(fmt.Sprintf("config.CheckBounds: field %s: unknown bound %q", path, rule))
+		}
+	}
+	return nil
 }
 
 // Alias names the flag behind a field that the command fills from a flag

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +159,41 @@ func TestFlagNeedsOneFit(t *testing.T) {
 	}
 	if f, ok := b.Flag("Run.A.Output"); !ok || f != "a_output" {
 		t.Errorf("Run.A.Output -> %q %v", f, ok)
+	}
+}
+
+// TestCheckBounds: each field's bound tag is enforced, nested fields
+// included, durations in seconds, NaN and infinities never pass; a field
+// without a bound is free.
+func TestCheckBounds(t *testing.T) {
+	type inner struct {
+		Timeout time.Duration `bound:"positive"`
+	}
+	type limits struct {
+		MaxBytes int64   `bound:"positive"`
+		Threads  int     `bound:"nonnegative"`
+		Share    float64 `bound:"nonnegative"`
+		Free     float64
+		Calls    inner
+	}
+	good := limits{MaxBytes: 1, Threads: 0, Share: 0.5, Free: -3, Calls: inner{Timeout: time.Second}}
+	if err := CheckBounds("s", good); err != nil {
+		t.Fatalf("good limits: %v", err)
+	}
+	for _, tc := range []struct {
+		edit func(*limits)
+		want string
+	}{
+		{func(l *limits) { l.MaxBytes = 0 }, "s: MaxBytes=0 must be positive"},
+		{func(l *limits) { l.Threads = -1 }, "s: Threads=-1 must not be negative"},
+		{func(l *limits) { l.Share = math.NaN() }, "s: Share=NaN is not a number"},
+		{func(l *limits) { l.Share = math.Inf(1) }, "s: Share=+Inf is not a number"},
+		{func(l *limits) { l.Calls.Timeout = 0 }, "s: Calls.Timeout=0 must be positive"},
+	} {
+		l := good
+		tc.edit(&l)
+		if err := CheckBounds("s", l); err == nil || err.Error() != tc.want {
+			t.Errorf("err %v, want %q", err, tc.want)
+		}
 	}
 }

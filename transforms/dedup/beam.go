@@ -234,10 +234,9 @@ func inc(ctx context.Context, name string, n int) {
 	}
 }
 
-func initialLabel(it schemas.DedupItem) (string, string) { return it.Key, label(it) }
-
-// spreadLabel sends a node's label to itself and to each neighbour.
-func spreadLabel(key string, labels func(*string) bool, edges func(*Edge) bool, emit func(string, string)) {
+// smallestLabel is the smallest of the labels an item received ("" when
+// none): the best-ranked item it is connected to so far.
+func smallestLabel(labels func(*string) bool) string {
 	best := ""
 	var l string
 	for labels(&l) {
@@ -245,6 +244,14 @@ func spreadLabel(key string, labels func(*string) bool, edges func(*Edge) bool, 
 			best = l
 		}
 	}
+	return best
+}
+
+func initialLabel(it schemas.DedupItem) (string, string) { return it.Key, label(it) }
+
+// spreadLabel sends a node's label to itself and to each neighbour.
+func spreadLabel(key string, labels func(*string) bool, edges func(*Edge) bool, emit func(string, string)) {
+	best := smallestLabel(labels)
 	if best == "" {
 		return // an edge to a key that is not an item: cannot happen, nothing to spread
 	}
@@ -266,13 +273,7 @@ type firstRoundFn struct{}
 
 func (fn *firstRoundFn) ProcessElement(ctx context.Context, key string, labels func(*string) bool, edges func(*Edge) bool,
 	decide func(schemas.DedupDecision), spread func(string, string), graph func(string, Edge)) {
-	best := ""
-	var l string
-	for labels(&l) {
-		if best == "" || l < best {
-			best = l
-		}
-	}
+	best := smallestLabel(labels)
 	if best == "" {
 		return // an edge to a key that is not an item: cannot happen, nothing to spread
 	}
@@ -321,13 +322,7 @@ func minLabel(a, b string) string {
 type decideFn struct{}
 
 func (fn *decideFn) ProcessElement(ctx context.Context, key string, labels func(*string) bool, edges func(*Edge) bool, emit func(schemas.DedupDecision)) {
-	best := ""
-	var l string
-	for labels(&l) {
-		if best == "" || l < best {
-			best = l
-		}
-	}
+	best := smallestLabel(labels)
 	if best == "" {
 		return
 	}
