@@ -131,33 +131,50 @@ func Bind(fs *flag.FlagSet, cfg any) *Binding {
 		panic(fmt.Sprintf("config.Bind: want a pointer to a struct, got %T", cfg))
 	}
 	b := &Binding{fs: fs, target: v.Elem(), fields: map[string]string{}, paths: map[string][]int{}}
-	b.bind(v.Elem(), "", nil)
+	tagged(v.Elem(), "flag", "", nil, func(f taggedField) error {
+		b.define(f.value, f.tag, f.sf.Tag.Get("help"), f.path)
+		b.fields[f.path] = f.tag
+		b.paths[f.tag] = f.index
+		return nil
+	})
 	return b
 }
 
-func (b *Binding) bind(v reflect.Value, prefix string, index []int) {
+// taggedField is a field of a Config that carries a given tag.
+type taggedField struct {
+	path  string // dotted path from the Config: "Review.VLM.Frames"
+	index []int  // for reflect.Value.FieldByIndex
+	value reflect.Value
+	tag   string // the tag's value
+	sf    reflect.StructField
+}
+
+// tagged visits the exported fields of the struct v that carry tag,
+// walking into struct fields that do not (the nested parts of a Config);
+// a field whose tag is "-" is skipped with what it holds.
+func tagged(v reflect.Value, tag, prefix string, index []int, visit func(taggedField) error) error {
 	t := v.Type()
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		if !sf.IsExported() {
 			continue
 		}
-		path := prefix + sf.Name
-		idx := append(append([]int(nil), index...), i)
-		name, ok := sf.Tag.Lookup("flag")
-		if name == "-" {
-			continue // bound by another Config's flags
-		}
-		if !ok {
-			if sf.Type.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[time.Time]() {
-				b.bind(v.Field(i), path+".", idx)
+		f := taggedField{path: prefix + sf.Name, index: append(append([]int(nil), index...), i), value: v.Field(i), sf: sf}
+		val, ok := sf.Tag.Lookup(tag)
+		switch {
+		case val == "-":
+		case ok:
+			f.tag = val
+			if err := visit(f); err != nil {
+				return err
 			}
-			continue
+		case sf.Type.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[time.Time]():
+			if err := tagged(f.value, tag, f.path+".", f.index, visit); err != nil {
+				return err
+			}
 		}
-		b.define(v.Field(i), name, sf.Tag.Get("help"), path)
-		b.fields[path] = name
-		b.paths[name] = idx
 	}
+	return nil
 }
 
 func (b *Binding) define(f reflect.Value, name, help, path string) {
@@ -186,51 +203,32 @@ func (b *Binding) define(f reflect.Value, name, help, path string) {
 // never NaN or infinite; a duration is judged in seconds. It walks nested
 // structs as Bind does; the first field out of bounds is the error.
 func CheckBounds(stage string, cfg any) error {
-	return checkBounds(stage, reflect.ValueOf(cfg), "")
-}
-
-func checkBounds(stage string, v reflect.Value, prefix string) error {
-	t := v.Type()
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		path := prefix + sf.Name
-		rule, ok := sf.Tag.Lookup("bound")
-		if !ok {
-			if sf.Type.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[time.Time]() {
-				if err := checkBounds(stage, v.Field(i), path+"."); err != nil {
-					return err
-				}
-			}
-			continue
-		}
+	return tagged(reflect.ValueOf(cfg), "bound", "", nil, func(f taggedField) error {
 		var x float64
-		switch f := v.Field(i); {
-		case f.Type() == reflect.TypeFor[time.Duration]():
-			x = time.Duration(f.Int()).Seconds()
-		case f.CanInt():
-			x = float64(f.Int())
-		case f.CanUint():
-			x = float64(f.Uint())
-		case f.CanFloat():
-			x = f.Float()
+		switch v := f.value; {
+		case v.Type() == reflect.TypeFor[time.Duration]():
+			x = time.Duration(v.Int()).Seconds()
+		case v.CanInt():
+			x = float64(v.Int())
+		case v.CanUint():
+			x = float64(v.Uint())
+		case v.CanFloat():
+			x = v.Float()
 		default:
-			panic(fmt.Sprintf("config.CheckBounds: field %s of type %s has a bound", path, f.Type()))
+			panic(fmt.Sprintf("config.CheckBounds: field %s of type %s has a bound", f.path, v.Type()))
 		}
 		switch {
+		case f.tag != "positive" && f.tag != "nonnegative":
+			panic(fmt.Sprintf("config.CheckBounds: field %s: unknown bound %q", f.path, f.tag))
 		case math.IsNaN(x) || math.IsInf(x, 0):
-			return Errorf(stage, path, "=%v is not a number", x)
-		case rule == "positive" && x <= 0:
-			return Errorf(stage, path, "=%v must be positive", x)
+			return Errorf(stage, f.path, "=%v is not a number", x)
+		case f.tag == "positive" && x <= 0:
+			return Errorf(stage, f.path, "=%v must be positive", x)
 		case x < 0:
-			return Errorf(stage, path, "=%v must not be negative", x)
-		case rule != "positive" && rule != "nonnegative":
-			panic(fmt.Sprintf("config.CheckBounds: field %s: unknown bound %q", path, rule))
+			return Errorf(stage, f.path, "=%v must not be negative", x)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Alias names the flag behind a field that the command fills from a flag
