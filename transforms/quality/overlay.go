@@ -43,16 +43,8 @@ func textCells(y []uint8, w, h, cx, cy int, bits []uint64, counts []uint16) floa
 				continue
 			}
 			for x := x0; x < x0+8 && x+1 < cw; x++ {
-				d := int(row[x+1]) - int(row[x])
-				if d < strokeContrast && d > -strokeContrast {
-					continue
-				}
-				for k := 1; k <= maxStroke && x+k+1 < w; k++ {
-					d2 := int(row[x+k+1]) - int(row[x+k])
-					if (d > 0 && d2 <= -strokeContrast) || (d < 0 && d2 >= strokeContrast) {
-						crow[x/cellSize]++
-						break
-					}
+				if strokeEdge(row, x, 1, w-x-2) {
+					crow[x/cellSize]++
 				}
 			}
 		}
@@ -66,20 +58,35 @@ func textCells(y []uint8, w, h, cx, cy int, bits []uint64, counts []uint16) floa
 				continue
 			}
 			for x := x0; x < x0+8; x++ {
-				d := int(y[(r+1)*w+x]) - int(row[x])
-				if d < strokeContrast && d > -strokeContrast {
-					continue
-				}
-				for k := 1; k <= maxStroke && r+k+1 < h; k++ {
-					d2 := int(y[(r+k+1)*w+x]) - int(y[(r+k)*w+x])
-					if (d > 0 && d2 <= -strokeContrast) || (d < 0 && d2 >= strokeContrast) {
-						crow[x/cellSize]++
-						break
-					}
+				if strokeEdge(y, r*w+x, w, h-r-2) {
+					crow[x/cellSize]++
 				}
 			}
 		}
 	}
+	return markCells(counts, bits)
+}
+
+// strokeEdge reports whether the step from y[i] to y[i+step] is a stroke's
+// edge: at least strokeContrast steep, and met within maxStroke further
+// steps (room at the most: the frame's edge) by a steep step back.
+func strokeEdge(y []uint8, i, step, room int) bool {
+	d := int(y[i+step]) - int(y[i])
+	if d < strokeContrast && d > -strokeContrast {
+		return false
+	}
+	for k := 1; k <= min(maxStroke, room); k++ {
+		d2 := int(y[i+(k+1)*step]) - int(y[i+k*step])
+		if (d > 0 && d2 <= -strokeContrast) || (d < 0 && d2 >= strokeContrast) {
+			return true
+		}
+	}
+	return false
+}
+
+// markCells sets the bit of every cell with at least minCellStrokes stroke
+// pixels and returns the share of cells set.
+func markCells(counts []uint16, bits []uint64) float64 {
 	n := 0
 	for c, v := range counts {
 		if v >= minCellStrokes {

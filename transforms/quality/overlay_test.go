@@ -53,52 +53,23 @@ func TestTextCellsMatchesReference(t *testing.T) {
 	}
 }
 
-// refTextCells is textCells as first written (its counters passed in, to
-// compare).
+// refTextCells is textCells as first written, every pixel tried (its
+// counters passed in, to compare): the reference for the word-at-a-time
+// skipping.
 func refTextCells(y []uint8, w, h, cx, cy int, bits []uint64, counts []uint16) float64 {
 	if cx == 0 || cy == 0 {
 		return 0
 	}
 	for r := 0; r < cy*cellSize; r++ {
-		row := y[r*w : (r+1)*w]
-		crow := counts[(r/cellSize)*cx:]
-		for x := 0; x+1 < cx*cellSize; x++ {
-			d := int(row[x+1]) - int(row[x])
-			if d < strokeContrast && d > -strokeContrast {
-				continue
-			}
-			for k := 1; k <= maxStroke && x+k+1 < w; k++ {
-				d2 := int(row[x+k+1]) - int(row[x+k])
-				if (d > 0 && d2 <= -strokeContrast) || (d < 0 && d2 >= strokeContrast) {
-					crow[x/cellSize]++
-					break
-				}
-			}
-		}
-	}
-	for r := 0; r+1 < cy*cellSize; r++ {
-		row := y[r*w : (r+1)*w]
-		crow := counts[(r/cellSize)*cx:]
 		for x := 0; x < cx*cellSize; x++ {
-			d := int(y[(r+1)*w+x]) - int(row[x])
-			if d < strokeContrast && d > -strokeContrast {
-				continue
+			c := (r/cellSize)*cx + x/cellSize
+			if x+1 < cx*cellSize && strokeEdge(y, r*w+x, 1, w-x-2) {
+				counts[c]++
 			}
-			for k := 1; k <= maxStroke && r+k+1 < h; k++ {
-				d2 := int(y[(r+k+1)*w+x]) - int(y[(r+k)*w+x])
-				if (d > 0 && d2 <= -strokeContrast) || (d < 0 && d2 >= strokeContrast) {
-					crow[x/cellSize]++
-					break
-				}
+			if r+1 < cy*cellSize && strokeEdge(y, r*w+x, w, h-r-2) {
+				counts[c]++
 			}
 		}
 	}
-	n := 0
-	for c, v := range counts {
-		if v >= minCellStrokes {
-			bits[c>>6] |= 1 << (c & 63)
-			n++
-		}
-	}
-	return float64(n) / float64(len(counts))
+	return markCells(counts, bits)
 }
