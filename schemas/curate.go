@@ -55,13 +55,13 @@ func ProfileByName(name string) (Profile, error) {
 // the analysis width.
 type Thresholds struct {
 	// Input limits: larger files are rejected unread (too_large).
-	MaxBytes     int64   `json:"max_bytes" flag:"max_bytes" help:"reject inputs larger than this many bytes (too_large)" bound:"positive"`
-	MaxDurationS float64 `json:"max_duration_s" flag:"max_duration" help:"reject inputs longer than this many seconds (too_large)" bound:"positive"`
-	MaxDimension int     `json:"max_dimension" flag:"max_dimension" help:"reject inputs whose width or height exceeds this (too_large)" bound:"positive"`
+	MaxBytes     int64   `json:"max_bytes" flag:"max_bytes" help:"reject inputs larger than this many bytes (too_large)" check:"positive"`
+	MaxDurationS float64 `json:"max_duration_s" flag:"max_duration" help:"reject inputs longer than this many seconds (too_large)" check:"positive"`
+	MaxDimension int     `json:"max_dimension" flag:"max_dimension" help:"reject inputs whose width or height exceeds this (too_large)" check:"positive"`
 
 	// Probe-level filters.
-	MinShortSide int     `json:"min_short_side" flag:"min_short_side" help:"reject sources whose short side is below this (resolution); sources below the profile size are upscaled and flagged (demo profile: its height)" bound:"nonnegative"`
-	MinFPS       float64 `json:"min_fps" flag:"min_fps" help:"reject sources below this frame rate (frame_rate); default 0.75 x profile fps" bound:"nonnegative"`
+	MinShortSide int     `json:"min_short_side" flag:"min_short_side" help:"reject sources whose short side is below this (resolution); sources below the profile size are upscaled and flagged (demo profile: its height)" check:"nonnegative"`
+	MinFPS       float64 `json:"min_fps" flag:"min_fps" help:"reject sources below this frame rate (frame_rate); default 0.75 x profile fps" check:"nonnegative"`
 
 	// Analysis.
 	AnalysisWidth int `json:"analysis_width" flag:"analysis_width" help:"long side of the frames analysed, pixels"`
@@ -69,7 +69,7 @@ type Thresholds struct {
 	// the profile's rate: clips are cut at it, motion is measured over 1/8 s
 	// whatever the rate, and every analysed frame costs a scale and an
 	// analyser pass (15 fps took twice the work for the same decisions).
-	AnalysisMaxFPS float64 `json:"analysis_max_fps" flag:"analysis_max_fps" help:"sources above this rate are analysed at it (default: the profile's rate)" bound:"positive"`
+	AnalysisMaxFPS float64 `json:"analysis_max_fps" flag:"analysis_max_fps" help:"sources above this rate are analysed at it (default: the profile's rate)" check:"positive"`
 	// AnalysisSkipNonRef lets the analysis decode skip non-reference frames
 	// of H.264 and HEVC sampled down to at most half their rate (see
 	// stage.SkipNonRef); off decodes every frame (an encoder that references
@@ -79,57 +79,57 @@ type Thresholds struct {
 	// analysis (stage.ScreenKeyframes): a source whose keyframes are at
 	// most this many seconds apart, and every one of them hopelessly
 	// exposed the same way, is rejected without the full decode. 0: off.
-	ScreenMaxKeyframeGapS float64 `json:"screen_max_keyframe_gap_s" flag:"screen_max_keyframe_gap" help:"reject, from its keyframes alone, a source whose keyframes are at most this many seconds apart and every one hopelessly dark, washed out, clipped or flat (exposure); 0 = off" bound:"nonnegative"`
+	ScreenMaxKeyframeGapS float64 `json:"screen_max_keyframe_gap_s" flag:"screen_max_keyframe_gap" help:"reject, from its keyframes alone, a source whose keyframes are at most this many seconds apart and every one hopelessly dark, washed out, clipped or flat (exposure); 0 = off" check:"nonnegative"`
 
 	// Scene cuts (PySceneDetect ContentDetector defaults: threshold 27, min scene 15 frames at 30 fps).
-	CutThreshold float64 `json:"cut_threshold" flag:"cut_threshold" help:"scene cut when the HSV content change reaches this (PySceneDetect ContentDetector threshold)" bound:"positive"`
+	CutThreshold float64 `json:"cut_threshold" flag:"cut_threshold" help:"scene cut when the HSV content change reaches this (PySceneDetect ContentDetector threshold)" check:"positive"`
 	// CutAdaptiveRatio: a cut's change must also be this many times its
 	// neighbours' (PySceneDetect AdaptiveDetector's 3.0); 0 turns the test off.
-	CutAdaptiveRatio float64 `json:"cut_adaptive_ratio" flag:"cut_adaptive_ratio" help:"a cut must also be this many times the change of its 2+2 neighbours (PySceneDetect AdaptiveDetector); 0 = off" bound:"nonnegative"`
-	MinSceneS        float64 `json:"min_scene_s" flag:"min_scene" help:"shortest shot between two cuts, seconds (PySceneDetect's 15 frames at 30 fps)" bound:"nonnegative"`
-	TrimS            float64 `json:"trim_s" flag:"trim" help:"seconds dropped on each side of a scene cut" bound:"nonnegative"`
-	WindowStepS      float64 `json:"window_step_s" flag:"window_step" help:"granularity of the best-window search, seconds" bound:"positive"`
-	MaxClipsPerShot  int     `json:"max_clips_per_shot" flag:"max_clips_per_shot" help:"clips taken from one shot (non-overlapping)" bound:"positive"`
+	CutAdaptiveRatio float64 `json:"cut_adaptive_ratio" flag:"cut_adaptive_ratio" help:"a cut must also be this many times the change of its 2+2 neighbours (PySceneDetect AdaptiveDetector); 0 = off" check:"nonnegative"`
+	MinSceneS        float64 `json:"min_scene_s" flag:"min_scene" help:"shortest shot between two cuts, seconds (PySceneDetect's 15 frames at 30 fps)" check:"nonnegative"`
+	TrimS            float64 `json:"trim_s" flag:"trim" help:"seconds dropped on each side of a scene cut" check:"nonnegative"`
+	WindowStepS      float64 `json:"window_step_s" flag:"window_step" help:"granularity of the best-window search, seconds" check:"positive"`
+	MaxClipsPerShot  int     `json:"max_clips_per_shot" flag:"max_clips_per_shot" help:"clips taken from one shot (non-overlapping)" check:"positive"`
 
 	// Motion.
 	// Static: subject motion below MinSubjectMotion and fewer than
 	// MinChangedFrac of the pixels changing once the camera is compensated
 	// (flat-shaded limbs defeat block matching but still change pixels).
-	MinSubjectMotion  float64 `json:"min_subject_motion" flag:"min_subject_motion" help:"static when subject motion (percent of frame width per second) is below this..." bound:"nonnegative"`
-	MinChangedFrac    float64 `json:"min_changed_frac" flag:"min_changed_frac" help:"...and less than this share of pixels changes once the camera is compensated" bound:"nonnegative"`
-	MaxSubjectMotion  float64 `json:"max_subject_motion" flag:"max_subject_motion" help:"chaotic above this subject motion, percent of frame width per second" bound:"positive"`
-	MaxCameraMotion   float64 `json:"max_camera_motion" flag:"max_camera_motion" help:"camera_motion above this camera speed, percent of frame width per second" bound:"positive"`
-	MaxCameraRatio    float64 `json:"max_camera_ratio" flag:"max_camera_ratio" help:"camera_motion when camera/subject motion exceeds this (and the camera moves faster than --min_camera_for_ratio)" bound:"positive"`
-	MinCameraForRatio float64 `json:"min_camera_for_ratio" flag:"min_camera_for_ratio" help:"camera speed below which the camera/subject ratio is not judged" bound:"nonnegative"`
-	MaxCameraShake    float64 `json:"max_camera_shake" flag:"max_camera_shake" help:"camera_motion above this mean change of camera velocity (shaky hand-held)" bound:"positive"`
+	MinSubjectMotion  float64 `json:"min_subject_motion" flag:"min_subject_motion" help:"static when subject motion (percent of frame width per second) is below this..." check:"nonnegative"`
+	MinChangedFrac    float64 `json:"min_changed_frac" flag:"min_changed_frac" help:"...and less than this share of pixels changes once the camera is compensated" check:"nonnegative"`
+	MaxSubjectMotion  float64 `json:"max_subject_motion" flag:"max_subject_motion" help:"chaotic above this subject motion, percent of frame width per second" check:"positive"`
+	MaxCameraMotion   float64 `json:"max_camera_motion" flag:"max_camera_motion" help:"camera_motion above this camera speed, percent of frame width per second" check:"positive"`
+	MaxCameraRatio    float64 `json:"max_camera_ratio" flag:"max_camera_ratio" help:"camera_motion when camera/subject motion exceeds this (and the camera moves faster than --min_camera_for_ratio)" check:"positive"`
+	MinCameraForRatio float64 `json:"min_camera_for_ratio" flag:"min_camera_for_ratio" help:"camera speed below which the camera/subject ratio is not judged" check:"nonnegative"`
+	MaxCameraShake    float64 `json:"max_camera_shake" flag:"max_camera_shake" help:"camera_motion above this mean change of camera velocity (shaky hand-held)" check:"positive"`
 
 	// Quality.
-	MinSharpness float64 `json:"min_sharpness" flag:"min_sharpness" help:"blur when the variance of the Laplacian is below this..." bound:"nonnegative"`
+	MinSharpness float64 `json:"min_sharpness" flag:"min_sharpness" help:"blur when the variance of the Laplacian is below this..." check:"nonnegative"`
 	// ...and relative sharpness (Laplacian variance over luma variance) below
 	// this: blur. Both must fail, so dark or low-contrast footage that is in
 	// focus is judged by exposure, not blur.
-	MinSharpnessRel float64 `json:"min_sharpness_rel" flag:"min_sharpness_rel" help:"...and the Laplacian variance over the luma variance is below this" bound:"nonnegative"`
-	MinLuma         float64 `json:"min_luma" flag:"min_luma" help:"exposure (dark) when mean luma (0..255) is below this" bound:"nonnegative"`
-	MaxLuma         float64 `json:"max_luma" flag:"max_luma" help:"exposure (washed out) when mean luma is above this" bound:"positive"`
-	MinContrast     float64 `json:"min_contrast" flag:"min_contrast" help:"exposure when the luma standard deviation is below this" bound:"nonnegative"`
-	MaxClipped      float64 `json:"max_clipped" flag:"max_clipped" help:"exposure when more than this share of pixels is crushed black or blown white" bound:"positive"`
-	MaxOverlay      float64 `json:"max_overlay" flag:"max_overlay" help:"overlay when burned-in text-like strokes persist on more than this share of the frame" bound:"positive"`
+	MinSharpnessRel float64 `json:"min_sharpness_rel" flag:"min_sharpness_rel" help:"...and the Laplacian variance over the luma variance is below this" check:"nonnegative"`
+	MinLuma         float64 `json:"min_luma" flag:"min_luma" help:"exposure (dark) when mean luma (0..255) is below this" check:"nonnegative"`
+	MaxLuma         float64 `json:"max_luma" flag:"max_luma" help:"exposure (washed out) when mean luma is above this" check:"positive"`
+	MinContrast     float64 `json:"min_contrast" flag:"min_contrast" help:"exposure when the luma standard deviation is below this" check:"nonnegative"`
+	MaxClipped      float64 `json:"max_clipped" flag:"max_clipped" help:"exposure when more than this share of pixels is crushed black or blown white" check:"positive"`
+	MaxOverlay      float64 `json:"max_overlay" flag:"max_overlay" help:"overlay when burned-in text-like strokes persist on more than this share of the frame" check:"positive"`
 
 	// Timeouts for each external call.
-	ProbeTimeout  time.Duration `json:"probe_timeout" flag:"probe_timeout" help:"ffprobe deadline per file" bound:"positive"`
-	DecodeTimeout time.Duration `json:"decode_timeout" flag:"decode_timeout" help:"ffmpeg deadline per decode" bound:"positive"`
-	EncodeTimeout time.Duration `json:"encode_timeout" flag:"encode_timeout" help:"ffmpeg deadline per clip encode" bound:"positive"`
+	ProbeTimeout  time.Duration `json:"probe_timeout" flag:"probe_timeout" help:"ffprobe deadline per file" check:"positive"`
+	DecodeTimeout time.Duration `json:"decode_timeout" flag:"decode_timeout" help:"ffmpeg deadline per decode" check:"positive"`
+	EncodeTimeout time.Duration `json:"encode_timeout" flag:"encode_timeout" help:"ffmpeg deadline per clip encode" check:"positive"`
 
 	// FFmpegThreads caps each ffmpeg's decoder and encoder threads (0 lets
 	// ffmpeg choose). The pipeline runs many files at once, so one thread
 	// each keeps every core busy without the cost of threads contending.
-	FFmpegThreads int `json:"ffmpeg_threads" flag:"ffmpeg_threads" help:"decoder and encoder threads per ffmpeg call (0: ffmpeg chooses); files run in parallel, so 1 wastes least" bound:"nonnegative"`
+	FFmpegThreads int `json:"ffmpeg_threads" flag:"ffmpeg_threads" help:"decoder and encoder threads per ffmpeg call (0: ffmpeg chooses); files run in parallel, so 1 wastes least" check:"nonnegative"`
 }
 
 // CurateConfig is everything one curation run needs.
 type CurateConfig struct {
-	Input      string     `json:"input" flag:"input" help:"raw footage: a local directory (searched recursively) or gs://BUCKET/PREFIX"`
-	Output     string     `json:"output" flag:"output" help:"dataset root: a local directory or gs://BUCKET/PREFIX"`
+	Input      string     `json:"input" flag:"input" help:"raw footage: a local directory (searched recursively) or gs://BUCKET/PREFIX" check:"required"`
+	Output     string     `json:"output" flag:"output" help:"dataset root: a local directory or gs://BUCKET/PREFIX" check:"required"`
 	Profile    Profile    `json:"profile"`
 	Thresholds Thresholds `json:"thresholds"`
 	// Review configures the semantic stages: captioning, the topic filter

@@ -29,19 +29,19 @@ type EvalModel struct {
 
 // EvalConfig is everything one evaluation run needs.
 type EvalConfig struct {
-	Dataset string      `json:"dataset" flag:"dataset" help:"held-out curated dataset: a directory or gs:// prefix with manifest.jsonl, clips/ and first_frames/"`
+	Dataset string      `json:"dataset" flag:"dataset" help:"held-out curated dataset: a directory or gs:// prefix with manifest.jsonl, clips/ and first_frames/" check:"required"`
 	Pairs   string      `json:"pairs,omitempty" flag:"pairs" help:"held-out pair set (directory or gs:// prefix with index.json): adds the DPO implicit accuracy"`
-	Output  string      `json:"output" flag:"output" help:"report directory (local or gs://): report.html and report.json"`
-	Models  []EvalModel `json:"models"`
+	Output  string      `json:"output" flag:"output" help:"report directory (local or gs://): report.html and report.json" check:"required"`
+	Models  []EvalModel `json:"models" check:"required"`
 	// Reference is the DPO reference model for the implicit accuracy.
 	Reference EvalModel `json:"reference"`
 	Steps     int       `json:"steps" flag:"steps" help:"DDIM sampling steps"`
 	Guidance  float64   `json:"guidance" flag:"guidance" help:"classifier-free guidance scale (1 disables it and halves the cost)"`
 	Samples   int       `json:"samples" flag:"samples" help:"samples per clip and model"`
 	Seed      uint64    `json:"seed" flag:"seed" help:"seed for the samples' noise and the DPO timestep and noise (same for every model)"`
-	Strips    int       `json:"strips" flag:"strips" help:"clips shown as frame strips in report.html"`
-	MaxClips  int       `json:"max_clips" flag:"max_clips" help:"evaluate at most this many clips, first by id (0: all)"`
-	MaxPairs  int       `json:"max_pairs" flag:"max_pairs" help:"score at most this many pairs, in index order (0: all)"`
+	Strips    int       `json:"strips" flag:"strips" help:"clips shown as frame strips in report.html" check:"nonnegative"`
+	MaxClips  int       `json:"max_clips" flag:"max_clips" help:"evaluate at most this many clips, first by id (0: all)" check:"nonnegative"`
+	MaxPairs  int       `json:"max_pairs" flag:"max_pairs" help:"score at most this many pairs, in index order (0: all)" check:"nonnegative"`
 	Beta      float64   `json:"beta" flag:"beta" help:"DPO beta for the reported inside values (the accuracy does not depend on it)"`
 	// Bootstrap is the number of resamples behind every interval.
 	Bootstrap int `json:"bootstrap" flag:"bootstrap" help:"bootstrap resamples of the held-out clips behind every 95% interval"`

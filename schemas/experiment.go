@@ -11,11 +11,11 @@ const ExperimentFormat = "realdpo-experiment/1"
 // ExperimentConfig is one experiment: RealDPO against SFT, both from the
 // same base, each from several training seeds, measured on held-out clips.
 type ExperimentConfig struct {
-	Dataset string `json:"dataset" flag:"dataset" help:"curated training dataset (manifest.jsonl): a directory or gs:// prefix"`
+	Dataset string `json:"dataset" flag:"dataset" help:"curated training dataset (manifest.jsonl): a directory or gs:// prefix" check:"required"`
 	// Heldout is a curated dataset of clips from footage the training never
 	// saw (other footage seeds or sources).
 	Heldout string `json:"heldout" flag:"heldout" help:"curated held-out dataset from footage the training never saw (other seeds or sources)"`
-	Output  string `json:"output" flag:"output" help:"experiment directory (local or gs://): every stage's output, experiment.html, experiment.json; a rerun skips finished stages"`
+	Output  string `json:"output" flag:"output" help:"experiment directory (local or gs://): every stage's output, experiment.html, experiment.json; a rerun skips finished stages" check:"required"`
 	// Init is the base checkpoint negatives come from and both fine-tunes
 	// start from ("" is the built-in base model).
 	Init  string   `json:"init,omitempty" flag:"init" help:"base checkpoint (negatives come from it, both fine-tunes start from it); empty: the built-in base model"`

@@ -17,13 +17,13 @@ const (
 
 // TrainConfig is everything a training run depends on.
 type TrainConfig struct {
-	Pairs  string `json:"pairs" flag:"pairs" help:"pair set: a directory or gs:// prefix holding index.json and pairs-NNNNNN.tar shards"`
+	Pairs  string `json:"pairs" flag:"pairs" help:"pair set: a directory or gs:// prefix holding index.json and pairs-NNNNNN.tar shards" check:"required"`
 	Init   string `json:"init" flag:"init" help:"checkpoint to start from (local or gs://); empty: the built-in base model"`
-	Output string `json:"output" flag:"output" help:"run directory (local or gs://): checkpoints, final.safetensors, metrics.jsonl, plots; an existing run there resumes"`
+	Output string `json:"output" flag:"output" help:"run directory (local or gs://): checkpoints, final.safetensors, metrics.jsonl, plots; an existing run there resumes" check:"required"`
 
 	Objective string  `json:"objective" flag:"objective" help:"dpo (RealDPO: real clip wins over each generated one) or sft (fine-tune on the real clips: the paper's SFT baseline)"`
-	Steps     int     `json:"steps" flag:"steps" help:"optimiser steps in all (a resumed run continues up to this)"`
-	Batch     int     `json:"batch" flag:"batch" help:"pairs (dpo) or clips (sft) per step"`
+	Steps     int     `json:"steps" flag:"steps" help:"optimiser steps in all (a resumed run continues up to this)" check:"positive"`
+	Batch     int     `json:"batch" flag:"batch" help:"pairs (dpo) or clips (sft) per step" check:"positive"`
 	LR        float64 `json:"lr" flag:"lr" help:"peak AdamW learning rate (same default for dpo and sft, for a fair baseline)"`
 	Warmup    int     `json:"warmup" flag:"warmup" help:"linear learning-rate warm-up steps"`
 	// WeightDecay and ClipNorm follow the reference setup (1e-4, 1.0).
@@ -40,15 +40,15 @@ type TrainConfig struct {
 	EMARate   float64 `json:"ema_rate" flag:"ema_rate" help:"dpo: EMA rate: ref = (1-rate) ref + rate policy"`
 	// RegenerateEvery > 0 regenerates every pair's negatives from the
 	// current EMA reference every that many steps (online RealDPO).
-	RegenerateEvery    int     `json:"regenerate_every" flag:"regenerate_every" help:"dpo: regenerate every pair's negatives from the current EMA reference every this many steps (0: off)"`
+	RegenerateEvery    int     `json:"regenerate_every" flag:"regenerate_every" help:"dpo: regenerate every pair's negatives from the current EMA reference every this many steps (0: off)" check:"nonnegative"`
 	RegenerateSteps    int     `json:"regenerate_steps" flag:"regenerate_steps" help:"DDIM steps for regenerated negatives"`
 	RegenerateGuidance float64 `json:"regenerate_guidance" flag:"regenerate_guidance" help:"classifier-free guidance for regenerated negatives"`
 
 	// SFT only: probability of dropping the caption (keeps guidance working).
 	CondDrop float64 `json:"cond_drop" flag:"cond_drop" help:"sft: probability of dropping the caption (keeps guidance working)"`
 
-	CheckpointEvery int `json:"checkpoint_every" flag:"checkpoint_every" help:"write a resumable checkpoint every this many steps (0: only the final one)"`
-	KeepCheckpoints int `json:"keep_checkpoints" flag:"keep_checkpoints" help:"keep this many newest checkpoints (0: all)"`
+	CheckpointEvery int `json:"checkpoint_every" flag:"checkpoint_every" help:"write a resumable checkpoint every this many steps (0: only the final one)" check:"nonnegative"`
+	KeepCheckpoints int `json:"keep_checkpoints" flag:"keep_checkpoints" help:"keep this many newest checkpoints (0: all)" check:"nonnegative"`
 	// LogEverySeconds paces progress lines (the first and last step always log).
 	LogEverySeconds float64 `json:"log_every_s" flag:"log_every" help:"seconds between progress lines"`
 }

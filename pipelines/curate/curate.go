@@ -90,7 +90,7 @@ func ValidateReview(r schemas.ReviewConfig) error {
 // timeouts or counts, NaN; each field's `bound` tag says which), naming
 // the field: a limit of -1 would silently turn the check off.
 func ValidateThresholds(t schemas.Thresholds) error {
-	if err := config.CheckBounds("curate", t); err != nil {
+	if err := config.Check("curate", t); err != nil {
 		return err
 	}
 	if t.MinLuma >= t.MaxLuma {
@@ -101,11 +101,10 @@ func ValidateThresholds(t schemas.Thresholds) error {
 
 // Validate checks a configuration before a pipeline is built from it.
 func Validate(cfg schemas.CurateConfig) error {
+	if err := config.Check("curate", cfg); err != nil {
+		return err
+	}
 	switch {
-	case strings.TrimSpace(cfg.Input) == "":
-		return config.Required("curate", "Input")
-	case strings.TrimSpace(cfg.Output) == "":
-		return config.Required("curate", "Output")
 	case cfg.Profile.Frames <= 0 || cfg.Profile.FPS <= 0 || cfg.Profile.Width <= 0 || cfg.Profile.Height <= 0:
 		return fmt.Errorf("curate: bad profile %+v", cfg.Profile)
 	case cfg.Profile.Width%2 != 0 || cfg.Profile.Height%2 != 0:

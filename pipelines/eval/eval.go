@@ -92,21 +92,16 @@ func ParseModels(s string) ([]schemas.EvalModel, error) {
 
 // Validate checks a configuration before a pipeline is built from it.
 func Validate(cfg schemas.EvalConfig) error {
+	if err := config.Check("eval", cfg); err != nil {
+		return err
+	}
 	switch {
-	case strings.TrimSpace(cfg.Dataset) == "":
-		return config.Required("eval", "Dataset")
-	case strings.TrimSpace(cfg.Output) == "":
-		return config.Required("eval", "Output")
-	case len(cfg.Models) == 0:
-		return config.Required("eval", "Models")
 	case cfg.Steps < 1 || cfg.Steps > 1000:
 		return config.Errorf("eval", "Steps", " %d outside [1, 1000]", cfg.Steps)
 	case math.IsNaN(cfg.Guidance) || cfg.Guidance < 0 || cfg.Guidance > 100:
 		return config.Errorf("eval", "Guidance", " %g outside [0, 100]", cfg.Guidance)
 	case cfg.Samples < 1 || cfg.Samples > 100:
 		return config.Errorf("eval", "Samples", " %d outside [1, 100]", cfg.Samples)
-	case cfg.Strips < 0 || cfg.MaxClips < 0 || cfg.MaxPairs < 0:
-		return config.Errorf("eval", "Strips", ", {MaxClips} and {MaxPairs} must not be negative")
 	case !(cfg.Beta > 0) || math.IsInf(cfg.Beta, 0):
 		return config.Errorf("eval", "Beta", " %g must be positive", cfg.Beta)
 	case cfg.Reference.Name == "":

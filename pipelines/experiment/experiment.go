@@ -75,13 +75,12 @@ func DefaultConfig() schemas.ExperimentConfig {
 // configuration is checked too, so a bad setting fails before the first
 // hour of negatives rather than after.
 func Validate(c schemas.ExperimentConfig) error {
+	if err := config.Check("experiment", c); err != nil {
+		return err
+	}
 	switch {
-	case strings.TrimSpace(c.Dataset) == "":
-		return config.Required("experiment", "Dataset")
 	case strings.TrimSpace(c.Heldout) == "":
 		return config.Errorf("experiment", "Heldout", " is required (clips from footage the training never saw)")
-	case strings.TrimSpace(c.Output) == "":
-		return config.Required("experiment", "Output")
 	case fsx.JoinPath(c.Dataset, "") == fsx.JoinPath(c.Heldout, ""):
 		return config.Errorf("experiment", "Heldout", " is the training dataset; evaluate on clips the training never saw")
 	case len(c.Seeds) == 0:

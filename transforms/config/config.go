@@ -198,14 +198,27 @@ func (b *Binding) define(f reflect.Value, name, help, path string) {
 	}
 }
 
-// CheckBounds refuses a number that makes no sense for its field, as the
-// field's `bound` tag says: "positive" (> 0) or "nonnegative" (>= 0), and
-// never NaN or infinite; a duration is judged in seconds. It walks nested
-// structs as Bind does; the first field out of bounds is the error.
-func CheckBounds(stage string, cfg any) error {
-	return tagged(reflect.ValueOf(cfg), "bound", "", nil, func(f taggedField) error {
+// Check refuses a value that makes no sense for its field, as the field's
+// `check` tag says: "required" (a string not blank, a slice not empty),
+// "positive" (> 0) or "nonnegative" (>= 0, and never NaN or infinite; a
+// duration is judged in seconds). The rule sits beside the field's flag so
+// that no Validate names every field again. It walks nested structs as
+// Bind does; the first field that fails is the error.
+func Check(stage string, cfg any) error {
+	return tagged(reflect.ValueOf(cfg), "check", "", nil, func(f taggedField) error {
+		v := f.value
+		if f.tag == "required" {
+			switch {
+			case v.Kind() == reflect.String && strings.TrimSpace(v.String()) == "",
+				v.Kind() == reflect.Slice && v.Len() == 0:
+				return Required(stage, f.path)
+			case v.Kind() != reflect.String && v.Kind() != reflect.Slice:
+				panic(fmt.Sprintf("config.Check: field %s of type %s cannot be required", f.path, v.Type()))
+			}
+			return nil
+		}
 		var x float64
-		switch v := f.value; {
+		switch {
 		case v.Type() == reflect.TypeFor[time.Duration]():
 			x = time.Duration(v.Int()).Seconds()
 		case v.CanInt():
@@ -215,11 +228,11 @@ func CheckBounds(stage string, cfg any) error {
 		case v.CanFloat():
 			x = v.Float()
 		default:
-			panic(fmt.Sprintf("config.CheckBounds: field %s of type %s has a bound", f.path, v.Type()))
+			panic(fmt.Sprintf("config.Check: field %s of type %s has a bound", f.path, v.Type()))
 		}
 		switch {
 		case f.tag != "positive" && f.tag != "nonnegative":
-			panic(fmt.Sprintf("config.CheckBounds: field %s: unknown bound %q", f.path, f.tag))
+			panic(fmt.Sprintf("config.Check: field %s: unknown check %q", f.path, f.tag))
 		case math.IsNaN(x) || math.IsInf(x, 0):
 			return Errorf(stage, f.path, "=%v is not a number", x)
 		case f.tag == "positive" && x <= 0:

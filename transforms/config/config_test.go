@@ -162,22 +162,24 @@ func TestFlagNeedsOneFit(t *testing.T) {
 	}
 }
 
-// TestCheckBounds: each field's bound tag is enforced, nested fields
-// included, durations in seconds, NaN and infinities never pass; a field
-// without a bound is free.
-func TestCheckBounds(t *testing.T) {
+// TestCheck: each field's check tag is enforced, nested fields included,
+// durations in seconds, NaN and infinities never pass, a blank string or
+// an empty list is missing; a field without a check is free.
+func TestCheck(t *testing.T) {
 	type inner struct {
-		Timeout time.Duration `bound:"positive"`
+		Timeout time.Duration `check:"positive"`
 	}
 	type limits struct {
-		MaxBytes int64   `bound:"positive"`
-		Threads  int     `bound:"nonnegative"`
-		Share    float64 `bound:"nonnegative"`
+		MaxBytes int64   `check:"positive"`
+		Threads  int     `check:"nonnegative"`
+		Share    float64 `check:"nonnegative"`
 		Free     float64
 		Calls    inner
+		Output   string   `check:"required"`
+		Models   []string `check:"required"`
 	}
-	good := limits{MaxBytes: 1, Threads: 0, Share: 0.5, Free: -3, Calls: inner{Timeout: time.Second}}
-	if err := CheckBounds("s", good); err != nil {
+	good := limits{MaxBytes: 1, Threads: 0, Share: 0.5, Free: -3, Calls: inner{Timeout: time.Second}, Output: "o", Models: []string{"m"}}
+	if err := Check("s", good); err != nil {
 		t.Fatalf("good limits: %v", err)
 	}
 	for _, tc := range []struct {
@@ -189,10 +191,12 @@ func TestCheckBounds(t *testing.T) {
 		{func(l *limits) { l.Share = math.NaN() }, "s: Share=NaN is not a number"},
 		{func(l *limits) { l.Share = math.Inf(1) }, "s: Share=+Inf is not a number"},
 		{func(l *limits) { l.Calls.Timeout = 0 }, "s: Calls.Timeout=0 must be positive"},
+		{func(l *limits) { l.Output = " " }, "s: Output is required"},
+		{func(l *limits) { l.Models = nil }, "s: Models is required"},
 	} {
 		l := good
 		tc.edit(&l)
-		if err := CheckBounds("s", l); err == nil || err.Error() != tc.want {
+		if err := Check("s", l); err == nil || err.Error() != tc.want {
 			t.Errorf("err %v, want %q", err, tc.want)
 		}
 	}

@@ -69,8 +69,8 @@ const (
 
 // NegativesConfig is one negatives run.
 type NegativesConfig struct {
-	Dataset  string  `json:"dataset" flag:"dataset" help:"curated dataset root (manifest.jsonl, first_frames/): a local directory or gs://BUCKET/PREFIX"`
-	Output   string  `json:"output" flag:"output" help:"negatives root (negatives/CLIP_ID/K.mp4, negatives.jsonl, negatives_failed.jsonl, negatives_stats.json): local or gs://"`
+	Dataset  string  `json:"dataset" flag:"dataset" help:"curated dataset root (manifest.jsonl, first_frames/): a local directory or gs://BUCKET/PREFIX" check:"required"`
+	Output   string  `json:"output" flag:"output" help:"negatives root (negatives/CLIP_ID/K.mp4, negatives.jsonl, negatives_failed.jsonl, negatives_stats.json): local or gs://" check:"required"`
 	PerClip  int     `json:"per_clip" flag:"per_clip" help:"negatives generated per clip (RealDPO: 3)"`
 	Steps    int     `json:"steps" flag:"steps" help:"DDIM sampling steps (RealDPO: 50)"`
 	Guidance float64 `json:"guidance" flag:"guidance" help:"classifier-free guidance scale (RealDPO: 6.0)"`
@@ -98,11 +98,10 @@ func isServiceURL(s string) bool {
 
 // Validate checks a configuration.
 func (c NegativesConfig) Validate() error {
+	if err := config.Check("negatives", c); err != nil {
+		return err
+	}
 	switch {
-	case strings.TrimSpace(c.Dataset) == "":
-		return config.Required("negatives", "Dataset")
-	case strings.TrimSpace(c.Output) == "":
-		return config.Required("negatives", "Output")
 	case c.PerClip < 1 || c.PerClip > 100:
 		return config.Errorf("negatives", "PerClip", " %d outside [1, 100]", c.PerClip)
 	case c.Steps < 1 || c.Steps > 1000:

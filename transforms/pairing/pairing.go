@@ -92,11 +92,11 @@ const (
 
 // Config is one pairs run.
 type Config struct {
-	Dataset string `json:"dataset" flag:"dataset" help:"curated dataset root (manifest.jsonl), or a reference-layout data set (prompt.txt, video.txt, videos/, negative_samples/): local or gs://"`
+	Dataset string `json:"dataset" flag:"dataset" help:"curated dataset root (manifest.jsonl), or a reference-layout data set (prompt.txt, video.txt, videos/, negative_samples/): local or gs://" check:"required"`
 	// Negatives is the negatives output root (negatives.jsonl); unused for
 	// reference-layout input, whose negatives sit in the data set.
 	Negatives string `json:"negatives" flag:"negatives" help:"negatives root (negatives.jsonl) for a curated dataset"`
-	Output    string `json:"output" flag:"output" help:"output root: pairs-NNNNNN.tar shards, their .stats.json, pairs_report.jsonl and index.json (written last)"`
+	Output    string `json:"output" flag:"output" help:"output root: pairs-NNNNNN.tar shards, their .stats.json, pairs_report.jsonl and index.json (written last)" check:"required"`
 	// InputLayout is curate, realdpo or auto (realdpo when prompt.txt and
 	// video.txt are there).
 	InputLayout string `json:"input_layout" flag:"input_layout" help:"auto, curate or realdpo (auto: realdpo when prompt.txt and video.txt are in --dataset)"`
@@ -105,8 +105,8 @@ type Config struct {
 	// NegativesPerPair is how many rejected clips every pair carries (the
 	// lowest usable indices); clips with fewer usable ones are reported.
 	NegativesPerPair int     `json:"negatives_per_pair" flag:"negatives_per_pair" help:"rejected clips in every pair; clips with fewer usable negatives are reported in pairs_report.jsonl"`
-	TargetShardMB    float64 `json:"target_shard_mb" flag:"target_shard_mb" help:"target shard size, MiB"`
-	LoaderWorkers    int     `json:"loader_workers" flag:"loader_workers" help:"training data-loader workers: the shard count is a multiple of this"`
+	TargetShardMB    float64 `json:"target_shard_mb" flag:"target_shard_mb" help:"target shard size, MiB" check:"positive"`
+	LoaderWorkers    int     `json:"loader_workers" flag:"loader_workers" help:"training data-loader workers: the shard count is a multiple of this" check:"positive"`
 }
 
 // DefaultConfig has the defaults: 3 negatives a pair, 512 MiB shards,
@@ -118,11 +118,10 @@ func DefaultConfig(dataset, negatives, output string) Config {
 
 // Validate checks a configuration (after the layout is resolved).
 func (c Config) Validate() error {
+	if err := config.Check("pairs", c); err != nil {
+		return err
+	}
 	switch {
-	case strings.TrimSpace(c.Dataset) == "":
-		return config.Required("pairs", "Dataset")
-	case strings.TrimSpace(c.Output) == "":
-		return config.Required("pairs", "Output")
 	case c.InputLayout != LayoutCurate && c.InputLayout != LayoutRealDPO:
 		return config.Errorf("pairs", "InputLayout", " %q: want auto, curate or realdpo", c.InputLayout)
 	case c.InputLayout == LayoutCurate && strings.TrimSpace(c.Negatives) == "":
@@ -131,10 +130,6 @@ func (c Config) Validate() error {
 		return config.Errorf("pairs", "Export", " %q: want webdataset or realdpo", c.Export)
 	case c.NegativesPerPair < 1 || c.NegativesPerPair > 100:
 		return config.Errorf("pairs", "NegativesPerPair", " %d outside [1, 100]", c.NegativesPerPair)
-	case !(c.TargetShardMB > 0):
-		return config.Errorf("pairs", "TargetShardMB", " %g must be positive", c.TargetShardMB)
-	case c.LoaderWorkers < 1:
-		return config.Errorf("pairs", "LoaderWorkers", " %d must be at least 1", c.LoaderWorkers)
 	}
 	return fsx.CheckOutput("pairs", c.Output, map[string]string{"Dataset": c.Dataset, "Negatives": c.Negatives})
 }

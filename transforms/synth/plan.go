@@ -29,8 +29,8 @@ const trimAllowance = 0.5
 // Config controls a corpus. Zero values take the defaults noted (the
 // command's flags start from DefaultConfig).
 type Config struct {
-	Output string `flag:"output" help:"directory to write the videos, sidecars and ground_truth.jsonl (required)"`
-	Count  int    `flag:"count" help:"number of files to write"`
+	Output string `flag:"output" help:"directory to write the videos, sidecars and ground_truth.jsonl (required)" check:"required"`
+	Count  int    `flag:"count" help:"number of files to write" check:"positive"`
 	Seed   uint64 `flag:"seed" help:"seed: the same seed gives the same frames and ground truth"`
 	// DefectShare is the share of files that carry a labelled defect.
 	DefectShare float64 `flag:"defect_share" help:"share of files carrying a labelled defect (0..1)"`
@@ -44,7 +44,7 @@ type Config struct {
 	// Defects limits the defect kinds injected (default: all).
 	Defects []string
 	// Workers renders this many files at once (default: number of CPUs).
-	Workers      int  `flag:"workers" help:"files rendered at once (default: CPUs)"`
+	Workers      int  `flag:"workers" help:"files rendered at once (default: CPUs)" check:"nonnegative"`
 	ContactSheet bool `flag:"contact_sheet" help:"also write contact_sheet.png, a grid of frames from every file"`
 }
 
@@ -85,11 +85,10 @@ func (c *Config) defaults() {
 // Validate reports configuration errors before anything is written:
 // nonsense is refused by name, not quietly replaced by a default.
 func (c *Config) Validate() error {
+	if err := config.Check("synth", *c); err != nil {
+		return err
+	}
 	switch {
-	case c.Output == "":
-		return config.Required("synth", "Output")
-	case c.Count <= 0:
-		return config.Errorf("synth", "Count", "=%d must be positive", c.Count)
 	case c.Count > 1_000_000:
 		return config.Errorf("synth", "Count", "=%d is implausibly large", c.Count)
 	case !(c.DefectShare >= 0 && c.DefectShare <= 1):
@@ -98,8 +97,6 @@ func (c *Config) Validate() error {
 		return config.Errorf("synth", "MinSeconds", "=%v must be positive (0: 4 s)", c.MinSeconds)
 	case c.MaxSeconds != 0 && (!(c.MaxSeconds >= c.MinSeconds) || math.IsInf(c.MaxSeconds, 0)):
 		return config.Errorf("synth", "MaxSeconds", "=%v must be at least {MinSeconds}=%v", c.MaxSeconds, c.MinSeconds)
-	case c.Workers < 0:
-		return config.Errorf("synth", "Workers", "=%d must not be negative", c.Workers)
 	}
 	known := map[string]bool{}
 	for _, d := range AllDefects {

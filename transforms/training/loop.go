@@ -69,17 +69,12 @@ func DefaultConfig() schemas.TrainConfig {
 
 // Validate checks a configuration before a pipeline is built from it.
 func Validate(c schemas.TrainConfig) error {
+	if err := config.Check("train", c); err != nil {
+		return err
+	}
 	switch {
-	case strings.TrimSpace(c.Pairs) == "":
-		return config.Required("train", "Pairs")
-	case strings.TrimSpace(c.Output) == "":
-		return config.Required("train", "Output")
 	case c.Objective != schemas.ObjectiveDPO && c.Objective != schemas.ObjectiveSFT:
 		return config.Errorf("train", "Objective", " %q: want dpo or sft", c.Objective)
-	case c.Steps < 1 || c.Batch < 1:
-		return config.Errorf("train", "Steps", " %d and {Batch} %d must be at least 1", c.Steps, c.Batch)
-	case c.CheckpointEvery < 0 || c.KeepCheckpoints < 0 || c.RegenerateEvery < 0:
-		return config.Errorf("train", "CheckpointEvery", ", {KeepCheckpoints} and {RegenerateEvery} must not be negative")
 	case c.RegenerateEvery > 0 && c.Objective != schemas.ObjectiveDPO:
 		return config.Errorf("train", "RegenerateEvery", " needs {Objective}=dpo")
 	case c.RegenerateEvery > 0 && (c.RegenerateSteps < 1 || !(c.RegenerateGuidance >= 0)):

@@ -12,7 +12,6 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"realdpo/model"
@@ -28,20 +27,20 @@ import (
 // PretrainConfig is one pretraining run; the comments name the realdpo
 // pretrain flag that sets each field.
 type PretrainConfig struct {
-	Dataset string  `flag:"dataset" help:"curated dataset (manifest.jsonl) or a folder of videos with NAME.txt / NAME.json captions, local or gs://"`
-	Output  string  `flag:"output" help:"checkpoint to write (.safetensors), local or gs://"`
+	Dataset string  `flag:"dataset" help:"curated dataset (manifest.jsonl) or a folder of videos with NAME.txt / NAME.json captions, local or gs://" check:"required"`
+	Output  string  `flag:"output" help:"checkpoint to write (.safetensors), local or gs://" check:"required"`
 	Preset  string  `flag:"preset" help:"model preset: tiny or small"`
-	Steps   int     `flag:"steps" help:"optimiser steps"`
-	Batch   int     `flag:"batch" help:"clips per step"`
+	Steps   int     `flag:"steps" help:"optimiser steps" check:"nonnegative"`
+	Batch   int     `flag:"batch" help:"clips per step" check:"positive"`
 	LR      float64 `flag:"lr" help:"peak AdamW learning rate"`
 	// Seed (--seed) drives initialisation, batches, timesteps and noise (default 1).
 	Seed uint64 `flag:"seed" help:"seed for initialisation, batches, timesteps and noise"`
 	// Holdout (--holdout) is the share of source videos held out for the
 	// v-MSE evaluation (default 0.15).
 	Holdout         float64 `flag:"holdout" help:"share of source videos held out for the v-MSE evaluation"`
-	EvalEvery       int     `flag:"eval_every" help:"steps between held-out evaluations"`
-	WindowsPerVideo int     `flag:"windows_per_video" help:"at most this many consecutive clips cut from each video (0: all)"`
-	EvalTimesteps   int     `flag:"eval_timesteps" help:"evaluate at this many timesteps spread over the schedule"`
+	EvalEvery       int     `flag:"eval_every" help:"steps between held-out evaluations" check:"nonnegative"`
+	WindowsPerVideo int     `flag:"windows_per_video" help:"at most this many consecutive clips cut from each video (0: all)" check:"nonnegative"`
+	EvalTimesteps   int     `flag:"eval_timesteps" help:"evaluate at this many timesteps spread over the schedule" check:"positive"`
 	// SamplesPNG (--samples_png), when set, gets a strip of held-out real
 	// clips and samples from their first frame and caption, made with
 	// SampleSteps DDIM steps (--sample_steps, default 25) at guidance
@@ -50,12 +49,12 @@ type PretrainConfig struct {
 	SampleSteps int     `flag:"sample_steps" help:"DDIM steps for --samples_png"`
 	Guidance    float64 `flag:"guidance" help:"classifier-free guidance for --samples_png"`
 	WithState   bool    `flag:"with_state" help:"also save optimiser state for exact resume (triples the size)"`
-	SynthCount  int     `flag:"synth_count" help:"first render this many synthetic videos into a local --dataset (when it has no ground_truth.jsonl)"`
+	SynthCount  int     `flag:"synth_count" help:"first render this many synthetic videos into a local --dataset (when it has no ground_truth.jsonl)" check:"nonnegative"`
 	SynthSeed   uint64  `flag:"synth_seed" help:"seed for --synth_count footage"`
 	Resume      string  `flag:"resume" help:"continue from a checkpoint saved with --with_state"`
 	Init        string  `flag:"init" help:"start from these weights instead of a fresh initialisation"`
 	// MaxDuration (--max_duration) stops training after this long (0: no limit).
-	MaxDuration time.Duration `flag:"max_duration" help:"stop training after this long (0: no limit)"`
+	MaxDuration time.Duration `flag:"max_duration" help:"stop training after this long (0: no limit)" check:"nonnegative"`
 	// Command is recorded in the checkpoint's metadata (the command line that made it).
 	Command string
 }
@@ -72,37 +71,22 @@ func DefaultPretrainConfig() PretrainConfig {
 // Validate checks c before any work; each error names the flag (and so the
 // field) at fault.
 func (c PretrainConfig) Validate() error {
+	if err := config.Check("pretrain", c); err != nil {
+		return err
+	}
 	switch {
-	case strings.TrimSpace(c.Dataset) == "":
-		return config.Required("pretrain", "Dataset")
-	case strings.TrimSpace(c.Output) == "":
-		return config.Required("pretrain", "Output")
-	case c.Steps < 0:
-		return config.Errorf("pretrain", "Steps", " %d must not be negative", c.Steps)
-	case c.Batch < 1:
-		return config.Errorf("pretrain", "Batch", " %d must be at least 1", c.Batch)
 	case !(c.LR > 0) || c.LR > 1:
 		return config.Errorf("pretrain", "LR", " %g outside (0, 1]", c.LR)
 	case !(c.Holdout > 0 && c.Holdout < 1):
 		return config.Errorf("pretrain", "Holdout", " %g outside (0, 1)", c.Holdout)
-	case c.EvalEvery < 0:
-		return config.Errorf("pretrain", "EvalEvery", " %d must not be negative", c.EvalEvery)
-	case c.WindowsPerVideo < 0:
-		return config.Errorf("pretrain", "WindowsPerVideo", " %d must not be negative", c.WindowsPerVideo)
-	case c.EvalTimesteps < 1:
-		return config.Errorf("pretrain", "EvalTimesteps", " %d must be at least 1", c.EvalTimesteps)
 	case c.SamplesPNG != "" && c.SampleSteps < 1:
 		return config.Errorf("pretrain", "SampleSteps", " %d must be at least 1", c.SampleSteps)
 	case c.SamplesPNG != "" && !(c.Guidance >= 0 && !math.IsInf(c.Guidance, 0)):
 		return config.Errorf("pretrain", "Guidance", " %g must be finite and not negative", c.Guidance)
-	case c.SynthCount < 0:
-		return config.Errorf("pretrain", "SynthCount", " %d must not be negative", c.SynthCount)
 	case c.SynthCount > 0 && fsx.IsRemote(c.Dataset):
 		return config.Errorf("pretrain", "SynthCount", " renders local footage; {Dataset} %s is remote", c.Dataset)
 	case c.Resume != "" && c.Init != "":
 		return config.Errorf("pretrain", "Resume", " and {Init} exclude each other (a resumed run has its weights)")
-	case c.MaxDuration < 0:
-		return config.Errorf("pretrain", "MaxDuration", " %v must not be negative", c.MaxDuration)
 	}
 	if _, err := model.Preset(c.Preset); err != nil {
 		return config.Errorf("pretrain", "Preset", ": %w", err)
