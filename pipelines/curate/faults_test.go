@@ -3,11 +3,8 @@ package curate
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
-
-	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"realdpo/pipelines/pipetest"
 	"realdpo/schemas"
@@ -23,16 +20,8 @@ func TestCurateGCSThroughFaults(t *testing.T) {
 	srv := fsxtest.GCS(t, false, "footage")
 	dir := t.TempDir()
 	pipetest.Corpus(t, dir, 3)
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		data, err := os.ReadFile(dir + "/" + e.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "footage", Name: "raw/" + e.Name()}, Content: data})
-	}
-	srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "footage", Name: "raw/src00.json"},
-		Content: []byte(`{"title":"Someone walking slowly along a quiet park path","tags":["walking"]}`)})
+	fsxtest.Upload(t, srv, "footage", "raw/", dir)
+	fsxtest.Put(srv, "footage", "raw/src00.json", []byte(`{"title":"Someone walking slowly along a quiet park path","tags":["walking"]}`))
 	fp, host := pipetest.NewFaultProxy(t, srv.URL(), 4)
 	t.Setenv("STORAGE_EMULATOR_HOST", host)
 

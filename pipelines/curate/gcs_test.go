@@ -8,30 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsouza/fake-gcs-server/fakestorage"
-
+	"realdpo/pipelines/pipetest"
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/fsx/fsxtest"
-	"realdpo/transforms/quality/testclips"
 )
 
 // TestCurateGCS runs the pipeline from a gs:// prefix to a gs:// prefix
 // against fake-gcs-server in this process: the real storage client and
 // Beam's GCS filesystem talk to it over HTTP.
 func TestCurateGCS(t *testing.T) {
-	testclips.RequireFFmpeg(t)
+	data := pipetest.GoodClip(t)
 	started := time.Now()
 	srv := fsxtest.GCS(t, true, "footage")
-
-	good := testclips.Make(t, t.TempDir(), "good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
-	data, err := os.ReadFile(good)
-	if err != nil {
-		t.Fatal(err)
-	}
-	put := func(name string, content []byte) {
-		srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "footage", Name: name}, Content: content})
-	}
+	put := func(name string, content []byte) { fsxtest.Put(srv, "footage", name, content) }
 	put("raw/good.mp4", data)
 	put("raw/good.json", []byte(`{"title":"Someone walking in a park","tags":["walking","park"]}`))
 	put("raw/day2/-i", data)

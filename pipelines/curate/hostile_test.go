@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"realdpo/pipelines/pipetest"
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
-	"realdpo/transforms/quality/testclips"
 )
 
 // TestCurateHostileCorpus runs curate over files built to hurt it: huge
@@ -23,14 +23,9 @@ import (
 // accepted, everything else is rejected with a reason, and no name is ever
 // executed or read as an option or protocol.
 func TestCurateHostileCorpus(t *testing.T) {
-	testclips.RequireFFmpeg(t)
 	in := t.TempDir()
 	cwd, _ := os.Getwd()
-	good := testclips.Make(t, t.TempDir(), "good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
-	data, err := os.ReadFile(good)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := pipetest.GoodClip(t)
 	write := func(name string, b []byte) {
 		if err := os.WriteFile(filepath.Join(in, name), b, 0o644); err != nil {
 			t.Fatal(err)
@@ -127,10 +122,9 @@ func TestCurateHostileCorpus(t *testing.T) {
 // run, with the path free, keeps the footage. (refresh's
 // TestRefreshWriteFailureFailsTheRun checks that it leaves LATEST alone.)
 func TestWriteFailureFailsTheRun(t *testing.T) {
-	testclips.RequireFFmpeg(t)
 	ctx := context.Background()
 	in := t.TempDir()
-	testclips.Make(t, in, "good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
+	pipetest.GoodFootage(t, in, "good.mp4")
 	// The clip ids are a function of the footage: learn them from a scratch run.
 	scratch := filepath.Join(t.TempDir(), "scratch")
 	cfg, err := untaggedConfig(in, scratch, schemas.ProfileDemo)

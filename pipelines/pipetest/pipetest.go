@@ -23,6 +23,29 @@ import (
 	"realdpo/transforms/quality/testclips"
 )
 
+// GoodSpec is a short demo clip that every curate profile keeps: a static
+// camera on a moving subject.
+var GoodSpec = testclips.Spec{Camera: "static", Subject: "moving", Dur: 3}
+
+// GoodFootage writes a GoodSpec clip as dir/name and returns its path; the
+// test is skipped without ffmpeg.
+func GoodFootage(t *testing.T, dir, name string) string {
+	t.Helper()
+	testclips.RequireFFmpeg(t)
+	return testclips.Make(t, dir, name, GoodSpec)
+}
+
+// GoodClip is the bytes of a GoodSpec clip, to copy under names of the
+// test's choosing.
+func GoodClip(t *testing.T) []byte {
+	t.Helper()
+	data, err := os.ReadFile(GoodFootage(t, t.TempDir(), "good.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // Corpus writes n distinct good demo-profile sources and one bad one.
 func Corpus(t *testing.T, dir string, n int) {
 	t.Helper()

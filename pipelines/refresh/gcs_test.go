@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fsouza/fake-gcs-server/fakestorage"
-
 	"realdpo/pipelines/pipetest"
 	"realdpo/schemas"
 	"realdpo/transforms/fsx/fsxtest"
@@ -28,7 +26,7 @@ func TestRefreshGCSThroughFaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "b", Name: "raw/" + name}, Content: data})
+		fsxtest.Put(srv, "b", "raw/"+name, data)
 	}
 	put("a.mp4", "src00.mp4")
 	put("b.mp4", "src01.mp4")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"realdpo/pipelines/curate"
+	"realdpo/pipelines/pipetest"
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/quality/testclips"
@@ -25,10 +26,9 @@ import (
 // the source again and keeps it. (curate's own TestWriteFailureFailsTheRun
 // lives with curate.)
 func TestRefreshWriteFailureFailsTheRun(t *testing.T) {
-	testclips.RequireFFmpeg(t)
 	ctx := context.Background()
 	in := t.TempDir()
-	testclips.Make(t, in, "good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
+	pipetest.GoodFootage(t, in, "good.mp4")
 	// The clip ids are a function of the footage: learn them from a scratch run.
 	scratch := filepath.Join(t.TempDir(), "scratch")
 	cfg, err := untaggedConfig(in, scratch, schemas.ProfileDemo)
@@ -92,12 +92,11 @@ func TestRefreshWriteFailureFailsTheRun(t *testing.T) {
 // refresh.json, nothing outside the root is touched or linked, and the
 // source they claimed is curated again.
 func TestRefreshRefusesHostileRecords(t *testing.T) {
-	testclips.RequireFFmpeg(t)
 	ctx := context.Background()
 	base := t.TempDir()
 	in, root := filepath.Join(base, "raw"), filepath.Join(base, "data", "root")
 	os.MkdirAll(in, 0o755)
-	testclips.Make(t, in, "good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
+	pipetest.GoodFootage(t, in, "good.mp4")
 	ccfg, err := untaggedConfig(in, "", schemas.ProfileDemo)
 	if err != nil {
 		t.Fatal(err)
@@ -174,13 +173,8 @@ func TestRefreshRefusesHostileRecords(t *testing.T) {
 // and direction-changing characters in a sidecar never reach the manifest.
 // refresh lists its inputs with curate's own function, so both agree.
 func TestHostileSidecars(t *testing.T) {
-	testclips.RequireFFmpeg(t)
 	in := t.TempDir()
-	good := testclips.Make(t, t.TempDir(), "good.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
-	data, err := os.ReadFile(good)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := pipetest.GoodClip(t)
 	for _, n := range []string{"fifo", "zero", "big", "malformed", "control"} {
 		if err := os.WriteFile(filepath.Join(in, n+".mp4"), data, 0o644); err != nil {
 			t.Fatal(err)
@@ -201,6 +195,7 @@ func TestHostileSidecars(t *testing.T) {
 	defer cancel()
 	done := make(chan struct{})
 	var listed []Listed
+	var err error
 	go func() {
 		defer close(done)
 		listed, err = ListSources(ctx, in)

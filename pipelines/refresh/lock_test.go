@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsouza/fake-gcs-server/fakestorage"
-
+	"realdpo/pipelines/pipetest"
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/fsx/fsxtest"
@@ -25,10 +24,9 @@ import (
 // or ignored the lock) fails, leaves LATEST where the other put it and
 // removes its own version.
 func TestRefreshesOneAtATime(t *testing.T) {
-	testclips.RequireFFmpeg(t)
 	ctx := context.Background()
 	in, root := t.TempDir(), t.TempDir()
-	testclips.Make(t, in, "a.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
+	pipetest.GoodFootage(t, in, "a.mp4")
 	ccfg, err := untaggedConfig(in, "", schemas.ProfileDemo)
 	if err != nil {
 		t.Fatal(err)
@@ -88,10 +86,9 @@ func TestRefreshesOneAtATime(t *testing.T) {
 // refresh, which holds the lock, so none of them is a running refresh's;
 // finished older versions stay.
 func TestPartialVersionsCleanedUp(t *testing.T) {
-	testclips.RequireFFmpeg(t)
 	ctx := context.Background()
 	in, root := t.TempDir(), t.TempDir()
-	testclips.Make(t, in, "a.mp4", testclips.Spec{Camera: "static", Subject: "moving", Dur: 3})
+	pipetest.GoodFootage(t, in, "a.mp4")
 	ccfg, _ := untaggedConfig(in, "", schemas.ProfileDemo)
 	cfg := Config{Curate: ccfg, DatasetRoot: root, Now: clock("2026-11-25T10:00:00Z")}
 	if _, err := Run(ctx, cfg); err != nil {
@@ -150,7 +147,7 @@ func TestGCSLockAndLatest(t *testing.T) {
 	l2.(*gcsLock).stopRenewing()
 	// A holder that stopped: its lease runs out and the lock is taken over.
 	expired, _ := json.Marshal(lease{Holder: "stopped", Expires: time.Now().Add(-time.Second)})
-	srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "b", Name: "ds/" + LockFile}, Content: expired})
+	fsxtest.Put(srv, "b", "ds/"+LockFile, expired)
 	l3, err := acquireLock(ctx, root)
 	if err != nil {
 		t.Fatalf("taking over an expired lease: %v", err)
@@ -189,7 +186,7 @@ func TestGCSLockAndLatest(t *testing.T) {
 	}
 
 	put := func(name string) {
-		srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "b", Name: "ds/" + name}, Content: []byte("x")})
+		fsxtest.Put(srv, "b", "ds/"+name, []byte("x"))
 	}
 	put("VERSION=A/" + dataset.RefreshFile)
 	put("VERSION=A/manifest.jsonl")

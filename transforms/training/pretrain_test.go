@@ -14,8 +14,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/fsouza/fake-gcs-server/fakestorage"
-
 	"realdpo/model"
 	"realdpo/schemas"
 	"realdpo/transforms/config"
@@ -235,7 +233,7 @@ func TestPretrainGCS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "footage", Name: "raw/" + name}, Content: data})
+			fsxtest.Put(srv, "footage", "raw/"+name, data)
 		}
 	}
 	c := shortConfig("gs://footage/raw", "gs://footage/models/tiny.safetensors")

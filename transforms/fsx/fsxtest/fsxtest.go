@@ -3,6 +3,8 @@
 package fsxtest
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,4 +50,26 @@ func Objects(t testing.TB, srv *fakestorage.Server, bucket, prefix string) map[s
 		}
 	}
 	return names
+}
+
+// Put stores data as bucket/name.
+func Put(srv *fakestorage.Server, bucket, name string, data []byte) {
+	srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: bucket, Name: name}, Content: data})
+}
+
+// Upload stores every file of the local directory dir as
+// bucket/prefix+NAME.
+func Upload(t testing.TB, srv *fakestorage.Server, bucket, prefix, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		Put(srv, bucket, prefix+e.Name(), data)
+	}
 }
