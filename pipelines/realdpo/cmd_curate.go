@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"sort"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
@@ -90,14 +89,7 @@ func runCurate(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("curate: %s -> %s (profile %s)\n", cfg.Input, cfg.Output, cfg.Profile.Name)
-	reasons := make([]string, 0, len(st.InputsRejectedByReason))
-	for r := range st.InputsRejectedByReason {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
-		fmt.Printf("  rejected %-14s %d\n", r, st.InputsRejectedByReason[r])
-	}
+	printByReason("rejected", st.InputsRejectedByReason)
 	fmt.Println(st.AccountingLine())
 	if advice := stage.AdviceText(st); advice != "" {
 		fmt.Fprint(os.Stderr, "curate: "+advice)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -53,14 +52,7 @@ func runNegatives(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("negatives: %s -> %s (%s %s, %d steps, guidance %g)\n", c.Dataset, c.Output, st.Generator, st.GeneratorID, st.Steps, st.Guidance)
-	reasons := make([]string, 0, len(st.ByReason))
-	for r := range st.ByReason {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
-		fmt.Printf("  failed %-14s %d\n", r, st.ByReason[r])
-	}
+	printByReason("failed", st.ByReason)
 	fmt.Printf("clips=%d negatives=%d (of %d) failures=%d generation=%.1fs wall=%.1fs\n",
 		st.Clips, st.Negatives, st.Clips*st.PerClip, st.Failures, st.WallS, time.Since(t0).Seconds())
 	return nil

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -267,4 +269,12 @@ func startCPUProfile(path string) (func(), error) {
 			slog.Error("realdpo: cpu profile", "path", path, "err", err)
 		}
 	}, nil
+}
+
+// printByReason prints a stage's counts by reason, one a line in reason
+// order, under what happened to them ("rejected", "failed").
+func printByReason(what string, byReason map[string]int) {
+	for _, r := range slices.Sorted(maps.Keys(byReason)) {
+		fmt.Printf("  %s %-14s %d\n", what, r, byReason[r])
+	}
 }

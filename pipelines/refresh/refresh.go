@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/pipelines/curate"
 	"realdpo/schemas"
@@ -33,7 +32,7 @@ import (
 
 func init() {
 	dofn.DoFn3x0[context.Context, schemas.SourceFile, func(schemas.SourceFile)](&selectFn{})
-	register.Emitter1[schemas.SourceFile]()
+	dofn.Element[schemas.SourceFile]()
 }
 
 // SourceState is one line of sources.jsonl: an input video as the version

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -33,11 +32,13 @@ import (
 )
 
 func init() {
-	register.Iter1[int]()
-	beam.RegisterType(reflect.TypeOf((*fsx.File)(nil)).Elem())
-	for _, t := range []any{schemas.SourceFile{}, ProbedSource{}, Candidate{}, schemas.ManifestRecord{}, schemas.RejectRecord{}} {
-		beam.RegisterType(reflect.TypeOf(t))
-	}
+	dofn.Element[int]()
+	dofn.Element[fsx.File]()
+	dofn.Element[schemas.SourceFile]()
+	dofn.Element[ProbedSource]()
+	dofn.Element[Candidate]()
+	dofn.Element[schemas.ManifestRecord]()
+	dofn.Element[schemas.RejectRecord]()
 	dofn.DoFn3x1[context.Context, string, func(fsx.File), error](&listFn{})
 	register.Function1x2[fsx.File, string, fsx.File](keyByStem)
 	dofn.DoFn4x1[context.Context, string, func(*fsx.File) bool, func(schemas.SourceFile), error](&sidecarFn{})
@@ -46,17 +47,6 @@ func init() {
 	dofn.DoFn4x0[context.Context, Candidate, func(Candidate), func(schemas.RejectRecord)](&filterFn{})
 	dofn.DoFn4x1[context.Context, Candidate, func(schemas.ManifestRecord), func(schemas.RejectRecord), error](&normaliseFn{})
 	dofn.DoFn6x1[context.Context, []byte, func(*int) bool, func(*schemas.SourceFile) bool, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, error](&writeFn{})
-
-	register.Emitter1[fsx.File]()
-	register.Emitter1[schemas.SourceFile]()
-	register.Emitter1[ProbedSource]()
-	register.Emitter1[Candidate]()
-	register.Emitter1[schemas.ManifestRecord]()
-	register.Emitter1[schemas.RejectRecord]()
-	register.Iter1[fsx.File]()
-	register.Iter1[schemas.SourceFile]()
-	register.Iter1[schemas.ManifestRecord]()
-	register.Iter1[schemas.RejectRecord]()
 }
 
 const counterNS = "curate"

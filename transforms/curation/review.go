@@ -31,9 +31,8 @@ func init() {
 	register.Function1x2[schemas.ManifestRecord, string, schemas.ManifestRecord](keyByClipID)
 	register.Function1x2[schemas.RejectRecord, string, schemas.RejectRecord](keyRejectByClipID)
 	dofn.DoFn5x1[context.Context, string, func(*schemas.ManifestRecord) bool, func(*schemas.RejectRecord) bool, func(schemas.ManifestRecord), error](&finaliseFn{})
-	register.Emitter2[string, schemas.ManifestRecord]()
-	register.Emitter2[string, schemas.DedupDecision]()
-	register.Iter1[schemas.DedupDecision]()
+	dofn.Keyed[string, schemas.ManifestRecord]()
+	dofn.Keyed[string, schemas.DedupDecision]()
 }
 
 // NeedsFrames reports whether a configuration sends keyframes to a model.

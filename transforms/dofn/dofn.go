@@ -18,6 +18,30 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 )
 
+// Element registers T as an element passed between DoFns: its type (a
+// struct's fields travel to the workers), the emitter func(T) and the
+// iterator func(*T) bool, so that neither goes through reflection per
+// element.
+func Element[T any]() {
+	registerElementType[T]()
+	register.Emitter1[T]()
+	register.Iter1[T]()
+}
+
+// Keyed registers the pair (K, V) as emitted before a GroupByKey and V as
+// iterated after it.
+func Keyed[K, V any]() {
+	registerElementType[V]()
+	register.Emitter2[K, V]()
+	register.Iter1[V]()
+}
+
+func registerElementType[T any]() {
+	if t := reflect.TypeFor[T](); t.Kind() == reflect.Struct {
+		beam.RegisterType(t)
+	}
+}
+
 // registerType registers the DoFn's own type (its fields travel to the
 // workers inside the pipeline).
 func registerType(doFn any) {

@@ -12,11 +12,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"reflect"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/model"
 	"realdpo/schemas"
@@ -29,10 +27,14 @@ import (
 )
 
 func init() {
-	for _, t := range []any{schemas.ManifestRecord{}, EvalClip{}, EvalTask{}, schemas.EvalSample{},
-		EvalPair{}, EvalPairTask{}, schemas.EvalDPO{}, schemas.EvalReject{}} {
-		beam.RegisterType(reflect.TypeOf(t))
-	}
+	dofn.Element[schemas.ManifestRecord]()
+	dofn.Element[EvalClip]()
+	dofn.Element[EvalTask]()
+	dofn.Element[schemas.EvalSample]()
+	dofn.Element[EvalPair]()
+	dofn.Element[EvalPairTask]()
+	dofn.Element[schemas.EvalDPO]()
+	dofn.Element[schemas.EvalReject]()
 	dofn.DoFn4x0[context.Context, schemas.ManifestRecord, func(EvalClip), func(schemas.EvalReject)](&DecodeFn{})
 	dofn.DoFn2x0[EvalClip, func(EvalTask)](&FanOutFn{})
 	dofn.DoFn4x1[context.Context, EvalTask, func(schemas.EvalSample), func(schemas.EvalReject), error](&SampleFn{})
@@ -42,17 +44,6 @@ func init() {
 	dofn.DoFn4x1[context.Context, EvalPairTask, func(schemas.EvalDPO), func(schemas.EvalReject), error](&DPOFn{})
 	dofn.DoFn5x1[context.Context, []byte, func(*schemas.EvalSample) bool, func(*schemas.EvalDPO) bool,
 		func(*schemas.EvalReject) bool, error](&ReportFn{})
-
-	register.Emitter1[EvalClip]()
-	register.Emitter1[EvalTask]()
-	register.Emitter1[schemas.EvalSample]()
-	register.Emitter1[EvalPair]()
-	register.Emitter1[EvalPairTask]()
-	register.Emitter1[schemas.EvalDPO]()
-	register.Emitter1[schemas.EvalReject]()
-	register.Iter1[schemas.EvalSample]()
-	register.Iter1[schemas.EvalDPO]()
-	register.Iter1[schemas.EvalReject]()
 }
 
 const counterNS = "eval"

@@ -31,19 +31,15 @@ import (
 )
 
 func init() {
-	for _, t := range []any{schemas.ManifestRecord{}, schemas.NegativeRecord{}, schemas.NegativeFailure{}, NegativesConfig{}} {
-		beam.RegisterType(reflect.TypeOf(t))
-	}
+	beam.RegisterType(reflect.TypeOf(NegativesConfig{}))
+	dofn.Element[schemas.ManifestRecord]()
+	dofn.Element[schemas.NegativeRecord]()
+	dofn.Element[schemas.NegativeFailure]()
+	dofn.Element[string]()
 	dofn.DoFn4x1[context.Context, string, func(schemas.ManifestRecord), func(schemas.NegativeFailure), error](&readManifestFn{})
 	dofn.DoFn4x1[context.Context, schemas.ManifestRecord, func(schemas.NegativeRecord), func(schemas.NegativeFailure), error](&generateFn{})
 	register.Function1x1[schemas.ManifestRecord, string](clipIDOf)
 	dofn.DoFn5x1[context.Context, []byte, func(*string) bool, func(*schemas.NegativeRecord) bool, func(*schemas.NegativeFailure) bool, error](&writeNegativesFn{})
-	register.Emitter1[schemas.ManifestRecord]()
-	register.Emitter1[schemas.NegativeRecord]()
-	register.Emitter1[schemas.NegativeFailure]()
-	register.Iter1[string]()
-	register.Iter1[schemas.NegativeRecord]()
-	register.Iter1[schemas.NegativeFailure]()
 }
 
 const negNS = "negatives"

@@ -41,10 +41,15 @@ import (
 )
 
 func init() {
-	for _, t := range []any{PairClip{}, PairNegative{}, schemas.PairIssue{}, PlannedPair{},
-		ShardJob{}, schemas.ShardStats{}, PairsPlanSummary{}, Config{}} {
-		beam.RegisterType(reflect.TypeOf(t))
-	}
+	beam.RegisterType(reflect.TypeOf(Config{}))
+	dofn.Element[PairClip]()
+	dofn.Element[PairNegative]()
+	dofn.Element[schemas.PairIssue]()
+	dofn.Element[PlannedPair]()
+	dofn.Element[ShardJob]()
+	dofn.Element[schemas.ShardStats]()
+	dofn.Element[PairsPlanSummary]()
+	dofn.Element[int]()
 	dofn.DoFn5x1[context.Context, string, func(PairClip), func(PairNegative), func(schemas.PairIssue), error](&readInputsFn{})
 	register.Function1x2[PairClip, string, PairClip](keyClip)
 	register.Function1x2[PairNegative, string, PairNegative](keyNegative)
@@ -54,23 +59,6 @@ func init() {
 	dofn.DoFn3x1[context.Context, ShardJob, func(int), error](&exportFn{})
 	dofn.DoFn5x1[context.Context, []byte, func(*schemas.ShardStats) bool, func(*schemas.PairIssue) bool, func(*PairsPlanSummary) bool, error](&finishShardsFn{})
 	dofn.DoFn5x1[context.Context, []byte, func(*ShardJob) bool, func(*int) bool, func(*schemas.PairIssue) bool, error](&finishExportFn{})
-
-	register.Emitter1[PairClip]()
-	register.Emitter1[PairNegative]()
-	register.Emitter1[schemas.PairIssue]()
-	register.Emitter1[PlannedPair]()
-	register.Emitter1[ShardJob]()
-	register.Emitter1[schemas.ShardStats]()
-	register.Emitter1[PairsPlanSummary]()
-	register.Emitter1[int]()
-	register.Iter1[PairClip]()
-	register.Iter1[PairNegative]()
-	register.Iter1[PlannedPair]()
-	register.Iter1[ShardJob]()
-	register.Iter1[schemas.ShardStats]()
-	register.Iter1[schemas.PairIssue]()
-	register.Iter1[PairsPlanSummary]()
-	register.Iter1[int]()
 }
 
 const pairsNS = "pairs"

@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"realdpo/model"
 	"realdpo/schemas"
@@ -21,18 +19,13 @@ import (
 )
 
 func init() {
-	for _, t := range []any{TrainExample{}, schemas.TrainReject{}, schemas.ShardEntry{}, schemas.TrainSummary{}} {
-		beam.RegisterType(reflect.TypeOf(t))
-	}
+	dofn.Element[schemas.ShardEntry]()
+	dofn.Element[TrainExample]()
+	dofn.Element[schemas.TrainReject]()
+	dofn.Element[schemas.TrainSummary]()
 	dofn.DoFn3x1[context.Context, []byte, func(schemas.ShardEntry), error](&indexFn{})
 	dofn.DoFn4x1[context.Context, schemas.ShardEntry, func(TrainExample), func(schemas.TrainReject), error](&decodeFn{})
 	dofn.DoFn5x1[context.Context, []byte, func(*TrainExample) bool, func(*schemas.TrainReject) bool, func(schemas.TrainSummary), error](&trainFn{})
-	register.Emitter1[schemas.ShardEntry]()
-	register.Emitter1[TrainExample]()
-	register.Emitter1[schemas.TrainReject]()
-	register.Emitter1[schemas.TrainSummary]()
-	register.Iter1[TrainExample]()
-	register.Iter1[schemas.TrainReject]()
 }
 
 const counterNS = "train"
