@@ -169,6 +169,25 @@ type runner struct {
 // stage runs one stage unless its marker holds the same key: the
 // stage's settings and the keys of the stages it reads from (deps), so
 // redoing a stage redoes every stage after it. It returns the key.
+// negativesAndPairs generates negatives for dataset with the base model and
+// pairs them, in the directories DIR+negatives and DIR+pairs, as the
+// stages NAME+negatives and NAME+pairs; it returns the pairs stage's key.
+func (r *runner) negativesAndPairs(ctx context.Context, c schemas.ExperimentConfig, dataset, dir, name string) (string, error) {
+	nc := negativesConfig(c, dataset, dir+"negatives")
+	negKey, err := r.stage(ctx, name+"negatives", nc, nil, func() error {
+		_, err := negatives.Run(ctx, nc)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	pc := pairsConfig(c, dataset, dir+"negatives", dir+"pairs")
+	return r.stage(ctx, name+"pairs", pc, []string{negKey}, func() error {
+		_, err := pairs.Run(ctx, pc)
+		return err
+	})
+}
+
 func (r *runner) stage(ctx context.Context, name string, settings any, deps []string, run func() error) (string, error) {
 	kb, err := json.Marshal(struct {
 		Settings any      `json:"settings"`
@@ -212,37 +231,13 @@ func Run(ctx context.Context, c schemas.ExperimentConfig) (*schemas.ExperimentRe
 	}
 	t0 := time.Now()
 	r := &runner{out: c.Output}
-	negCfg := negativesConfig(c, c.Dataset, "negatives")
-	negKey, err := r.stage(ctx, "negatives", negCfg, nil, func() error {
-		_, err := negatives.Run(ctx, negCfg)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	pairCfg := pairsConfig(c, c.Dataset, "negatives", "pairs")
-	pairKey, err := r.stage(ctx, "pairs", pairCfg, []string{negKey}, func() error {
-		_, err := pairs.Run(ctx, pairCfg)
-		return err
-	})
+	pairKey, err := r.negativesAndPairs(ctx, c, c.Dataset, "", "")
 	if err != nil {
 		return nil, err
 	}
 	var evalDeps []string
 	if c.HeldoutPairs {
-		hn := negativesConfig(c, c.Heldout, "heldout_negatives")
-		hnKey, err := r.stage(ctx, "heldout-negatives", hn, nil, func() error {
-			_, err := negatives.Run(ctx, hn)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		hp := pairsConfig(c, c.Heldout, "heldout_negatives", "heldout_pairs")
-		hpKey, err := r.stage(ctx, "heldout-pairs", hp, []string{hnKey}, func() error {
-			_, err := pairs.Run(ctx, hp)
-			return err
-		})
+		hpKey, err := r.negativesAndPairs(ctx, c, c.Heldout, "heldout_", "heldout-")
 		if err != nil {
 			return nil, err
 		}

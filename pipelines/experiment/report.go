@@ -20,6 +20,7 @@ import (
 	"realdpo/schemas"
 	"realdpo/transforms/evaluate"
 	"realdpo/transforms/fsx"
+	"realdpo/transforms/training"
 )
 
 // curve is one training quantity plotted for every run.
@@ -101,15 +102,7 @@ func plotCurve(c curve, runs []schemas.ExperimentRun, metrics [][]schemas.TrainM
 		return nil, nil
 	}
 	p.Legend.Top = true
-	w, err := p.WriterTo(6*vg.Inch, 3.2*vg.Inch, "png")
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return training.PNG(p, 6*vg.Inch, 3.2*vg.Inch)
 }
 
 type htmlImage struct {

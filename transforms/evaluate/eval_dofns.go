@@ -170,13 +170,9 @@ type SampleFn struct {
 }
 
 func (fn *SampleFn) ProcessElement(ctx context.Context, t EvalTask, emit func(schemas.EvalSample), reject func(schemas.EvalReject)) error {
-	spec, ok := ModelByName(fn.Cfg, t.Model)
-	if !ok {
-		return fmt.Errorf("eval: task names unknown model %s", t.Model)
-	}
 	// The launcher loaded every checkpoint already: failing here is an
 	// infrastructure problem worth a retry, not a bad input.
-	l, err := loadModel(ctx, spec)
+	l, err := loadNamed(ctx, fn.Cfg, t.Model)
 	if err != nil {
 		return err
 	}
@@ -342,11 +338,7 @@ type DPOFn struct {
 }
 
 func (fn *DPOFn) ProcessElement(ctx context.Context, t EvalPairTask, emit func(schemas.EvalDPO), reject func(schemas.EvalReject)) error {
-	spec, ok := ModelByName(fn.Cfg, t.Model)
-	if !ok {
-		return fmt.Errorf("eval: task names unknown model %s", t.Model)
-	}
-	pol, err := loadModel(ctx, spec)
+	pol, err := loadNamed(ctx, fn.Cfg, t.Model)
 	if err != nil {
 		return err
 	}

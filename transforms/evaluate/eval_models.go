@@ -29,6 +29,15 @@ var (
 // maxCheckpointBytes bounds a checkpoint read into memory.
 const maxCheckpointBytes = 4 << 30
 
+// loadNamed loads the model cfg names name (a task's model).
+func loadNamed(ctx context.Context, cfg schemas.EvalConfig, name string) (*loaded, error) {
+	spec, ok := ModelByName(cfg, name)
+	if !ok {
+		return nil, fmt.Errorf("eval: task names unknown model %s", name)
+	}
+	return loadModel(ctx, spec)
+}
+
 // loadModel returns the worker's copy of a checkpoint ("" is the built-in
 // base model) with the weights the launcher hashed, loading it on first
 // use: every DoFn instance in the process shares it, so each model is read

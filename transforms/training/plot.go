@@ -83,7 +83,12 @@ func linePlot(title, ylabel string, ms []schemas.TrainMetric, ss []series, zero 
 		p.Legend.Add(name, l)
 	}
 	p.Legend.Top = true
-	wt, err := p.WriterTo(7*vg.Inch, 4*vg.Inch, "png")
+	return PNG(p, 7*vg.Inch, 4*vg.Inch)
+}
+
+// PNG renders p as a w x h PNG.
+func PNG(p *plot.Plot, w, h vg.Length) ([]byte, error) {
+	wt, err := p.WriterTo(w, h, "png")
 	if err != nil {
 		return nil, err
 	}
