@@ -26,6 +26,20 @@ func (c Config) VideoFromRGB24(frames [][]byte) ([]float32, error) {
 	return v, nil
 }
 
+// SplitRGB24 cuts a raw RGB24 video (Frames frames back to back) into its
+// frames, without copying.
+func (c Config) SplitRGB24(b []byte) ([][]byte, error) {
+	fs := c.FrameSize()
+	if len(b) != c.Frames*fs {
+		return nil, fmt.Errorf("model: video has %d bytes, want %d frames of %d", len(b), c.Frames, fs)
+	}
+	out := make([][]byte, c.Frames)
+	for i := range out {
+		out[i] = b[i*fs : (i+1)*fs]
+	}
+	return out, nil
+}
+
 // FrameFromRGB24 converts one RGB24 frame to model values.
 func (c Config) FrameFromRGB24(f []byte) ([]float32, error) {
 	if c.Channels != 3 || len(f) != c.FrameSize() {

@@ -31,6 +31,7 @@ import (
 	"realdpo/pipelines/negatives"
 	"realdpo/schemas"
 	"realdpo/transforms/dataset"
+	"realdpo/transforms/fsx/fsxtest"
 	"realdpo/transforms/generate"
 	"realdpo/transforms/media"
 	"realdpo/transforms/pairing"
@@ -462,24 +463,6 @@ func appendLine(t *testing.T, p, line string) {
 	fh.Close()
 }
 
-// listOutputs maps every file under dir to its bytes.
-func listOutputs(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	m := map[string][]byte{}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m[e.Name()] = b
-	}
-	return m
-}
-
 func TestPairsKilledMidwayThenRerun(t *testing.T) {
 	f := getFixture(t)
 	ctx := context.Background()
@@ -542,7 +525,7 @@ func TestPairsKilledMidwayThenRerun(t *testing.T) {
 	if res.Pairs != len(f.Clips) {
 		t.Fatalf("rerun %+v", res)
 	}
-	want, got := listOutputs(t, ref), listOutputs(t, out)
+	want, got := fsxtest.ReadDir(t, ref), fsxtest.ReadDir(t, out)
 	if len(want) != len(got) {
 		var names []string
 		for n := range got {

@@ -75,18 +75,6 @@ func concat(frames [][]byte) []byte {
 	return out
 }
 
-func split(b []byte, geo model.Config) ([][]byte, error) {
-	fs := geo.FrameSize()
-	if len(b) != geo.Frames*fs {
-		return nil, fmt.Errorf("video has %d bytes, want %d frames of %d", len(b), geo.Frames, fs)
-	}
-	out := make([][]byte, geo.Frames)
-	for i := range out {
-		out[i] = b[i*fs : (i+1)*fs]
-	}
-	return out, nil
-}
-
 // DecodeFn decodes a manifest record's clip and first frame to the model's size.
 type DecodeFn struct {
 	Root  string
@@ -230,7 +218,7 @@ type RealFn struct {
 }
 
 func (fn *RealFn) ProcessElement(ctx context.Context, c EvalClip, emit func(schemas.EvalSample)) error {
-	frames, err := split(c.Real, fn.Geo)
+	frames, err := fn.Geo.SplitRGB24(c.Real)
 	if err != nil {
 		return fmt.Errorf("eval: clip %s: %w", c.ID, err) // DecodeFn made it: a bug, not bad data
 	}
@@ -356,12 +344,12 @@ func (fn *DPOFn) ProcessElement(ctx context.Context, t EvalPairTask, emit func(s
 		fail(err)
 		return nil
 	}
-	frames, err := split(t.Pair.Winner, geo)
+	frames, err := geo.SplitRGB24(t.Pair.Winner)
 	if err == nil {
 		ex.Winner, err = geo.VideoFromRGB24(frames)
 	}
 	for i := 0; err == nil && i < len(t.Pair.Losers); i++ {
-		if frames, err = split(t.Pair.Losers[i], geo); err == nil {
+		if frames, err = geo.SplitRGB24(t.Pair.Losers[i]); err == nil {
 			var l []float32
 			if l, err = geo.VideoFromRGB24(frames); err == nil {
 				ex.Losers = append(ex.Losers, l)

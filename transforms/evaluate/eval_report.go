@@ -258,7 +258,7 @@ func writeStrips(ctx context.Context, cfg schemas.EvalConfig, geo model.Config, 
 					v[k] = 255
 				}
 			}
-			frames, err := split(v, geo)
+			frames, err := geo.SplitRGB24(v)
 			if err != nil {
 				return fmt.Errorf("eval: strip %s/%s: %w", c.ID, n, err)
 			}
@@ -414,7 +414,7 @@ func num(v float64) string {
 const stripScale = 3
 
 func stripURI(geo model.Config, video []byte) (template.URL, error) {
-	frames, err := split(video, geo)
+	frames, err := geo.SplitRGB24(video)
 	if err != nil {
 		return "", err
 	}

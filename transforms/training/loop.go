@@ -194,13 +194,9 @@ func toData(cfg model.Config, exs []TrainExample) (*data, error) {
 }
 
 func videoFromRGB24(cfg model.Config, b []byte) ([]float32, error) {
-	fs := cfg.FrameSize()
-	if len(b) != cfg.Frames*fs {
-		return nil, fmt.Errorf("%d bytes, want %d frames of %d", len(b), cfg.Frames, fs)
-	}
-	frames := make([][]byte, cfg.Frames)
-	for i := range frames {
-		frames[i] = b[i*fs : (i+1)*fs]
+	frames, err := cfg.SplitRGB24(b)
+	if err != nil {
+		return nil, err
 	}
 	return cfg.VideoFromRGB24(frames)
 }

@@ -61,15 +61,26 @@ func Put(srv *fakestorage.Server, bucket, name string, data []byte) {
 // bucket/prefix+NAME.
 func Upload(t testing.TB, srv *fakestorage.Server, bucket, prefix, dir string) {
 	t.Helper()
+	for name, data := range ReadDir(t, dir) {
+		Put(srv, bucket, prefix+name, data)
+	}
+}
+
+// ReadDir maps the name of every file in the local directory dir to its
+// bytes.
+func ReadDir(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	files := map[string][]byte{}
 	for _, e := range entries {
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		Put(srv, bucket, prefix+e.Name(), data)
+		files[e.Name()] = data
 	}
+	return files
 }
