@@ -105,20 +105,8 @@ func (Template) Caption(_ context.Context, c Clip) (Caption, error) {
 	if act == "" {
 		act = "doing an everyday activity"
 	}
-	motion := "moves a little"
-	switch {
-	case c.SubjectMotion > 8:
-		motion = "moves quickly"
-	case c.SubjectMotion > 2:
-		motion = "moves steadily"
-	}
-	camera := "The camera is steady."
-	switch {
-	case c.CameraMotion > 8:
-		camera = "The camera moves noticeably."
-	case c.CameraMotion > 2:
-		camera = "The camera moves slowly."
-	}
+	motion := level(c.SubjectMotion, 2, 8, "moves a little", "moves steadily", "moves quickly")
+	camera := level(c.CameraMotion, 2, 8, "The camera is steady.", "The camera moves slowly.", "The camera moves noticeably.")
 	light := "evenly lit"
 	switch {
 	case c.LumaMean < 70:
@@ -132,6 +120,17 @@ func (Template) Caption(_ context.Context, c Clip) (Caption, error) {
 		text += " Title: " + strings.TrimRight(c.Title, ".!? ") + "."
 	}
 	return Caption{Text: text, Source: "template", Captioner: schemas.CaptionerTemplate}, nil
+}
+
+// level words x: low up to lo, mid up to hi, high above.
+func level(x, lo, hi float64, low, mid, high string) string {
+	switch {
+	case x > hi:
+		return high
+	case x > lo:
+		return mid
+	}
+	return low
 }
 
 // VLM asks a vision-language model to describe the keyframes.

@@ -316,25 +316,28 @@ func planCuts(r *rng, v *videoSpec, c Config) {
 	}
 }
 
+// Curation's reason for each defect it finds before reading the frames
+// (the off-topic one by its tags, which carry an exclusion phrase), and
+// for each it finds in them; duplicates are decided last.
+var (
+	readReasons = map[string]string{
+		schemas.DefectOffTopic: schemas.ReasonOffTopic, schemas.DefectZeroByte: schemas.ReasonEmptyFile,
+		schemas.DefectNotVideo: schemas.ReasonNotVideo, schemas.DefectTruncated: schemas.ReasonTruncated,
+		schemas.DefectPortrait: schemas.ReasonOrientation, schemas.DefectTooSmall: schemas.ReasonResolution,
+	}
+	frameReasons = map[string]string{
+		schemas.DefectStatic: schemas.ReasonStatic, schemas.DefectShaky: schemas.ReasonCameraMotion,
+		schemas.DefectBlur: schemas.ReasonBlur, schemas.DefectDark: schemas.ReasonExposure,
+		schemas.DefectWashedOut: schemas.ReasonExposure, schemas.DefectOverlay: schemas.ReasonOverlay,
+	}
+)
+
 // expected predicts curation's decision for a file under a profile, checking
 // in the order curation does (cheapest first).
 func expected(it *item, items []item, p Profile) schemas.Outcome {
 	v := &it.spec
-	rej := func(reason string) schemas.Outcome { return schemas.Outcome{Reason: reason} }
-	switch it.defect {
-	case schemas.DefectOffTopic:
-		// Its tags carry an exclusion phrase (timelapse), screened before anything is read.
-		return rej(schemas.ReasonOffTopic)
-	case schemas.DefectZeroByte:
-		return rej(schemas.ReasonEmptyFile)
-	case schemas.DefectNotVideo:
-		return rej(schemas.ReasonNotVideo)
-	case schemas.DefectTruncated:
-		return rej(schemas.ReasonTruncated)
-	case schemas.DefectPortrait:
-		return rej(schemas.ReasonOrientation)
-	case schemas.DefectTooSmall:
-		return rej(schemas.ReasonResolution)
+	if r, ok := readReasons[it.defect]; ok {
+		return schemas.Outcome{Reason: r}
 	}
 	longest := 0.0
 	for _, s := range v.Shots {
@@ -342,19 +345,12 @@ func expected(it *item, items []item, p Profile) schemas.Outcome {
 		longest = math.Max(longest, float64(s.End-max(s.Start, v.Skip))/v.FPS)
 	}
 	if longest < p.Seconds+trimAllowance {
-		return rej(schemas.ReasonTooShort)
+		return schemas.Outcome{Reason: schemas.ReasonTooShort}
+	}
+	if r, ok := frameReasons[it.defect]; ok {
+		return schemas.Outcome{Reason: r}
 	}
 	switch it.defect {
-	case schemas.DefectStatic:
-		return rej(schemas.ReasonStatic)
-	case schemas.DefectShaky:
-		return rej(schemas.ReasonCameraMotion)
-	case schemas.DefectBlur:
-		return rej(schemas.ReasonBlur)
-	case schemas.DefectDark, schemas.DefectWashedOut:
-		return rej(schemas.ReasonExposure)
-	case schemas.DefectOverlay:
-		return rej(schemas.ReasonOverlay)
 	case schemas.DefectExactDup, schemas.DefectNearDup, schemas.DefectReencode:
 		orig := &items[it.dupOf]
 		if o := expected(orig, items, p); !o.Accept {
