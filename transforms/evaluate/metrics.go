@@ -38,8 +38,12 @@
 // that speckle as motion (every block finds some displacement that
 // matches the noise a little better), so:
 //
-//   - frames are smoothed first (5-tap binomial, a Gaussian of sigma 1):
-//     grain drops to about a quarter while edges keep their positions;
+//   - frames are median-filtered (3x3) and then smoothed (5-tap binomial,
+//     a Gaussian of sigma 1): the median removes specks of up to 2x2
+//     pixels, such as the coloured blocks that fine-tuned models flicker
+//     over a held frame, which block matching otherwise reads as motion;
+//     the smoothing takes grain down to about a quarter; edges, and lines
+//     two pixels wide or more, keep their positions;
 //   - 8x8 blocks on a 4-pixel grid are matched exhaustively within
 //     +-SearchRadius pixels (least sum of absolute differences, ties to the
 //     shorter vector, a parabola through the neighbouring costs for
@@ -51,13 +55,15 @@
 //     everywhere, real motion by a lot;
 //   - jerk and acceleration follow points carried by the flow from every
 //     block of the first frame (Lagrangian tracks), not fixed blocks;
-//   - the moving area is the share of pixels whose smoothed luma leaves
-//     the first frame's by more than AreaNoise noise levels.
+//   - the moving area is the share of pixels whose filtered luma leaves
+//     the first frame's by more than AreaNoise noise levels in a frame and
+//     in a neighbouring one: motion leaves a change that lasts from one
+//     frame to the next, a flicker at random places does not.
 //
 // validation_test.go checks every motion metric on held-out real and
 // synthetic clips against known perturbations (noise, a still first
-// frame, slow motion, shuffled frames) and asserts the ordering a person
-// would give.
+// frame, the same with noise or flickering 2x2 blocks, slow motion,
+// shuffled frames) and asserts the ordering a person would give.
 package evaluate
 
 import (

@@ -80,6 +80,39 @@ func Smooth(y []float64, w, h int) []float64 {
 	return out
 }
 
+// Median3 replaces each pixel of a luma frame by the median of its 3x3
+// neighbourhood (edges replicated). A speck of up to 2x2 pixels covers at
+// most 4 of the 9 and vanishes; edges, and lines two pixels wide or more,
+// keep their place.
+func Median3(y []float64, w, h int) []float64 {
+	out := make([]float64, len(y))
+	var win [9]float64
+	for r := 0; r < h; r++ {
+		for x := 0; x < w; x++ {
+			k := 0
+			for dy := -1; dy <= 1; dy++ {
+				row := min(max(r+dy, 0), h-1) * w
+				for dx := -1; dx <= 1; dx++ {
+					win[k] = y[row+min(max(x+dx, 0), w-1)]
+					k++
+				}
+			}
+			// Partial selection sort up to the middle: the fifth smallest.
+			for i := 0; i <= 4; i++ {
+				m := i
+				for j := i + 1; j < 9; j++ {
+					if win[j] < win[m] {
+						m = j
+					}
+				}
+				win[i], win[m] = win[m], win[i]
+			}
+			out[r*w+x] = win[4]
+		}
+	}
+	return out
+}
+
 // FlowGrid is the number of block columns and rows for a frame size.
 func FlowGrid(w, h int) (int, int) {
 	return (w-BlockSize)/BlockStep + 1, (h-BlockSize)/BlockStep + 1
@@ -230,7 +263,7 @@ func significant(m match, noise float64) Vec {
 }
 
 // Flow estimates the forward motion of each block of a into b on frames
-// that are already smoothed (content at p in a is at p + v in b),
+// that are already filtered (content at p in a is at p + v in b),
 // row-major over FlowGrid, keeping only displacements significant against
 // the given noise level.
 func Flow(a, b []float64, w, h int, noise float64) []Vec {
@@ -270,21 +303,22 @@ type Motion struct {
 	// keeps it low and stutter or shuffled frames raise it.
 	Jerk float64
 	// Area is the mean over frames 1.. of the share of pixels whose
-	// smoothed luma differs from the first frame's by more than
-	// max(AreaNoise * Noise, AreaFloor): how much of the picture the
-	// motion has touched.
+	// filtered luma differs from the first frame's by more than
+	// max(AreaNoise * Noise, AreaFloor) in that frame and a neighbouring
+	// one (see movingArea): how much of the picture the motion has touched.
 	Area float64
 }
 
 // Dynamic reports whether the clip counts as moving for the dynamic degree.
 func (m Motion) Dynamic(w int) bool { return m.Top5 >= DynamicFrac*float64(w) }
 
-// MotionOf measures the motion of a clip from its luma frames (0..255).
+// MotionOf measures the motion of a clip from its luma frames (0..255),
+// median-filtered (Median3) and then smoothed (Smooth).
 func MotionOf(v Video, lumas [][]float64) Motion {
 	w, h := v.W, v.H
 	sm := make([][]float64, len(lumas))
 	for i, y := range lumas {
-		sm[i] = Smooth(y, w, h)
+		sm[i] = Smooth(Median3(y, w, h), w, h)
 	}
 	raw := make([][]match, 0, len(sm)-1)
 	for t := 0; t+1 < len(sm); t++ {
@@ -315,18 +349,34 @@ func MotionOf(v Video, lumas [][]float64) Motion {
 	m.Tracks = track(m.Fields, w, h)
 	m.Accel, m.Jerk = trackDiffs(m.Tracks)
 
-	thr := math.Max(AreaNoise*m.Noise, AreaFloor)
+	m.Area = movingArea(sm, math.Max(AreaNoise*m.Noise, AreaFloor))
+	return m
+}
+
+// movingArea is the mean over frames 1.. of the share of pixels that
+// differ from the first frame by more than thr in that frame and in a
+// neighbouring one (frames 1..): what motion touches stays changed from one
+// frame to the next, a flicker at random places does not.
+func movingArea(sm [][]float64, thr float64) float64 {
+	n := len(sm[0])
+	changed := make([][]bool, len(sm))
 	for t := 1; t < len(sm); t++ {
-		changed := 0
+		changed[t] = make([]bool, n)
 		for i, y := range sm[t] {
-			if math.Abs(y-sm[0][i]) > thr {
-				changed++
+			changed[t][i] = math.Abs(y-sm[0][i]) > thr
+		}
+	}
+	var area float64
+	for t := 1; t < len(sm); t++ {
+		k := 0
+		for i := range n {
+			if changed[t][i] && (t > 1 && changed[t-1][i] || t+1 < len(sm) && changed[t+1][i]) {
+				k++
 			}
 		}
-		m.Area += float64(changed) / float64(len(sm[t]))
+		area += float64(k) / float64(n)
 	}
-	m.Area /= float64(len(sm) - 1)
-	return m
+	return area / float64(len(sm)-1)
 }
 
 // sampleField interpolates a block flow field bilinearly at point p
