@@ -58,17 +58,19 @@ demo: deps build
 	./$(BIN) demo --workdir=out/demo
 
 ## experiment: the full test of the method (issue 17) under out/experiment:
-## training footage (seed 2026) and held-out footage (seed 2027, 56 files for at
-## least 48 clips) curated, then `realdpo experiment` at its defaults (3 seeds,
-## 200 steps, 2 samples a clip). EXPERIMENT_FLAGS adds or overrides flags, e.g.
+## training footage (32 files, seed 2026) and held-out footage (68 clean files of
+## seeds 2031 and 2032, never used to choose a setting: at least 48 clips) curated,
+## then `realdpo experiment` at its defaults (3 seeds, 1000 steps, 2 samples a
+## clip). EXPERIMENT_FLAGS adds or overrides flags, e.g.
 ## EXPERIMENT_FLAGS='--regenerate_every=50 --init=model/base/small.safetensors'.
 ## A rerun skips every finished stage.
 EXP ?= out/experiment
 EXPERIMENT_FLAGS ?=
 experiment: deps build
-	./$(BIN) synth --output=$(EXP)/footage --count=96 --seed=2026 --sizes=640x360,854x480 --max_seconds=10
+	./$(BIN) synth --output=$(EXP)/footage --count=32 --seed=2026 --sizes=640x360,854x480 --max_seconds=10
 	./$(BIN) curate --input=$(EXP)/footage --output=$(EXP)/dataset --profile=demo
-	./$(BIN) synth --output=$(EXP)/heldout_footage --count=56 --seed=2027 --sizes=640x360 --max_seconds=8 --defect_share=0
+	for s in 2031 2032; do ./$(BIN) synth --output=$(EXP)/heldout_footage/$$s --count=34 --seed=$$s \
+		--sizes=640x360 --max_seconds=8 --defect_share=0 || exit 1; done
 	./$(BIN) curate --input=$(EXP)/heldout_footage --output=$(EXP)/heldout --profile=demo
 	./$(BIN) experiment --dataset=$(EXP)/dataset --heldout=$(EXP)/heldout --output=$(EXP)/run $(EXPERIMENT_FLAGS)
 
