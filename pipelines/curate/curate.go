@@ -87,7 +87,7 @@ func ValidateReview(r schemas.ReviewConfig) error {
 }
 
 // ValidateThresholds refuses values that make no sense (negative limits,
-// timeouts or counts, NaN; each field's `bound` tag says which), naming
+// timeouts or counts, NaN; each field's `check` tag says which), naming
 // the field: a limit of -1 would silently turn the check off.
 func ValidateThresholds(t schemas.Thresholds) error {
 	if err := config.Check("curate", t); err != nil {

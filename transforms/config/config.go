@@ -1,8 +1,9 @@
 // Package config owns how a stage's configuration meets the command line.
 // Each pipeline package documents its Config once, in struct tags (`flag`
 // names the flag, `help` says what it does; the flag's default is the value
-// the Config starts with), and validates it with errors that name Config
-// fields (FieldError). The realdpo command binds each Config to flags with
+// the Config starts with; `check` states a one-field rule that Check
+// enforces), and validates it with errors that name Config fields
+// (FieldError). The realdpo command binds each Config to flags with
 // Bind and turns a FieldError back into the flag the user typed
 // (Binding.Message), so neither side repeats the other's names.
 //
