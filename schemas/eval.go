@@ -63,6 +63,7 @@ type EvalStats struct {
 	Accel         float64   `json:"accel"`
 	Area          float64   `json:"moving_area"` // share of pixels changed from the first frame
 	Noise         float64   `json:"noise"`       // noise level the motion was measured against
+	Flicker       float64   `json:"flicker"`     // share of pixels changed in one frame alone (artefacts)
 	Sharpness     float64   `json:"sharpness"`
 	FirstFrameMAE float64   `json:"first_frame_mae"`
 	EarlyMAE      float64   `json:"early_mae"`

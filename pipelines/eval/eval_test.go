@@ -111,7 +111,7 @@ func TestEvalEndToEnd(t *testing.T) {
 		t.Errorf("weights hashes %q, %q", rep.Models[0].Weights, rep.Models[1].Weights)
 	}
 	for _, m := range rep.Models {
-		for _, k := range []string{"motion_fd", "motion_error", "fd", "speed_w1", "speed_mean", "speed_mean_delta", "moving_area", "jerk",
+		for _, k := range []string{"motion_fd", "motion_error", "fd", "speed_w1", "speed_mean", "speed_mean_delta", "moving_area", "flicker", "jerk",
 			"jerk_delta", "dynamic_degree", "noise", "first_frame_mae", "sharpness", "dpo_accuracy", "dpo_winner_mse", "dpo_loser_mse", "sample_s"} {
 			v, ok := m.Metrics[k]
 			if !ok || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {

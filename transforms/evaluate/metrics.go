@@ -257,6 +257,7 @@ func Analyze(v Video, cond []byte, sharp []float64) (Stats, error) {
 		Accel:     m.Accel,
 		Area:      m.Area,
 		Noise:     m.Noise,
+		Flicker:   m.Flicker,
 		Sharpness: mean(sharp),
 	}
 	s.FirstFrameMAE = byteMAE(v.Frames[0], cond)

@@ -307,6 +307,13 @@ type Motion struct {
 	// max(AreaNoise * Noise, AreaFloor) in that frame and a neighbouring
 	// one (see movingArea): how much of the picture the motion has touched.
 	Area float64
+	// Flicker is the mean over frames 1.. of the share of pixels whose
+	// smoothed luma (no median) leaves the first frame's by that threshold
+	// in that frame alone, changed in neither neighbour: what appears and
+	// vanishes within a frame, as flickering artefacts do and motion
+	// rarely does. The motion metrics pass over such specks; this counts
+	// them.
+	Flicker float64
 }
 
 // Dynamic reports whether the clip counts as moving for the dynamic degree.
@@ -316,9 +323,9 @@ func (m Motion) Dynamic(w int) bool { return m.Top5 >= DynamicFrac*float64(w) }
 // median-filtered (Median3) and then smoothed (Smooth).
 func MotionOf(v Video, lumas [][]float64) Motion {
 	w, h := v.W, v.H
-	sm := make([][]float64, len(lumas))
+	sm, plain := make([][]float64, len(lumas)), make([][]float64, len(lumas))
 	for i, y := range lumas {
-		sm[i] = Smooth(Median3(y, w, h), w, h)
+		sm[i], plain[i] = Smooth(Median3(y, w, h), w, h), Smooth(y, w, h)
 	}
 	raw := make([][]match, 0, len(sm)-1)
 	for t := 0; t+1 < len(sm); t++ {
@@ -349,34 +356,58 @@ func MotionOf(v Video, lumas [][]float64) Motion {
 	m.Tracks = track(m.Fields, w, h)
 	m.Accel, m.Jerk = trackDiffs(m.Tracks)
 
-	m.Area = movingArea(sm, math.Max(AreaNoise*m.Noise, AreaFloor))
+	thr := math.Max(AreaNoise*m.Noise, AreaFloor)
+	m.Area = movingArea(changedMasks(sm, thr))
+	m.Flicker = flicker(changedMasks(plain, thr))
 	return m
 }
 
-// movingArea is the mean over frames 1.. of the share of pixels that
-// differ from the first frame by more than thr in that frame and in a
-// neighbouring one (frames 1..): what motion touches stays changed from one
-// frame to the next, a flicker at random places does not.
-func movingArea(sm [][]float64, thr float64) float64 {
-	n := len(sm[0])
-	changed := make([][]bool, len(sm))
-	for t := 1; t < len(sm); t++ {
-		changed[t] = make([]bool, n)
-		for i, y := range sm[t] {
-			changed[t][i] = math.Abs(y-sm[0][i]) > thr
+// changedMasks marks, for frames 1.., the pixels that differ from the
+// first frame by more than thr (frame 0's mask is empty).
+func changedMasks(frames [][]float64, thr float64) [][]bool {
+	changed := make([][]bool, len(frames))
+	changed[0] = make([]bool, len(frames[0]))
+	for t := 1; t < len(frames); t++ {
+		changed[t] = make([]bool, len(frames[t]))
+		for i, y := range frames[t] {
+			changed[t][i] = math.Abs(y-frames[0][i]) > thr
 		}
 	}
-	var area float64
-	for t := 1; t < len(sm); t++ {
+	return changed
+}
+
+// movingArea is the mean over frames 1.. of the share of pixels changed
+// in that frame and in a neighbouring one (frames 1..): what motion
+// touches stays changed from one frame to the next, a flicker at random
+// places does not.
+func movingArea(changed [][]bool) float64 {
+	return meanShare(changed, func(t, i int) bool {
+		return changed[t][i] && (t+1 < len(changed) && changed[t+1][i] || t > 1 && changed[t-1][i])
+	})
+}
+
+// flicker is the mean over frames 1.. of the share of pixels changed in
+// that frame and in neither neighbour.
+func flicker(changed [][]bool) float64 {
+	return meanShare(changed, func(t, i int) bool {
+		return changed[t][i] && !changed[t-1][i] && !(t+1 < len(changed) && changed[t+1][i])
+	})
+}
+
+// meanShare is the mean over frames 1.. of the share of pixels where keep
+// holds.
+func meanShare(changed [][]bool, keep func(t, i int) bool) float64 {
+	var sum float64
+	for t := 1; t < len(changed); t++ {
 		k := 0
-		for i := range n {
-			if changed[t][i] && (t > 1 && changed[t-1][i] || t+1 < len(sm) && changed[t+1][i]) {
+		for i := range changed[t] {
+			if keep(t, i) {
 				k++
 			}
 		}
-		area += float64(k) / float64(n)
+		sum += float64(k) / float64(len(changed[t]))
 	}
-	return area / float64(len(sm)-1)
+	return sum / float64(len(changed)-1)
 }
 
 // sampleField interpolates a block flow field bilinearly at point p
