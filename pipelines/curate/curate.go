@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 
+	_ "realdpo/transforms/fsx/gcsfs" // every pipeline reads and writes gs:// as well as local paths
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"realdpo/schemas"

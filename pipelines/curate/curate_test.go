@@ -18,9 +18,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	// Filesystems and runner for the tests (the command imports them in main).
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
+	_ "realdpo/transforms/fsx/gcsfs"
 
 	"realdpo/schemas"
 	"realdpo/transforms/config"

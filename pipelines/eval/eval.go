@@ -28,6 +28,8 @@ import (
 	"sort"
 	"strings"
 
+	_ "realdpo/transforms/fsx/gcsfs" // every pipeline reads and writes gs:// as well as local paths
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"realdpo/model"

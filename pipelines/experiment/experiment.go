@@ -27,6 +27,8 @@ import (
 	"strings"
 	"time"
 
+	_ "realdpo/transforms/fsx/gcsfs" // every pipeline reads and writes gs:// as well as local paths
+
 	"realdpo/pipelines/eval"
 	"realdpo/pipelines/negatives"
 	"realdpo/pipelines/pairs"

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	_ "realdpo/transforms/fsx/gcsfs" // every pipeline reads and writes gs:// as well as local paths
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 

@@ -45,6 +45,9 @@ func TestBinaryDependencies(t *testing.T) {
 			t.Errorf("%s is not linked: realdpo must support it", want)
 		}
 	}
+	if !deps["realdpo/transforms/fsx/gcsfs"] {
+		t.Error("realdpo/transforms/fsx/gcsfs is not linked: gs:// paths would have no backend")
+	}
 	for p := range deps {
 		for _, banned := range []string{
 			beam + "x/beamx",                             // links every runner; transforms/runner runs pipelines

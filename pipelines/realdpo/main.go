@@ -21,11 +21,9 @@ import (
 	"unicode/utf8"
 
 	"realdpo/transforms/config"
+	_ "realdpo/transforms/fsx/gcsfs" // gs:// (and through fsx, local paths) for every pipeline
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	// Filesystems every pipeline can read and write: local paths and gs://.
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 
 	// Registers prism (the default), universal, dataflow, flink and direct (deprecated; for users who ask for it).
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"

@@ -21,6 +21,7 @@ import (
 
 	"realdpo/transforms/dataset"
 	"realdpo/transforms/fsx"
+	"realdpo/transforms/fsx/gcsfs"
 )
 
 // LockFile is the lock a refresh holds on its dataset root for the whole
@@ -108,7 +109,7 @@ type gcsLock struct {
 }
 
 func acquireGCSLock(ctx context.Context, root string) (lock, error) {
-	cl, b, prefix, err := fsx.OpenBucket(ctx, root)
+	cl, b, prefix, err := gcsfs.OpenBucket(ctx, root)
 	if err != nil {
 		return nil, fmt.Errorf("refresh: lock: %w", err)
 	}
@@ -282,7 +283,7 @@ func readLatestState(ctx context.Context, root string) (latestState, error) {
 		}
 		return latestState{version: v}, nil
 	}
-	cl, b, pfx, err := fsx.OpenBucket(ctx, root)
+	cl, b, pfx, err := gcsfs.OpenBucket(ctx, root)
 	if err != nil {
 		return latestState{}, err
 	}
@@ -321,7 +322,7 @@ func moveLatest(ctx context.Context, root, version string, from latestState) err
 		}
 		return writeLatest(ctx, root, version)
 	}
-	cl, b, pfx, err := fsx.OpenBucket(ctx, root)
+	cl, b, pfx, err := gcsfs.OpenBucket(ctx, root)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	_ "realdpo/transforms/fsx/gcsfs" // every pipeline reads and writes gs:// as well as local paths
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"realdpo/pipelines/curate"

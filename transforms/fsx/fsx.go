@@ -1,5 +1,6 @@
 // Package fsx owns file access for every stage: local paths and gs://
-// objects (through Beam's filesystem registry) behind one set of calls:
+// objects (through Beam's filesystem registry and the gs:// backend in
+// fsx/gcsfs, which binaries and pipelines import) behind one set of calls:
 // join and relate paths, read bounded, write temp-then-rename (with the
 // retries GCS writes need), copy, hash, remove, list, and one "not found"
 // error. Nothing else in realdpo touches files.
@@ -24,7 +25,6 @@ import (
 
 	"realdpo/transforms/config"
 
-	"cloud.google.com/go/storage"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 )
 
@@ -97,7 +97,7 @@ func Localize(ctx context.Context, src, tmpDir string, maxBytes int64, hash bool
 		}
 		return &Localized{Path: src, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
 	}
-	fsys, err := filesystem.New(ctx, src)
+	fsys, err := openFS(ctx, src)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", src, err)
 	}
@@ -188,7 +188,7 @@ func WriteAtomic(ctx context.Context, dst string, r io.Reader) error {
 		}
 		return nil
 	}
-	fsys, err := filesystem.New(ctx, dst)
+	fsys, err := openFS(ctx, dst)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)
 	}
@@ -258,12 +258,12 @@ func removeQuiet(ctx context.Context, fsys filesystem.Interface, p string) {
 	}
 	err := Retry(ctx, "remove "+p, func(attempt int) error {
 		err := rm.Remove(ctx, p)
-		if attempt > 0 && errors.Is(err, storage.ErrObjectNotExist) {
+		if attempt > 0 && IsNotFound(err) {
 			return nil // an earlier attempt deleted it and lost the answer
 		}
 		return err
 	})
-	if err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
+	if err != nil && !IsNotFound(err) {
 		slog.Warn("could not remove a temporary object", "path", p, "err", err)
 	}
 }
@@ -294,7 +294,7 @@ func Retry(ctx context.Context, what string, fn func(attempt int) error) error {
 			return nil
 		}
 		var perm permanentError
-		if errors.As(err, &perm) || ctx.Err() != nil || errors.Is(err, storage.ErrObjectNotExist) || errors.Is(err, storage.ErrBucketNotExist) {
+		if errors.As(err, &perm) || ctx.Err() != nil || isPermanent(err) {
 			return err
 		}
 		if attempt == RetryAttempts-1 {
@@ -310,6 +310,17 @@ func Retry(ctx context.Context, what string, fn func(attempt int) error) error {
 		}
 	}
 	return fmt.Errorf("%s: gave up after %d attempts: %w", what, RetryAttempts, err)
+}
+
+// isPermanent reports whether a registered store says err is final (a
+// missing object or bucket).
+func isPermanent(err error) bool {
+	for _, s := range registered() {
+		if s.Permanent(err) {
+			return true
+		}
+	}
+	return false
 }
 
 // RemoveStaleTemps deletes the temp files WriteAtomic and the encoders leave

@@ -15,11 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"cloud.google.com/go/storage"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
-	"google.golang.org/api/iterator"
 )
 
 // ErrNotFound marks a file or object that is not there, local or remote:
@@ -63,9 +60,20 @@ func remoteSize(ctx context.Context, fsys filesystem.Interface, p string) (int64
 }
 
 // IsNotFound reports whether err says a file or object is missing, in any
-// of the forms the local filesystem and GCS give it.
+// of the forms the local filesystem and the registered stores give it.
 func IsNotFound(err error) bool {
-	return errors.Is(err, ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, storage.ErrObjectNotExist)
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	for _, s := range registered() {
+		if s.NotFound(err) {
+			return true
+		}
+	}
+	return false
 }
 
 func notFound(p string, err error) error {
@@ -93,7 +101,7 @@ func Open(ctx context.Context, p string) (io.ReadCloser, error) {
 		}
 		return f, nil
 	}
-	fsys, err := filesystem.New(ctx, p)
+	fsys, err := openFS(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", p, err)
 	}
@@ -154,7 +162,7 @@ func Exists(ctx context.Context, p string) (bool, error) {
 		}
 		return false, err
 	}
-	fsys, err := filesystem.New(ctx, p)
+	fsys, err := openFS(ctx, p)
 	if err != nil {
 		return false, err
 	}
@@ -178,7 +186,7 @@ func Size(ctx context.Context, p string) (int64, error) {
 		}
 		return st.Size(), nil
 	}
-	fsys, err := filesystem.New(ctx, p)
+	fsys, err := openFS(ctx, p)
 	if err != nil {
 		return 0, err
 	}
@@ -220,7 +228,7 @@ func Remove(ctx context.Context, p string) error {
 		}
 		return nil
 	}
-	fsys, err := filesystem.New(ctx, p)
+	fsys, err := openFS(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -253,7 +261,7 @@ func Copy(ctx context.Context, src, dst string) error {
 		return CopyLocalAtomic(ctx, src, dst)
 	}
 	if IsRemote(src) && IsRemote(dst) {
-		fsys, err := filesystem.New(ctx, src)
+		fsys, err := openFS(ctx, src)
 		if err != nil {
 			return err
 		}
@@ -290,7 +298,7 @@ func Hash(ctx context.Context, p string) (sum string, n int64, err error) {
 // Glob lists the files matching a glob (local or remote), sorted; no match
 // is an empty list, not an error.
 func Glob(ctx context.Context, glob string) ([]string, error) {
-	fsys, err := filesystem.New(ctx, glob)
+	fsys, err := openFS(ctx, glob)
 	if err != nil {
 		return nil, err
 	}
@@ -329,81 +337,24 @@ func Subdirs(ctx context.Context, root, prefix string) ([]string, error) {
 		}
 		return names, nil // os.ReadDir sorts
 	}
-	cl, b, pfx, err := OpenBucket(ctx, root)
+	s, err := storeFor(root)
 	if err != nil {
 		return nil, err
 	}
-	defer cl.Close()
 	bctx, cancel := bounded(ctx)
 	defer cancel()
-	it := b.Objects(bctx, &storage.Query{Prefix: pfx + prefix, Delimiter: "/"})
-	for {
-		a, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, explainTimeout(ctx, bctx, err)
-		}
-		if a.Prefix != "" {
-			names = append(names, strings.TrimSuffix(strings.TrimPrefix(a.Prefix, pfx), "/"))
-		}
-	}
-	sort.Strings(names)
-	return names, nil
+	names, err = s.Subdirs(bctx, root, prefix)
+	return names, explainTimeout(ctx, bctx, err)
 }
 
-// OpenBucket connects to the bucket of a gs:// root, for the calls Beam's
-// filesystem API lacks (generation preconditions, delimiter listings). The
-// prefix it returns ends in "/" unless it is empty; the caller closes the
-// client.
-func OpenBucket(ctx context.Context, root string) (*storage.Client, *storage.BucketHandle, string, error) {
-	rest, ok := strings.CutPrefix(root, "gs://")
-	if !ok {
-		return nil, nil, "", fmt.Errorf("%s: only local directories and gs:// are supported", root)
-	}
-	bucket, prefix, _ := strings.Cut(rest, "/")
-	if bucket == "" {
-		return nil, nil, "", fmt.Errorf("%s: no bucket", root)
-	}
-	if prefix = strings.TrimSuffix(prefix, "/"); prefix != "" {
-		prefix += "/"
-	}
-	cl, err := storage.NewClient(ctx)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("%s: storage client: %w", root, err)
-	}
-	return cl, cl.Bucket(bucket), prefix, nil
-}
-
-// Fingerprints maps every object under a gs:// prefix to a fingerprint of
-// its content from one listing (no download): MD5, else CRC32C and size (composite objects), else the
-// generation.
+// Fingerprints maps every object under a remote prefix to a fingerprint
+// of its content from one listing (no download).
 func Fingerprints(ctx context.Context, input string) (map[string]string, error) {
-	cl, b, prefix, err := OpenBucket(ctx, input)
+	s, err := storeFor(input)
 	if err != nil {
 		return nil, err
 	}
-	defer cl.Close()
-	out := map[string]string{}
-	it := b.Objects(ctx, &storage.Query{Prefix: prefix})
-	for {
-		a, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", input, err)
-		}
-		fp := fmt.Sprintf("gen:%d", a.Generation)
-		switch {
-		case len(a.MD5) > 0:
-			fp = "md5:" + hex.EncodeToString(a.MD5)
-		case a.CRC32C != 0:
-			fp = fmt.Sprintf("crc32c:%08x:%d", a.CRC32C, a.Size)
-		}
-		out["gs://"+b.BucketName()+"/"+a.Name] = fp
-	}
+	return s.Fingerprints(ctx, input)
 }
 
 // RemoveAll deletes a directory and everything in it (on GCS, every object
@@ -413,30 +364,9 @@ func RemoveAll(ctx context.Context, dir string) error {
 	if !IsRemote(dir) {
 		return os.RemoveAll(dir)
 	}
-	cl, b, prefix, err := OpenBucket(ctx, dir)
+	s, err := storeFor(dir)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	if prefix == "" {
-		return fmt.Errorf("remove %s: refusing to empty a whole bucket", dir)
-	}
-	it := b.Objects(ctx, &storage.Query{Prefix: prefix})
-	for {
-		a, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("list %s: %w", dir, err)
-		}
-		if err := Retry(ctx, "delete "+a.Name, func(int) error {
-			if err := b.Object(a.Name).Delete(ctx); err != nil && !IsNotFound(err) {
-				return err
-			}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("remove %s: %w", dir, err)
-		}
-	}
+	return s.RemoveAll(ctx, dir)
 }

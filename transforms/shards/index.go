@@ -9,10 +9,6 @@ import (
 
 	"realdpo/transforms/fsx"
 
-	// Local paths work without the caller importing anything; gs:// needs
-	// the caller to import beam/io/filesystem/gcs.
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
-
 	"realdpo/schemas"
 )
 

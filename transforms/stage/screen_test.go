@@ -52,7 +52,9 @@ func TestKeyframeScreenAgreesWithTheStages(t *testing.T) {
 	testclips.RequireFFmpeg(t)
 	in := t.TempDir()
 	gts, err := synth.Generate(context.Background(), synth.Config{
-		Output: in, Count: 24, Seed: 5, DefectShare: 0.75,
+		// Twelve files: synth deals the nine defects in turn at this
+		// share, so each kind (and three clean files) appears once.
+		Output: in, Count: 12, Seed: 5, DefectShare: 0.75,
 		Defects: []string{schemas.DefectDark, schemas.DefectWashedOut, schemas.DefectStatic, schemas.DefectBlur,
 			schemas.DefectOverlay, schemas.DefectSceneCuts, schemas.DefectShaky, schemas.DefectTooShort, schemas.DefectTruncated},
 		Sizes: []synth.Size{{W: 320, H: 180}, {W: 384, H: 216}}, MinSeconds: 3, MaxSeconds: 5, Workers: 2,

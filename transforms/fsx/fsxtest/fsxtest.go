@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	_ "realdpo/transforms/fsx/gcsfs" // the fake GCS is only useful with the gs:// backend registered
+
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 )
 
