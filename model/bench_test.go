@@ -190,12 +190,12 @@ func BenchmarkSampleStep(b *testing.B) {
 		c := m.cfg
 		v := randVideo(newRNG(4), c)
 		x := [][]float32{append([]float32(nil), v...)}
-		if err := m.ddimStep(x, v[:c.FrameSize()], "a cat", 999, 979, 6); err != nil {
+		if err := m.ddimStep(x, v[:c.FrameSize()], "a cat", 999, 979, 6, true); err != nil {
 			b.Fatal(err)
 		}
 		st := start(b)
 		for i := 0; i < b.N; i++ {
-			if err := m.ddimStep(x, v[:c.FrameSize()], "a cat", 999, 979, 6); err != nil {
+			if err := m.ddimStep(x, v[:c.FrameSize()], "a cat", 999, 979, 6, true); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -230,13 +230,24 @@ func (c Config) fromSpace(dst, z, first []float32) {
 }
 
 // x0Bounds returns, for element i of the diffusion variable, the range that
-// keeps the decoded pixel in [-1, 1] (the DDIM x0 clip).
-func (c Config) x0Bounds(first []float32) func(i int) (lo, hi float64) {
+// keeps the decoded pixel in [-1, 1] (the DDIM x0 clip). With pinFirst the
+// range of frame 0 is the single value that decodes to first.
+func (c Config) x0Bounds(first []float32, pinFirst bool) func(i int) (lo, hi float64) {
+	fs := c.FrameSize()
 	if c.ResidualScale == 0 {
-		return func(int) (float64, float64) { return -1, 1 }
+		return func(i int) (float64, float64) {
+			if pinFirst && i < fs {
+				f := float64(first[i])
+				return f, f
+			}
+			return -1, 1
+		}
 	}
-	s, fs := c.ResidualScale, c.FrameSize()
+	s := c.ResidualScale
 	return func(i int) (float64, float64) {
+		if pinFirst && i < fs {
+			return 0, 0
+		}
 		f := float64(first[i%fs])
 		return s * (-1 - f), s * (1 - f)
 	}

@@ -12,7 +12,18 @@ type SampleOptions struct {
 	Steps    int     // DDIM steps (50 in the paper's negative generation)
 	Guidance float64 // classifier-free guidance scale (6.0 in the paper); 1 disables
 	Seed     uint64  // fixes the initial noise: same seed, same videos
+	// FreeFirstFrame lets the model generate frame 0 like every other
+	// frame. By default each step's predicted x0 holds frame 0 at the
+	// conditioning frame: that frame is given, so the sampler projects onto
+	// the videos that start with it (replacement conditioning, as inpainting
+	// samplers fill a known region), and fine-tuning cannot make it drift.
+	FreeFirstFrame bool
 }
+
+// SamplerRevision changes whenever the same weights, seed and options
+// would give different videos (2: frame 0 held at the given first frame),
+// so stored samples of another revision are not taken for this one's.
+const SamplerRevision = "2"
 
 // DefaultSampleOptions are the paper's negative-generation settings.
 func DefaultSampleOptions() SampleOptions { return SampleOptions{Steps: 50, Guidance: 6, Seed: 1} }
@@ -67,7 +78,7 @@ func (m *Model) SampleWithProgress(firstFrame []float32, caption string, n int, 
 		if k+1 < len(ts) {
 			prev = ts[k+1]
 		}
-		if err := m.ddimStep(x, firstFrame, caption, t, prev, o.Guidance); err != nil {
+		if err := m.ddimStep(x, firstFrame, caption, t, prev, o.Guidance, !o.FreeFirstFrame); err != nil {
 			return nil, fmt.Errorf("model: sampling step %d (t=%d): %w", k, t, err)
 		}
 		if progress != nil {
@@ -80,8 +91,9 @@ func (m *Model) SampleWithProgress(firstFrame []float32, caption string, n int, 
 	return x, nil
 }
 
-// ddimStep moves x (n noisy videos at t) to prev (-1: the clean end) in place.
-func (m *Model) ddimStep(x [][]float32, first []float32, caption string, t, prev int, guidance float64) error {
+// ddimStep moves x (n noisy videos at t) to prev (-1: the clean end) in
+// place; pinFirst holds the predicted x0's frame 0 at first.
+func (m *Model) ddimStep(x [][]float32, first []float32, caption string, t, prev int, guidance float64, pinFirst bool) error {
 	n := len(x)
 	if n == 0 {
 		return errors.New("model: empty sampling batch")
@@ -111,7 +123,7 @@ func (m *Model) ddimStep(x [][]float32, first []float32, caption string, t, prev
 				vi[j] = float32(u + guidance*(float64(v[i][j])-u))
 			}
 		}
-		m.sched.ddimUpdate(x[i], vi, t, prev, m.cfg.x0Bounds(first))
+		m.sched.ddimUpdate(x[i], vi, t, prev, m.cfg.x0Bounds(first, pinFirst))
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func TestDDIMUpdateWithOracle(t *testing.T) {
 		_, v2 := make([]float32, len(x0)), make([]float32, len(x0))
 		tmp := make([]float32, len(x0))
 		s.Noise(tmp, v2, x0, eps, tt) // the true v at t
-		s.ddimUpdate(x, v2, tt, prev, Config{}.x0Bounds(nil))
+		s.ddimUpdate(x, v2, tt, prev, Config{}.x0Bounds(nil, false))
 		want := make([]float32, len(x0))
 		if prev >= 0 {
 			s.Noise(want, tmp, x0, eps, prev)
@@ -152,12 +152,50 @@ func TestResidualSpaceRoundTrip(t *testing.T) {
 			t.Fatalf("still clip v target off by %g at %d", d, i)
 		}
 	}
-	b := c.x0Bounds(first)
+	b := c.x0Bounds(first, false)
 	for _, i := range []int{0, 7, c.VideoSize() - 1} {
 		lo, hi := b(i)
 		f := float64(first[i%c.FrameSize()])
 		if math.Abs(f+lo/c.ResidualScale+1) > 1e-6 || math.Abs(f+hi/c.ResidualScale-1) > 1e-6 {
 			t.Fatalf("bounds at %d decode to [%g, %g], want [-1, 1]", i, f+lo/c.ResidualScale, f+hi/c.ResidualScale)
+		}
+	}
+}
+
+// The given first frame comes back as frame 0 unless the caller frees it,
+// in pixel and in residual space; the free sampler's frame 0 is the
+// model's own (a random model's differs).
+func TestSamplePinsFirstFrame(t *testing.T) {
+	for _, scale := range []float64{0, 4} {
+		c := testConfig()
+		c.ResidualScale = scale
+		m, err := New(c, 31)
+		if err != nil {
+			t.Fatal(err)
+		}
+		perturb(m, 31, 0.2)
+		first := randVideo(newRNG(31), c)[:c.FrameSize()]
+		o := SampleOptions{Steps: 4, Guidance: 6, Seed: 3}
+		pinned, err := m.Sample(first, "a person sits", 1, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range first {
+			if d := math.Abs(float64(pinned[0][i] - f)); d > 1e-6 {
+				t.Fatalf("scale %g: pinned frame 0 off the first frame by %g at %d", scale, d, i)
+			}
+		}
+		o.FreeFirstFrame = true
+		free, err := m.Sample(first, "a person sits", 1, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diff := 0.0
+		for i, f := range first {
+			diff += math.Abs(float64(free[0][i] - f))
+		}
+		if diff/float64(len(first)) < 1e-3 {
+			t.Fatalf("scale %g: free frame 0 equals the first frame (mean difference %g)", scale, diff/float64(len(first)))
 		}
 	}
 }

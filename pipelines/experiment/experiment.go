@@ -146,6 +146,7 @@ func evalConfig(c schemas.ExperimentConfig) schemas.EvalConfig {
 	e.Dataset, e.Output = c.Heldout, fsx.JoinPath(c.Output, EvalDir)
 	e.Samples, e.Steps, e.Guidance, e.Seed = c.EvalSamples, c.EvalSteps, c.EvalGuidance, c.EvalSeed
 	e.MaxClips, e.Strips, e.Bootstrap = c.EvalMaxClips, c.Strips, c.Bootstrap
+	e.FreeFirstFrame = c.EvalFreeFirst
 	if c.HeldoutPairs {
 		e.Pairs = fsx.JoinPath(c.Output, "heldout_pairs")
 	}

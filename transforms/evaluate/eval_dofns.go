@@ -181,7 +181,7 @@ func (fn *SampleFn) ProcessElement(ctx context.Context, t EvalTask, emit func(sc
 		t0 := time.Now()
 		defer func() { wall = time.Since(t0).Seconds() }()
 		var err error
-		vids, err = l.m.Sample(cond, t.Clip.Caption, 1, model.SampleOptions{Steps: fn.Cfg.Steps, Guidance: fn.Cfg.Guidance, Seed: t.Seed})
+		vids, err = l.m.Sample(cond, t.Clip.Caption, 1, model.SampleOptions{Steps: fn.Cfg.Steps, Guidance: fn.Cfg.Guidance, Seed: t.Seed, FreeFirstFrame: fn.Cfg.FreeFirstFrame})
 		return err
 	})
 	if err != nil {

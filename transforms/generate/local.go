@@ -59,7 +59,7 @@ func loadShared(ckpt string) (*shared, error) {
 		return nil, fmt.Errorf("generate: loading model: %w", err)
 	}
 	sum := WeightsHash(m)
-	s := &shared{m: m, info: Info{Kind: "local", ID: "local/" + name + "@" + sum[:12], Checkpoint: name + "@sha256:" + sum}}
+	s := &shared{m: m, info: Info{Kind: "local", ID: "local/" + name + "@" + sum[:12] + "/sampler" + model.SamplerRevision, Checkpoint: name + "@sha256:" + sum}}
 	models[ckpt] = s
 	return s, nil
 }
