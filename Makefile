@@ -2,7 +2,10 @@
 GO        ?= go
 BIN       := bin/realdpo
 GOFLAGS   ?=
-TESTFLAGS ?= -timeout 45m
+# Test binaries link without DWARF (-w: a third of a Beam test binary's link;
+# Beam finds functions through the ELF symbol table, which stays), and go test
+# skips its vet subset since `make vet` has just run every analyzer.
+TESTFLAGS ?= -timeout 45m -vet=off -ldflags=-w
 BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x -timeout 60m
 # The model's matrix products run on OpenBLAS (cgo; Debian's libopenblas-dev,
 # which make deps installs). `make TAGS= ...` builds the pure-Go fallback.

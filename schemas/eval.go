@@ -37,20 +37,20 @@ type EvalConfig struct {
 	Reference EvalModel `json:"reference"`
 	Steps     int       `json:"steps" flag:"steps" help:"DDIM sampling steps"`
 	Guidance  float64   `json:"guidance" flag:"guidance" help:"classifier-free guidance scale (1 disables it and halves the cost)"`
-	// FreeFirstFrame samples frame 0 like every other frame (see
-	// model.SampleOptions); by default it is held at the given first frame.
-	FreeFirstFrame bool    `json:"free_first_frame,omitempty" flag:"free_first_frame" help:"let each model generate frame 0 rather than hold it at the given first frame, so the first-frame error measures the model's own drift"`
-	Samples        int     `json:"samples" flag:"samples" help:"samples per clip and model"`
-	Seed           uint64  `json:"seed" flag:"seed" help:"seed for the samples' noise and the DPO timestep and noise (same for every model)"`
-	Strips         int     `json:"strips" flag:"strips" help:"clips shown as frame strips in report.html" check:"nonnegative"`
-	MaxClips       int     `json:"max_clips" flag:"max_clips" help:"evaluate at most this many clips, first by id (0: all)" check:"nonnegative"`
-	MaxPairs       int     `json:"max_pairs" flag:"max_pairs" help:"score at most this many pairs, in index order (0: all)" check:"nonnegative"`
-	Beta           float64 `json:"beta" flag:"beta" help:"DPO beta for the reported inside values (the accuracy does not depend on it)"`
+	Samples   int       `json:"samples" flag:"samples" help:"samples per clip and model"`
+	Seed      uint64    `json:"seed" flag:"seed" help:"seed for the samples' noise and the DPO timestep and noise (same for every model)"`
+	Strips    int       `json:"strips" flag:"strips" help:"clips shown as frame strips in report.html" check:"nonnegative"`
+	MaxClips  int       `json:"max_clips" flag:"max_clips" help:"evaluate at most this many clips, first by id (0: all)" check:"nonnegative"`
+	MaxPairs  int       `json:"max_pairs" flag:"max_pairs" help:"score at most this many pairs, in index order (0: all)" check:"nonnegative"`
+	Beta      float64   `json:"beta" flag:"beta" help:"DPO beta for the reported inside values (the accuracy does not depend on it)"`
 	// Bootstrap is the number of resamples behind every interval.
 	Bootstrap int `json:"bootstrap" flag:"bootstrap" help:"bootstrap resamples of the held-out clips behind every 95% interval"`
 	// Compare lists the group comparisons as "A:B" (A minus B); empty:
 	// every later group against every earlier one.
 	Compare []string `json:"compare,omitempty"`
+	// FreeFirstFrame samples frame 0 like every other frame (see
+	// model.SampleOptions); by default it is held at the given first frame.
+	FreeFirstFrame bool `json:"free_first_frame,omitempty" flag:"free_first_frame" help:"let each model generate frame 0 rather than hold it at the given first frame, so the first-frame error measures the model's own drift"`
 	// StripModels are the models shown in the frame strips (empty: all).
 	StripModels []string `json:"strip_models,omitempty"`
 }

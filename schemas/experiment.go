@@ -42,12 +42,13 @@ type ExperimentConfig struct {
 	EvalSteps     int     `json:"eval_steps" flag:"eval_steps" help:"DDIM steps of the evaluation samples"`
 	EvalGuidance  float64 `json:"eval_guidance" flag:"eval_guidance" help:"guidance of the evaluation samples"`
 	EvalSeed      uint64  `json:"eval_seed" flag:"eval_seed" help:"seed of the evaluation samples and bootstrap (the same for every model)"`
-	EvalFreeFirst bool    `json:"eval_free_first_frame,omitempty" flag:"eval_free_first_frame" help:"let every model generate frame 0 in the evaluation rather than hold it at the given first frame, so the first-frame error measures the model's own drift"`
 	EvalMaxClips  int     `json:"eval_max_clips" flag:"eval_max_clips" help:"evaluate at most this many held-out clips (0: all)"`
 	Strips        int     `json:"strips" flag:"strips" help:"held-out clips shown as frame strips"`
 	Bootstrap     int     `json:"bootstrap" flag:"bootstrap" help:"bootstrap resamples behind every interval"`
 	HeldoutPairs  bool    `json:"heldout_pairs" flag:"heldout_pairs" help:"also generate negatives for the held-out clips and report the DPO implicit accuracy on them"`
 	EvalReference string  `json:"eval_reference,omitempty"`
+	// EvalFreeFirst: see EvalConfig.FreeFirstFrame.
+	EvalFreeFirst bool `json:"eval_free_first_frame,omitempty" flag:"eval_free_first_frame" help:"let every model generate frame 0 in the evaluation rather than hold it at the given first frame, so the first-frame error measures the model's own drift"`
 }
 
 // ExperimentStage is one finished stage (OUT/stages/NAME.json): what it
