@@ -242,7 +242,7 @@ var metricImpls = []metricImpl{
 		Help: "the clip's noise level: median residual of the best block matches, smoothed luma 0..255"},
 		value: perClip(func(s schemas.EvalStats) float64 { return s.Noise })},
 	{def: schemas.EvalMetric{Key: "first_frame_mae", Label: "First-frame error", Unit: "0..255", Better: "lower",
-		Help: "mean absolute error between frame 0 and the conditioning frame: the sampler holds frame 0 at it (unless --free_first_frame), so what is left is the video codec's error; early drift measures the frames that follow"},
+		Help: "mean absolute error between frame 0 and the conditioning frame: the sampler holds frame 0 at it (unless --free_first_frame), so samples score 0 and real clips their codec's error; early drift measures the frames that follow"},
 		value: perClip(func(s schemas.EvalStats) float64 { return s.FirstFrameMAE })},
 	{def: schemas.EvalMetric{Key: "early_mae", Label: "Early drift (frames 1-2)", Unit: "0..255", Better: "closer",
 		Help: "mean absolute difference of frames 1 and 2 from the conditioning frame: how fast the clip leaves it"},
