@@ -81,19 +81,21 @@ clean:
 	rm -rf bin out
 
 ## pretrain-base: reproduce model/base/tiny.safetensors, the built-in base model:
-## the first base (300 SFT steps on 32 synthetic videos, commit 83750c7) continued by
-## 6000 SFT steps on 96 synthetic videos with close framing (seed 9001, kept apart
-## from the demo's and the experiment's seeds): about 35 minutes of one core, plus
-## 5-10 minutes to render the footage. Deterministic: the same weights on any machine
-## with the same BLAS. Needs the git history for the starting checkpoint.
-BASE_PARENT := 97a4ebd
+## the previous base (commit 216b460: the first base of 83750c7 continued by 6000 SFT
+## steps at lr 5e-4, seed 3, on the same footage; that stage is `make pretrain-base`
+## at 216b460) continued by 4000 SFT steps at lr 2e-4 on 96 synthetic videos with
+## close framing (seed 9001, kept apart from the demo's and the experiment's seeds):
+## about 40 minutes of one core beside other work, plus 5-10 minutes to render the
+## footage. Deterministic: the same weights on any machine with the same BLAS. Needs
+## the git history for the starting checkpoint.
+BASE_PARENT := 216b460
 .PHONY: pretrain-base
 pretrain-base: deps build
 	mkdir -p out
 	git show $(BASE_PARENT):model/base/tiny.safetensors > out/base-parent.safetensors
 	./$(BIN) pretrain --dataset=out/pretrain-synth-9001 --synth_count=96 --synth_seed=9001 \
-		--preset=tiny --init=out/base-parent.safetensors --steps=6000 --batch=4 --lr=0.0005 \
-		--seed=3 --eval_every=250 --output=model/base/tiny.safetensors \
+		--preset=tiny --init=out/base-parent.safetensors --steps=4000 --batch=4 --lr=0.0002 \
+		--seed=4 --eval_every=500 --output=model/base/tiny.safetensors \
 		--samples_png=model/base/samples.png
 
 ## fuzz: each fuzz target for FUZZTIME (default 20s): the shard reader, ffprobe
