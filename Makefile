@@ -11,6 +11,16 @@ BENCHFLAGS ?= -run '^$$' -bench . -benchtime 1x -timeout 60m
 # which make deps installs). `make TAGS= ...` builds the pure-Go fallback.
 TAGS      ?= openblas
 GOTAGS    := $(if $(TAGS),-tags $(TAGS))
+# OpenBLAS picks its kernels by CPU model number and falls back to generic SSE3
+# ones on a virtual CPU that hides it (the dev machines): slower, and rounding
+# differently from row to row of one product. Name the kernels from the CPU's
+# flags unless the caller did; the binary warns when it runs on the fallback.
+ifeq ($(origin OPENBLAS_CORETYPE),undefined)
+OPENBLAS_CORETYPE := $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo SkylakeX || { grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo Haswell; })
+endif
+ifneq ($(OPENBLAS_CORETYPE),)
+export OPENBLAS_CORETYPE
+endif
 # sudo only when not already root (CI and the dev machines run as root).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
