@@ -25,7 +25,7 @@ const Enabled = true
 func init() {
 	C.openblas_set_num_threads(1)
 	G.Use(netlib.Implementation{})
-	if core := CoreName(); cpu.X86.HasAVX2 && preAVX2Cores[strings.ToLower(core)] {
+	if core := coreName(); cpu.X86.HasAVX2 && preAVX2Cores[strings.ToLower(core)] {
 		// OpenBLAS picks kernels by CPU model number; a virtual CPU that
 		// hides it gets the generic SSE3 ones, slower and rounding
 		// differently from row to row of one product. Only the environment
@@ -35,8 +35,8 @@ func init() {
 	}
 }
 
-// CoreName is the kernel set OpenBLAS chose (for example Haswell or SkylakeX).
-func CoreName() string { return C.GoString(C.openblas_get_corename()) }
+// coreName is the kernel set OpenBLAS chose (for example Haswell or SkylakeX).
+func coreName() string { return C.GoString(C.openblas_get_corename()) }
 
 // preAVX2Cores are OpenBLAS kernel sets that cannot use AVX2: chosen on a
 // CPU that has it, they mean the detection fell back.
