@@ -170,15 +170,12 @@ type runner struct {
 	stages []schemas.ExperimentStage
 }
 
-// stage runs one stage unless its marker holds the same key: the
-// stage's settings and the keys of the stages it reads from (deps), so
-// redoing a stage redoes every stage after it. It returns the key.
 // negativesAndPairs generates negatives for dataset with the base model and
 // pairs them, in the directories DIR+negatives and DIR+pairs, as the
 // stages NAME+negatives and NAME+pairs; it returns the pairs stage's key.
 func (r *runner) negativesAndPairs(ctx context.Context, c schemas.ExperimentConfig, dataset, dir, name string) (string, error) {
 	nc := negativesConfig(c, dataset, dir+"negatives")
-	negKey, err := r.stage(ctx, name+"negatives", nc, nil, func() error {
+	negKey, err := r.stage(ctx, name+"negatives", nc.Output, nc, nil, func() error {
 		_, err := negatives.Run(ctx, nc)
 		return err
 	})
@@ -186,13 +183,20 @@ func (r *runner) negativesAndPairs(ctx context.Context, c schemas.ExperimentConf
 		return "", err
 	}
 	pc := pairsConfig(c, dataset, dir+"negatives", dir+"pairs")
-	return r.stage(ctx, name+"pairs", pc, []string{negKey}, func() error {
+	return r.stage(ctx, name+"pairs", pc.Output, pc, []string{negKey}, func() error {
 		_, err := pairs.Run(ctx, pc)
 		return err
 	})
 }
 
-func (r *runner) stage(ctx context.Context, name string, settings any, deps []string, run func() error) (string, error) {
+// stage runs one stage unless its marker holds the same key: the
+// stage's settings and the keys of the stages it reads from (deps), so
+// redoing a stage redoes every stage after it. It returns the key. A
+// marker with another key means the stage's output directory dir holds
+// what other settings made: it is cleared first, since a training run
+// refuses (rightly) to resume another run's checkpoints. Without a marker
+// the stage was interrupted, and dir is kept so that it resumes.
+func (r *runner) stage(ctx context.Context, name, dir string, settings any, deps []string, run func() error) (string, error) {
 	kb, err := json.Marshal(struct {
 		Settings any      `json:"settings"`
 		Inputs   []string `json:"inputs,omitempty"`
@@ -208,6 +212,10 @@ func (r *runner) stage(ctx context.Context, name string, settings any, deps []st
 			done.Skipped = true
 			r.stages = append(r.stages, done)
 			return done.Key, nil
+		}
+		slog.Info("experiment: settings changed; clearing the stage's output", "stage", name, "dir", dir)
+		if err := fsx.RemoveAll(ctx, dir); err != nil {
+			return "", fmt.Errorf("experiment: stage %s: clearing %s: %w", name, dir, err)
 		}
 	}
 	slog.Info("experiment: stage", "stage", name)
@@ -252,7 +260,7 @@ func Run(ctx context.Context, c schemas.ExperimentConfig) (*schemas.ExperimentRe
 		for _, obj := range []string{schemas.ObjectiveDPO, schemas.ObjectiveSFT} {
 			tc := trainConfig(c, obj, seed)
 			run := schemas.ExperimentRun{Group: groupOf(obj), Seed: seed, Objective: obj, Dir: RunDir(groupOf(obj), seed)}
-			key, err := r.stage(ctx, fmt.Sprintf("train-%s-s%d", run.Group, seed), tc, []string{pairKey}, func() error {
+			key, err := r.stage(ctx, fmt.Sprintf("train-%s-s%d", run.Group, seed), tc.Output, tc, []string{pairKey}, func() error {
 				_, err := train.Run(ctx, tc)
 				return err
 			})
@@ -271,7 +279,7 @@ func Run(ctx context.Context, c schemas.ExperimentConfig) (*schemas.ExperimentRe
 		}
 	}
 	ec := evalConfig(c)
-	if _, err := r.stage(ctx, "eval", ec, evalDeps, func() error {
+	if _, err := r.stage(ctx, "eval", ec.Output, ec, evalDeps, func() error {
 		_, err := eval.Run(ctx, ec)
 		return err
 	}); err != nil {

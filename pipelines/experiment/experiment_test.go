@@ -125,9 +125,10 @@ func TestExperimentEndToEnd(t *testing.T) {
 	t.Logf("rerun took %s", time.Since(t0).Round(time.Millisecond))
 
 	// Other training settings redo training and everything after it (one
-	// seed, to keep the test short).
+	// seed, to keep the test short). Lambda is a setting the train stage
+	// refuses to resume under, so the old run's output must be cleared.
 	c2 := c
-	c2.TrainSteps, c2.Seeds = 3, []uint64{1}
+	c2.TrainSteps, c2.Seeds, c2.SFTWeight = 3, []uint64{1}, c.SFTWeight/2
 	third, err := Run(ctx, c2)
 	if err != nil {
 		t.Fatal(err)
